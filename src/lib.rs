@@ -3,4 +3,7 @@
 //! - [`yaml`]: typed YAML tree for SOPS files (parse and emit, go-yaml v3 compatible).
 //! - [`render`]: format-preserving edits of `serverless.yml`.
 
+pub mod keys;
+pub mod sops;
+pub mod timefmt;
 pub mod yaml;

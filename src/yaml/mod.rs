@@ -8,3 +8,18 @@
 pub mod value;
 
 pub use value::{Document, MapItem, SeqItem, Text, Value};
+
+// TEMPORARY stubs until the parser/emitter branch lands.
+#[derive(Debug, thiserror::Error)]
+#[error("yaml error at line {line}, column {col}: {message}")]
+pub struct Error {
+    pub line: usize,
+    pub col: usize,
+    pub message: String,
+}
+pub fn parse(_src: &str) -> Result<Vec<Document>, Error> {
+    unimplemented!()
+}
+pub fn emit(_docs: &[Document], _indent: usize) -> String {
+    unimplemented!()
+}

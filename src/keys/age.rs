@@ -1,0 +1,273 @@
+//! age key source: wraps the data key as one armored age file per recipient, and finds
+//! identities where sops finds them (age/keysource.go).
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use age::armor::{ArmoredReader, ArmoredWriter, Format};
+use age::secrecy::ExposeSecret;
+use zeroize::Zeroizing;
+
+use crate::sops::{AgeEntry, DataKey};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgeError {
+    #[error("`{0}` is not an age recipient (expected age1...)")]
+    BadRecipient(String),
+    #[error("{source_name}: line {line} is not an age identity (expected AGE-SECRET-KEY-1...)")]
+    BadIdentity { source_name: String, line: usize },
+    #[error("{source_name}: {why}")]
+    Source { source_name: String, why: String },
+    #[error("age encryption failed: {0}")]
+    Wrap(String),
+}
+
+/// Where identities were looked for, for the "no key could open this file" error.
+#[derive(Clone, Debug)]
+pub struct Tried {
+    pub place: String,
+    pub found: usize,
+}
+
+/// age identities from every place sops looks, combined.
+pub struct AgeIdentities {
+    identities: Vec<age::x25519::Identity>,
+    pub tried: Vec<Tried>,
+}
+
+/// The environment the identities are read from; a struct so tests need not mutate the
+/// process environment.
+#[derive(Clone, Default)]
+pub struct AgeEnv {
+    pub key: Option<String>,
+    pub key_file: Option<PathBuf>,
+    pub key_cmd: Option<String>,
+    pub config_dir: Option<PathBuf>,
+}
+
+impl AgeEnv {
+    pub fn from_process() -> AgeEnv {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        AgeEnv {
+            key: var("SOPS_AGE_KEY"),
+            key_file: var("SOPS_AGE_KEY_FILE").map(PathBuf::from),
+            key_cmd: var("SOPS_AGE_KEY_CMD"),
+            config_dir: user_config_dir(),
+        }
+    }
+
+    /// `<UserConfigDir>/sops/age/keys.txt`, where sops keeps and looks for age identities.
+    pub fn default_keys_file(&self) -> Option<PathBuf> {
+        self.config_dir
+            .as_ref()
+            .map(|d| d.join("sops").join("age").join("keys.txt"))
+    }
+}
+
+/// Go's `os.UserConfigDir` (with sops' `$XDG_CONFIG_HOME` preference on macOS too).
+pub fn user_config_dir() -> Option<PathBuf> {
+    if let Some(x) = std::env::var_os("XDG_CONFIG_HOME").filter(|v| !v.is_empty()) {
+        return Some(PathBuf::from(x));
+    }
+    let home = PathBuf::from(std::env::var_os("HOME").filter(|v| !v.is_empty())?);
+    if cfg!(target_os = "macos") {
+        Some(home.join("Library").join("Application Support"))
+    } else {
+        Some(home.join(".config"))
+    }
+}
+
+/// Parses identities text: one per line, blank lines and `#` comments ignored.
+pub fn parse_identities(
+    text: &str,
+    source_name: &str,
+) -> Result<Vec<age::x25519::Identity>, AgeError> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        // The line itself is secret: report only its number.
+        let id = age::x25519::Identity::from_str(line).map_err(|_| AgeError::BadIdentity {
+            source_name: source_name.to_owned(),
+            line: i + 1,
+        })?;
+        out.push(id);
+    }
+    Ok(out)
+}
+
+impl AgeIdentities {
+    /// Loads identities from `SOPS_AGE_KEY`, `SOPS_AGE_KEY_FILE`, `SOPS_AGE_KEY_CMD` and the
+    /// default keys file, combining all of them as sops does.
+    pub fn load(env: &AgeEnv) -> Result<AgeIdentities, AgeError> {
+        let mut ids = AgeIdentities {
+            identities: Vec::new(),
+            tried: Vec::new(),
+        };
+        if let Some(key) = &env.key {
+            ids.add("SOPS_AGE_KEY", Zeroizing::new(key.clone()))?;
+        } else {
+            ids.note("SOPS_AGE_KEY (not set)");
+        }
+        match &env.key_file {
+            Some(path) => {
+                let name = format!("SOPS_AGE_KEY_FILE={}", path.display());
+                let text = read_key_file(path, &name)?;
+                ids.add(&name, text)?;
+            }
+            None => ids.note("SOPS_AGE_KEY_FILE (not set)"),
+        }
+        match &env.key_cmd {
+            Some(cmd) => {
+                let name = format!("SOPS_AGE_KEY_CMD `{cmd}`");
+                let text = run_key_cmd(cmd, &name)?;
+                ids.add(&name, text)?;
+            }
+            None => ids.note("SOPS_AGE_KEY_CMD (not set)"),
+        }
+        match env.default_keys_file() {
+            Some(path) if path.exists() => {
+                let name = path.display().to_string();
+                let text = read_key_file(&path, &name)?;
+                ids.add(&name, text)?;
+            }
+            Some(path) => ids.note(&format!("{} (no such file)", path.display())),
+            None => ids.note("the user config dir (neither XDG_CONFIG_HOME nor HOME is set)"),
+        }
+        Ok(ids)
+    }
+
+    /// Identities given directly (tests, or a generated key).
+    pub fn from_identities(identities: Vec<age::x25519::Identity>, place: &str) -> AgeIdentities {
+        let found = identities.len();
+        AgeIdentities {
+            identities,
+            tried: vec![Tried {
+                place: place.to_owned(),
+                found,
+            }],
+        }
+    }
+
+    fn add(&mut self, name: &str, text: Zeroizing<String>) -> Result<(), AgeError> {
+        let found = parse_identities(&text, name)?;
+        self.tried.push(Tried {
+            place: name.to_owned(),
+            found: found.len(),
+        });
+        self.identities.extend(found);
+        Ok(())
+    }
+
+    fn note(&mut self, place: &str) {
+        self.tried.push(Tried {
+            place: place.to_owned(),
+            found: 0,
+        });
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.identities.is_empty()
+    }
+
+    /// The public recipients of the loaded identities.
+    pub fn recipients(&self) -> Vec<String> {
+        self.identities
+            .iter()
+            .map(|i| i.to_public().to_string())
+            .collect()
+    }
+
+    /// Unwraps the data key from the first stanza one of our identities opens.
+    pub fn unwrap(&self, entries: &[AgeEntry]) -> Option<DataKey> {
+        if self.identities.is_empty() {
+            return None;
+        }
+        let ours = self.recipients();
+        // Stanzas addressed to one of our recipients first: no wasted X25519 work.
+        let mut order: Vec<&AgeEntry> = entries.iter().collect();
+        order.sort_by_key(|e| !ours.contains(&e.recipient));
+        order.into_iter().find_map(|e| self.unwrap_one(&e.enc))
+    }
+
+    fn unwrap_one(&self, armored: &str) -> Option<DataKey> {
+        let decryptor =
+            age::Decryptor::new_buffered(ArmoredReader::new(armored.as_bytes())).ok()?;
+        let mut reader = decryptor
+            .decrypt(self.identities.iter().map(|i| i as &dyn age::Identity))
+            .ok()?;
+        let mut key = Zeroizing::new(Vec::with_capacity(32));
+        reader.read_to_end(&mut key).ok()?;
+        DataKey::from_bytes(&key)
+    }
+}
+
+fn read_key_file(path: &Path, name: &str) -> Result<Zeroizing<String>, AgeError> {
+    std::fs::read_to_string(path)
+        .map(Zeroizing::new)
+        .map_err(|e| AgeError::Source {
+            source_name: name.to_owned(),
+            why: e.to_string(),
+        })
+}
+
+fn run_key_cmd(cmd: &str, name: &str) -> Result<Zeroizing<String>, AgeError> {
+    let err = |why: String| AgeError::Source {
+        source_name: name.to_owned(),
+        why,
+    };
+    // Split shell-style and run without a shell, as sops does.
+    let argv = shlex::split(cmd).ok_or_else(|| err("unbalanced quotes".into()))?;
+    let (prog, args) = argv
+        .split_first()
+        .ok_or_else(|| err("empty command".into()))?;
+    let out = std::process::Command::new(prog)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| err(e.to_string()))?;
+    let stdout = Zeroizing::new(out.stdout);
+    if !out.status.success() {
+        return Err(err(format!("exited with {}", out.status)));
+    }
+    String::from_utf8(stdout.to_vec())
+        .map(Zeroizing::new)
+        .map_err(|_| err("printed non-UTF-8 output".into()))
+}
+
+/// Parses an `age1...` recipient.
+pub fn parse_recipient(s: &str) -> Result<age::x25519::Recipient, AgeError> {
+    age::x25519::Recipient::from_str(s.trim()).map_err(|_| AgeError::BadRecipient(s.to_owned()))
+}
+
+/// Wraps the data key for one recipient: an armored age file, as sops stores it.
+pub fn wrap(key: &DataKey, recipient: &str) -> Result<AgeEntry, AgeError> {
+    let r = parse_recipient(recipient)?;
+    let wrap_err = |e: std::io::Error| AgeError::Wrap(e.to_string());
+    let encryptor = age::Encryptor::with_recipients(std::iter::once(&r as &dyn age::Recipient))
+        .map_err(|e| AgeError::Wrap(e.to_string()))?;
+    let mut out = Vec::new();
+    let armor = ArmoredWriter::wrap_output(&mut out, Format::AsciiArmor).map_err(wrap_err)?;
+    let mut w = encryptor.wrap_output(armor).map_err(wrap_err)?;
+    w.write_all(key.expose()).map_err(wrap_err)?;
+    w.finish().and_then(|a| a.finish()).map_err(wrap_err)?;
+    let mut enc = String::from_utf8(out).map_err(|_| AgeError::Wrap("armor not UTF-8".into()))?;
+    if !enc.ends_with('\n') {
+        enc.push('\n');
+    }
+    Ok(AgeEntry {
+        recipient: r.to_string(),
+        enc,
+    })
+}
+
+/// A new identity and its recipient, for `init` on a machine with no key.
+pub fn generate() -> (Zeroizing<String>, String) {
+    let id = age::x25519::Identity::generate();
+    let secret = Zeroizing::new(id.to_string().expose_secret().to_owned());
+    (secret, id.to_public().to_string())
+}
