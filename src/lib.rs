@@ -7,3 +7,8 @@ pub mod keys;
 pub mod sops;
 pub mod timefmt;
 pub mod yaml;
+pub mod config;
+pub mod envname;
+pub mod store;
+pub mod app;
+pub mod cli;

@@ -1,0 +1,86 @@
+//! Command-line interface definition (clap derive only; `app` does the work).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Per-stage secrets for Serverless Framework services, stored in the repo as SOPS files
+/// (age or AWS KMS) and injected into serverless.yml at deploy time.
+///
+/// Exit codes: 0 success, 1 `render --diff --exit-code` found changes, 2 error
+/// (`exec` returns the command's own code).
+#[derive(Parser, Debug)]
+#[command(name = "sls-secrets", version, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct StoreArgs {
+    /// Folder holding the stage files (default: the nearest `secrets/` from the current folder up to the repository root)
+    #[arg(long, env = "SLS_SECRETS_DIR", value_name = "DIR", global = true)]
+    pub secrets_dir: Option<PathBuf>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct StageArg {
+    /// Stage name: selects secrets/<STAGE>.yml
+    #[arg(long, short = 's')]
+    pub stage: String,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Set up .sops.yaml with a rule for secrets/*.yml (creating an age key when you have none)
+    Init {
+        /// age recipient (age1...) that can open the stage files; repeatable
+        #[arg(long = "age", value_name = "RECIPIENT")]
+        age: Vec<String>,
+        /// AWS KMS key ARN that can open the stage files; repeatable
+        #[arg(long = "kms", value_name = "ARN")]
+        kms: Vec<String>,
+    },
+    /// Set a secret; the value is read from stdin (hidden on a terminal) or --from-file, never from the command line
+    Set {
+        #[command(flatten)]
+        stage: StageArg,
+        /// Environment variable name
+        key: String,
+        /// Read the value from this file (exact bytes) instead of stdin
+        #[arg(long, value_name = "PATH")]
+        from_file: Option<PathBuf>,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Print one secret's value
+    Get {
+        #[command(flatten)]
+        stage: StageArg,
+        key: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// List the secret names of a stage (no key needed: names are stored in clear)
+    List {
+        #[command(flatten)]
+        stage: StageArg,
+        /// Print a JSON array
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Remove a secret
+    Rm {
+        #[command(flatten)]
+        stage: StageArg,
+        key: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Decrypt any SOPS YAML file to plaintext YAML on stdout, like `sops decrypt`
+    Decrypt {
+        file: PathBuf,
+    },
+}

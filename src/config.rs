@@ -1,0 +1,323 @@
+//! `.sops.yaml`: finding it, choosing the creation rule for a stage file, and adding our rule
+//! (`init`) without disturbing the rules already there.
+
+use std::path::{Path, PathBuf};
+
+use crate::sops::rules::Rule;
+use crate::yaml::{self, MapItem, SeqItem, Value};
+
+pub const CONFIG_NAME: &str = ".sops.yaml";
+/// The rule `init` writes: every stage file in any `secrets/` folder.
+pub const STAGE_PATH_REGEX: &str = r"(^|/)secrets/[^/]+\.ya?ml$";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {source}")]
+    Yaml {
+        path: String,
+        #[source]
+        source: yaml::Error,
+    },
+    #[error("{path}: {why}")]
+    Invalid { path: String, why: String },
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A KMS key named by a creation rule.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KmsKey {
+    pub arn: String,
+    pub role: String,
+    pub context: Vec<(String, String)>,
+    pub aws_profile: String,
+}
+
+/// What a creation rule asks for a new file.
+#[derive(Clone, Default)]
+pub struct CreationRule {
+    pub index: usize,
+    pub age: Vec<String>,
+    pub kms: Vec<KmsKey>,
+    pub rule: Option<Rule>,
+    pub mac_only_encrypted: bool,
+}
+
+/// A parsed `.sops.yaml`.
+pub struct Config {
+    pub path: PathBuf,
+    items: Vec<MapItem>,
+}
+
+/// `SOPS_CONFIG`, else the nearest `.sops.yaml` from `start` upwards (as sops searches).
+pub fn find(start: &Path) -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("SOPS_CONFIG").filter(|v| !v.is_empty()) {
+        return Some(PathBuf::from(p));
+    }
+    start
+        .ancestors()
+        .take(100)
+        .map(|d| d.join(CONFIG_NAME))
+        .find(|p| p.is_file())
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: shown.clone(),
+            source,
+        })?;
+        let mut docs = yaml::parse(&text).map_err(|source| ConfigError::Yaml {
+            path: shown,
+            source,
+        })?;
+        Ok(Config {
+            path: path.to_owned(),
+            items: docs.drain(..).next().map(|d| d.items.clone()).unwrap_or_default(),
+        })
+    }
+
+    fn invalid(&self, why: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid {
+            path: self.path.display().to_string(),
+            why: why.into(),
+        }
+    }
+
+    fn rules(&self) -> Result<Vec<&[MapItem]>, ConfigError> {
+        match yaml::value::get(&self.items, "creation_rules") {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(Value::Seq(seq)) => seq
+                .iter()
+                .filter_map(|i| match i {
+                    SeqItem::Value(v) => Some(v),
+                    SeqItem::Comment(_) => None,
+                })
+                .map(|v| v.as_map().ok_or_else(|| self.invalid("creation_rules entries must be mappings")))
+                .collect(),
+            Some(_) => Err(self.invalid("creation_rules must be a list")),
+        }
+    }
+
+    /// The first rule whose `path_regex` matches `file` (relative to the config's folder),
+    /// or that has no `path_regex`.
+    pub fn rule_for(&self, file: &Path) -> Result<Option<CreationRule>, ConfigError> {
+        let base = self.path.parent().unwrap_or(Path::new(""));
+        let rel = file.strip_prefix(base).unwrap_or(file);
+        let rel = rel.to_string_lossy().replace('\\', "/");
+        for (index, rule) in self.rules()?.into_iter().enumerate() {
+            if let Some(re) = str_of(rule, "path_regex") {
+                let re = regex::Regex::new(&re)
+                    .map_err(|e| self.invalid(format!("creation_rules[{index}].path_regex: {e}")))?;
+                if !re.is_match(&rel) {
+                    continue;
+                }
+            }
+            return self.parse_rule(index, rule).map(Some);
+        }
+        Ok(None)
+    }
+
+    fn parse_rule(&self, index: usize, rule: &[MapItem]) -> Result<CreationRule, ConfigError> {
+        let at = |what: &str| format!("creation_rules[{index}].{what}");
+        let mut out = CreationRule {
+            index,
+            ..Default::default()
+        };
+        if let Some(groups) = yaml::value::get(rule, "key_groups") {
+            let Value::Seq(groups) = groups else {
+                return Err(self.invalid(format!("{}: expected a list", at("key_groups"))));
+            };
+            let groups: Vec<_> = groups
+                .iter()
+                .filter_map(|g| match g {
+                    SeqItem::Value(Value::Map(m)) => Some(m),
+                    _ => None,
+                })
+                .collect();
+            if groups.len() != 1 {
+                return Err(self.invalid(format!(
+                    "{}: {} key groups (Shamir secret sharing) are not supported; use one group",
+                    at("key_groups"),
+                    groups.len()
+                )));
+            }
+            let g = groups[0];
+            out.age = string_list(g, "age").map_err(|w| self.invalid(format!("{}: {w}", at("key_groups[0].age"))))?;
+            if let Some(Value::Seq(kms)) = yaml::value::get(g, "kms") {
+                for k in kms {
+                    let SeqItem::Value(Value::Map(k)) = k else { continue };
+                    let context = match yaml::value::get(k, "context") {
+                        Some(Value::Map(ctx)) => ctx
+                            .iter()
+                            .filter_map(|i| match i {
+                                MapItem::Entry(key, v) => Some((key.clone(), scalar_text(v))),
+                                MapItem::Comment(_) => None,
+                            })
+                            .collect(),
+                        _ => Vec::new(),
+                    };
+                    out.kms.push(KmsKey {
+                        arn: str_of(k, "arn").unwrap_or_default(),
+                        role: str_of(k, "role").unwrap_or_default(),
+                        context,
+                        aws_profile: str_of(k, "aws_profile").unwrap_or_default(),
+                    });
+                }
+            }
+        } else {
+            out.age = string_list(rule, "age").map_err(|w| self.invalid(format!("{}: {w}", at("age"))))?;
+            let profile = str_of(rule, "aws_profile").unwrap_or_default();
+            for entry in string_list(rule, "kms").map_err(|w| self.invalid(format!("{}: {w}", at("kms"))))? {
+                // sops' flat form: `arn` or `arn+role_arn`.
+                let (arn, role) = entry.split_once('+').unwrap_or((&entry, ""));
+                out.kms.push(KmsKey {
+                    arn: arn.to_owned(),
+                    role: role.to_owned(),
+                    context: Vec::new(),
+                    aws_profile: profile.clone(),
+                });
+            }
+        }
+        for key in crate::sops::rules::RULE_KEYS {
+            if let Some(text) = str_of(rule, key) {
+                if out.rule.is_some() {
+                    return Err(self.invalid(format!("creation_rules[{index}]: more than one encryption rule")));
+                }
+                out.rule = Some(match Rule::from_key(key, &text) {
+                    Some(Ok(r)) => r,
+                    Some(Err(e)) => return Err(self.invalid(format!("{}: {e}", at(key)))),
+                    None => return Err(self.invalid(format!("{}: comment rules are not supported", at(key)))),
+                });
+            }
+        }
+        out.mac_only_encrypted = matches!(yaml::value::get(rule, "mac_only_encrypted"), Some(Value::Bool(true)));
+        Ok(out)
+    }
+}
+
+fn scalar_text(v: &Value) -> String {
+    match v {
+        Value::Str(s) | Value::Time(s) => s.to_string(),
+        Value::Int(i) => i.to_string(),
+        Value::Float(f) => f.to_string(),
+        Value::Bool(b) => b.to_string(),
+        _ => String::new(),
+    }
+}
+
+fn str_of(items: &[MapItem], key: &str) -> Option<String> {
+    match yaml::value::get(items, key)? {
+        Value::Null => None,
+        v => Some(scalar_text(v)),
+    }
+}
+
+/// A key list as sops accepts it: a comma-separated string or a list of strings.
+fn string_list(items: &[MapItem], key: &str) -> Result<Vec<String>, String> {
+    let split = |s: &str| -> Vec<String> {
+        s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+    };
+    match yaml::value::get(items, key) {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Str(s)) => Ok(split(s)),
+        Some(Value::Seq(seq)) => Ok(seq
+            .iter()
+            .filter_map(|i| match i {
+                SeqItem::Value(v) => Some(split(&scalar_text(v))),
+                SeqItem::Comment(_) => None,
+            })
+            .flatten()
+            .collect()),
+        Some(_) => Err("expected a string or a list of strings".into()),
+    }
+}
+
+/// The text of our rule, as a list item at `indent` (the column of `-`).
+pub fn rule_text(indent: usize, age: &[String], kms: &[String], newline: &str) -> String {
+    let pad = " ".repeat(indent);
+    let mut s = format!("{pad}- path_regex: {STAGE_PATH_REGEX}{newline}");
+    if !age.is_empty() {
+        s.push_str(&format!("{pad}  age: {}{newline}", age.join(",")));
+    }
+    if !kms.is_empty() {
+        s.push_str(&format!("{pad}  kms: {}{newline}", kms.join(",")));
+    }
+    s
+}
+
+/// Adds our rule first in `creation_rules` (first match wins), keeping every other byte of
+/// the file. Returns the new text.
+pub fn insert_rule(existing: Option<&str>, age: &[String], kms: &[String]) -> Result<String, String> {
+    let Some(text) = existing else {
+        return Ok(format!("creation_rules:\n{}", rule_text(4, age, kms, "\n")));
+    };
+    let newline = if text.contains("\r\n") { "\r\n" } else { "\n" };
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let Some(head) = lines.iter().position(|l| {
+        l.starts_with("creation_rules:")
+    }) else {
+        let mut out = text.to_owned();
+        if !out.is_empty() && !out.ends_with('\n') {
+            out.push_str(newline);
+        }
+        out.push_str(&format!("creation_rules:{newline}{}", rule_text(4, age, kms, newline)));
+        return Ok(out);
+    };
+    let after = lines[head]["creation_rules:".len()..].trim();
+    if !(after.is_empty() || after.starts_with('#')) {
+        return Err("`creation_rules` is not a block list; add the rule by hand".into());
+    }
+    // Insert before the first list item, at its indentation.
+    let first_item = lines[head + 1..]
+        .iter()
+        .position(|l| {
+            let t = l.trim_start();
+            !(t.is_empty() || t.starts_with('#'))
+        })
+        .map(|i| head + 1 + i);
+    let (at, indent) = match first_item {
+        Some(i) if lines[i].trim_start().starts_with("- ") || lines[i].trim_start() == "-" => {
+            (i, lines[i].len() - lines[i].trim_start().len())
+        }
+        Some(i) if lines[i].starts_with(' ') => {
+            return Err(format!("line {}: unexpected content under creation_rules; add the rule by hand", i + 1));
+        }
+        _ => (head + 1, 4),
+    };
+    let mut out: String = lines[..at].concat();
+    if !out.ends_with('\n') {
+        out.push_str(newline);
+    }
+    out.push_str(&rule_text(indent, age, kms, newline));
+    out.push_str(&lines[at..].concat());
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inserts_first_keeping_other_rules() {
+        let old = "# team config\ncreation_rules:\n  # prod\n  - path_regex: prod/.*\n    kms: arn:x\n";
+        let new = insert_rule(Some(old), &["age1abc".into()], &[]).unwrap();
+        assert_eq!(
+            new,
+            "# team config\ncreation_rules:\n  # prod\n  - path_regex: (^|/)secrets/[^/]+\\.ya?ml$\n    age: age1abc\n  - path_regex: prod/.*\n    kms: arn:x\n"
+        );
+    }
+
+    #[test]
+    fn creates_and_appends() {
+        assert!(insert_rule(None, &["age1abc".into()], &[]).unwrap().starts_with("creation_rules:\n    - path_regex"));
+        let s = insert_rule(Some("stores:\n  yaml:\n    indent: 2"), &[], &["arn:k".into()]).unwrap();
+        assert!(s.starts_with("stores:\n  yaml:\n    indent: 2\ncreation_rules:\n    - path_regex"));
+        assert!(insert_rule(Some("creation_rules: []\n"), &[], &[]).is_err());
+    }
+}

@@ -1,0 +1,278 @@
+//! The per-stage secrets store: `secrets/<stage>.yml` found by walking up from the service
+//! folder, opened with the local keys, and rewritten atomically under a lock.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::config::{self, Config, ConfigError};
+use crate::keys::{self, AgeIdentities, NoKey};
+use crate::sops::{self, AgeEntry, DataKey, Metadata, PlainFile, SopsError};
+
+pub const SECRETS_DIR: &str = "secrets";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("no `secrets/` folder between {start} and the repository root")]
+    NoSecretsDir { start: PathBuf },
+    #[error("`{0}` is not a valid stage name (letters, digits, `-` and `_`)")]
+    BadStage(String),
+    #[error("stage `{stage}` has no secrets file ({path})")]
+    NoStage { stage: String, path: PathBuf },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Sops {
+        path: PathBuf,
+        #[source]
+        source: SopsError,
+    },
+    #[error("{path}: {source}")]
+    NoKey {
+        path: PathBuf,
+        #[source]
+        source: NoKey,
+    },
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    #[error("no `.sops.yaml` creation rule matches {path}")]
+    NoRule { path: PathBuf },
+    #[error("the `.sops.yaml` rule for {path} names no age recipient or KMS key")]
+    NoRecipients { path: PathBuf },
+    #[error("{0}")]
+    Age(#[from] keys::AgeError),
+    #[error("{path}: KMS keys need the AWS KMS key source, which this build does not have yet")]
+    KmsUnavailable { path: PathBuf },
+    #[error("internal error: {path} did not decrypt to what was written; nothing was changed")]
+    VerifyFailed { path: PathBuf },
+}
+
+impl StoreError {
+    /// What the user can do about it.
+    pub fn hint(&self) -> Option<String> {
+        Some(match self {
+            StoreError::NoSecretsDir { .. } => {
+                "run `sls-secrets init` at the repository root, or pass --secrets-dir DIR".into()
+            }
+            StoreError::NoStage { stage, .. } => {
+                format!("create it with `sls-secrets set --stage {stage} NAME`")
+            }
+            StoreError::NoKey { source, .. } => format!(
+                "{}set SOPS_AGE_KEY_FILE to a file holding one of the file's age identities",
+                source.details()
+            ),
+            StoreError::NoRule { .. } | StoreError::NoRecipients { .. } => {
+                "run `sls-secrets init` to add a rule for secrets/*.yml to .sops.yaml".into()
+            }
+            StoreError::Sops {
+                source: SopsError::MacMismatch | SopsError::MacUnreadable | SopsError::Walk(_),
+                ..
+            } => "restore the file from git (`git checkout -- FILE`); edit secrets only with sls-secrets or sops".into(),
+            _ => return None,
+        })
+    }
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Validates a stage name: it becomes a file name, so no separators or dots.
+pub fn check_stage(stage: &str) -> Result<(), StoreError> {
+    let ok = !stage.is_empty()
+        && stage.len() <= 128
+        && stage.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && stage
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::BadStage(stage.to_owned()))
+    }
+}
+
+/// The nearest `secrets/` folder from `start` up to the repository root (the first folder
+/// holding `.git`), so one folder serves every service of a monorepo.
+pub fn find_secrets_dir(start: &Path) -> Result<PathBuf, StoreError> {
+    for dir in start.ancestors() {
+        let candidate = dir.join(SECRETS_DIR);
+        if candidate.is_dir() {
+            return Ok(candidate);
+        }
+        if dir.join(".git").exists() {
+            break;
+        }
+    }
+    Err(StoreError::NoSecretsDir {
+        start: start.to_owned(),
+    })
+}
+
+/// `<dir>/<stage>.yml`, or `<stage>.yaml` when only that exists.
+pub fn stage_path(dir: &Path, stage: &str) -> Result<PathBuf, StoreError> {
+    check_stage(stage)?;
+    let yml = dir.join(format!("{stage}.yml"));
+    let yaml = dir.join(format!("{stage}.yaml"));
+    Ok(if !yml.exists() && yaml.exists() {
+        yaml
+    } else {
+        yml
+    })
+}
+
+/// Reads and decrypts any sops file with the given identities.
+pub fn open(path: &Path, ids: &AgeIdentities) -> Result<PlainFile, StoreError> {
+    let text = std::fs::read_to_string(path).map_err(io(path))?;
+    open_text(path, &text, ids)
+}
+
+pub fn open_text(path: &Path, text: &str, ids: &AgeIdentities) -> Result<PlainFile, StoreError> {
+    let sops_err = |source| StoreError::Sops {
+        path: path.to_owned(),
+        source,
+    };
+    let file = sops::parse(text).map_err(sops_err)?;
+    let key = keys::unwrap_data_key(&file.meta, ids).map_err(|source| StoreError::NoKey {
+        path: path.to_owned(),
+        source,
+    })?;
+    file.decrypt(key).map_err(sops_err)
+}
+
+/// The stage file at `path`, or a new empty one with keys from `.sops.yaml`.
+pub fn open_or_create(path: &Path, ids: &AgeIdentities) -> Result<(PlainFile, bool), StoreError> {
+    if path.exists() {
+        return open(path, ids).map(|f| (f, false));
+    }
+    let rule = creation_rule(path)?;
+    if !rule.kms.is_empty() {
+        return Err(StoreError::KmsUnavailable {
+            path: path.to_owned(),
+        });
+    }
+    if rule.age.is_empty() {
+        return Err(StoreError::NoRecipients {
+            path: path.to_owned(),
+        });
+    }
+    let key = DataKey::generate().map_err(|e| StoreError::Io {
+        path: path.to_owned(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    let age = wrap_age(&key, &rule.age)?;
+    let mut meta = Metadata::new(age, Vec::new());
+    if let Some(r) = rule.rule {
+        meta.rule = r;
+    }
+    meta.mac_only_encrypted = rule.mac_only_encrypted;
+    Ok((PlainFile::new(key, meta), true))
+}
+
+/// The `.sops.yaml` creation rule for a (new) stage file.
+pub fn creation_rule(path: &Path) -> Result<config::CreationRule, StoreError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+    let cfg_path = config::find(dir).ok_or_else(|| StoreError::NoRule {
+        path: path.to_owned(),
+    })?;
+    let cfg_abs = std::path::absolute(&cfg_path).unwrap_or(cfg_path);
+    let cfg = Config::load(&cfg_abs)?;
+    cfg.rule_for(&abs)?.ok_or_else(|| StoreError::NoRule {
+        path: path.to_owned(),
+    })
+}
+
+/// One age stanza per recipient.
+pub fn wrap_age(key: &DataKey, recipients: &[String]) -> Result<Vec<AgeEntry>, StoreError> {
+    recipients
+        .iter()
+        .map(|r| keys::age::wrap(key, r).map_err(StoreError::from))
+        .collect()
+}
+
+/// Holds an exclusive lock on a folder for the duration of a read-modify-write, so
+/// concurrent writers serialise and none is lost. Locking the folder (not the file) survives
+/// the file being replaced by rename, and leaves no lock file behind.
+pub struct DirLock(#[allow(dead_code)] File);
+
+pub fn lock_dir(dir: &Path) -> Result<DirLock, StoreError> {
+    let f = File::open(dir).map_err(io(dir))?;
+    f.lock().map_err(io(dir))?;
+    Ok(DirLock(f))
+}
+
+/// Writes `text` to `path` atomically: a temporary file in the same folder, synced, then
+/// renamed over the target. Keeps the existing file's mode; new files get `new_mode`.
+pub fn write_atomic(path: &Path, text: &[u8], new_mode: u32) -> Result<(), StoreError> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mode = existing_mode(path).unwrap_or(new_mode);
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".sls-secrets-")
+        .tempfile_in(dir)
+        .map_err(io(path))?;
+    set_mode(tmp.as_file(), mode).map_err(io(path))?;
+    tmp.write_all(text).map_err(io(path))?;
+    tmp.as_file().sync_all().map_err(io(path))?;
+    tmp.persist(path).map_err(|e| StoreError::Io {
+        path: path.to_owned(),
+        source: e.error,
+    })?;
+    Ok(())
+}
+
+#[cfg(unix)]
+fn existing_mode(path: &Path) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).ok().map(|m| m.permissions().mode() & 0o7777)
+}
+
+#[cfg(not(unix))]
+fn existing_mode(_: &Path) -> Option<u32> {
+    None
+}
+
+#[cfg(unix)]
+fn set_mode(f: &File, mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    f.set_permissions(std::fs::Permissions::from_mode(mode))
+}
+
+#[cfg(not(unix))]
+fn set_mode(_: &File, _: u32) -> std::io::Result<()> {
+    Ok(())
+}
+
+/// Encrypts `file`, checks the text decrypts back to the same values with the same key,
+/// then writes it atomically.
+pub fn save(path: &Path, file: &mut PlainFile) -> Result<(), StoreError> {
+    let now = crate::timefmt::now_utc();
+    let text = file.encrypt(&now).map_err(|source| StoreError::Sops {
+        path: path.to_owned(),
+        source,
+    })?;
+    let reread = sops::parse(&text)
+        .and_then(|f| {
+            let key = DataKey::from_bytes(file.key.expose()).expect("32-byte key");
+            f.decrypt(key)
+        })
+        .map_err(|_| StoreError::VerifyFailed {
+            path: path.to_owned(),
+        })?;
+    if reread.docs != file.docs {
+        return Err(StoreError::VerifyFailed {
+            path: path.to_owned(),
+        });
+    }
+    write_atomic(path, text.as_bytes(), 0o644)
+}
