@@ -77,6 +77,196 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
         Command::List { stage, json, store } => list(&store, &stage.stage, json),
         Command::Rm { stage, key, store } => rm(&store, &stage.stage, &key),
         Command::Decrypt { file } => decrypt(&file),
+        Command::Exec {
+            stage,
+            pristine,
+            mask_output,
+            store,
+            command,
+        } => exec(&store, &stage.stage, pristine, mask_output, &command),
+        Command::Edit { stage, store } => crate::edit::edit(&store, &stage.stage),
+        Command::Rotate { stage, all, store } => rotate(&store, stage.as_deref(), all),
+        Command::Keys { stage, store } => keys(&store, stage.as_deref()),
+    }
+}
+
+fn exec(
+    args: &StoreArgs,
+    stage: &str,
+    pristine: bool,
+    mask_output: bool,
+    command: &[std::ffi::OsString],
+) -> Result<u8, Failure> {
+    let path = existing_stage_file(args, stage)?;
+    let file = store::open(&path, &identities()?)?;
+    let env = stage_env(&path, &file)?;
+    drop(file);
+    for (name, _) in &env {
+        check_name(name).map_err(|f| Failure::new(format!("{}: {}", path.display(), f.message)))?;
+    }
+    let overridden = crate::exec::overridden(&env);
+    if !overridden.is_empty() && !pristine {
+        eprintln!("sls-secrets: secrets override inherited {}", overridden.join(", "));
+    }
+    if mask_output {
+        let short: Vec<&str> = env
+            .iter()
+            .filter(|(_, v)| !v.is_empty() && v.len() < crate::exec::MIN_MASK_LEN)
+            .map(|(k, _)| k.as_str())
+            .collect();
+        if !short.is_empty() {
+            eprintln!(
+                "sls-secrets: warning: not masking {} (values shorter than {} characters)",
+                short.join(", "),
+                crate::exec::MIN_MASK_LEN
+            );
+        }
+    }
+    let opts = crate::exec::ExecOptions {
+        pristine,
+        mask_output,
+    };
+    crate::exec::run(command, &env, &opts).map_err(|e| Failure::new(e.to_string()))
+}
+
+/// Stage files of the secrets folder, by stage name.
+fn all_stage_files(dir: &Path) -> Result<Vec<(String, PathBuf)>, Failure> {
+    let mut out = Vec::new();
+    let entries = std::fs::read_dir(dir).map_err(|e| Failure::new(format!("{}: {e}", dir.display())))?;
+    for e in entries.flatten() {
+        let p = e.path();
+        let (Some(stem), Some(ext)) = (p.file_stem(), p.extension()) else { continue };
+        if (ext == "yml" || ext == "yaml") && !stem.to_string_lossy().starts_with('.') {
+            out.push((stem.to_string_lossy().into_owned(), p));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn selected_stages(args: &StoreArgs, stage: Option<&str>) -> Result<Vec<(String, PathBuf)>, Failure> {
+    match stage {
+        Some(s) => Ok(vec![(s.to_owned(), existing_stage_file(args, s)?)]),
+        None => {
+            let dir = secrets_dir(args)?;
+            let files = all_stage_files(&dir)?;
+            if files.is_empty() {
+                return Err(Failure::new(format!("no stage files in {}", dir.display())));
+            }
+            Ok(files)
+        }
+    }
+}
+
+fn rotate(args: &StoreArgs, stage: Option<&str>, _all: bool) -> Result<u8, Failure> {
+    let ids = identities()?;
+    let stages = selected_stages(args, stage)?;
+    let _lock = store::lock_dir(stages[0].1.parent().unwrap_or(Path::new(".")))?;
+    for (stage, path) in &stages {
+        // Decrypt first: if that fails nothing is written (sops once wrote an empty file here).
+        let mut file = store::open(path, &ids)?;
+        let rule = store::creation_rule(path)?;
+        if !rule.kms.is_empty() {
+            return Err(StoreError::KmsUnavailable { path: path.clone() }.into());
+        }
+        if rule.age.is_empty() {
+            return Err(StoreError::NoRecipients { path: path.clone() }.into());
+        }
+        let key = crate::sops::DataKey::generate()
+            .map_err(|e| Failure::new(format!("random number generator: {e}")))?;
+        let age = store::wrap_age(&key, &rule.age)?;
+        file.set_key(key);
+        file.meta.set_age(age);
+        file.meta.set_kms(Vec::new());
+        store::save(path, &mut file)?;
+        eprintln!(
+            "rotated {} (stage {stage}): new data key for {}",
+            path.display(),
+            rule.age.join(", ")
+        );
+    }
+    Ok(EXIT_OK)
+}
+
+fn keys(args: &StoreArgs, stage: Option<&str>) -> Result<u8, Failure> {
+    let mut out = String::new();
+    for (stage, path) in selected_stages(args, stage)? {
+        let text = std::fs::read_to_string(&path).map_err(|e| Failure::new(format!("{}: {e}", path.display())))?;
+        let file = crate::sops::parse(&text).map_err(|e| Failure::new(format!("{}: {e}", path.display())))?;
+        let meta = &file.meta;
+        out.push_str(&format!("{} (stage {stage})\n", path.display()));
+        for a in &meta.age {
+            out.push_str(&format!("  age  {}\n", a.recipient));
+        }
+        for k in &meta.kms {
+            let mut extra = Vec::new();
+            if !k.aws_profile.is_empty() {
+                extra.push(format!("profile {}", k.aws_profile));
+            }
+            if !k.role.is_empty() {
+                extra.push(format!("role {}", k.role));
+            }
+            let extra = if extra.is_empty() { String::new() } else { format!(" ({})", extra.join(", ")) };
+            out.push_str(&format!("  kms  {}{extra}\n", k.arn));
+        }
+        for f in &meta.foreign_keys {
+            out.push_str(&format!("  {f}  (not usable by sls-secrets)\n"));
+        }
+        out.push_str(&format!("  last modified: {}\n", meta.lastmodified));
+        out.push_str(&format!("  data key last wrapped: {}\n", last_wrapped(&path, meta)));
+        match store::creation_rule(&path) {
+            Ok(rule) => {
+                let have_age: Vec<&String> = meta.age.iter().map(|a| &a.recipient).collect();
+                let have_kms: Vec<&String> = meta.kms.iter().map(|k| &k.arn).collect();
+                let mut diff = Vec::new();
+                diff.extend(rule.age.iter().filter(|r| !have_age.contains(r)).map(|r| format!("+ age {r}")));
+                diff.extend(have_age.iter().filter(|r| !rule.age.contains(r)).map(|r| format!("- age {r}")));
+                diff.extend(rule.kms.iter().filter(|k| !have_kms.contains(&&k.arn)).map(|k| format!("+ kms {}", k.arn)));
+                diff.extend(have_kms.iter().filter(|a| !rule.kms.iter().any(|k| &k.arn == **a)).map(|a| format!("- kms {a}")));
+                if diff.is_empty() {
+                    out.push_str("  .sops.yaml: up to date\n");
+                } else {
+                    out.push_str(&format!(
+                        "  .sops.yaml (creation_rules[{}]) asks for different keys; run `sls-secrets rotate --stage {stage}`:\n",
+                        rule.index
+                    ));
+                    for d in diff {
+                        out.push_str(&format!("    {d}\n"));
+                    }
+                }
+            }
+            Err(e) => out.push_str(&format!("  .sops.yaml: {e}\n")),
+        }
+    }
+    print_stdout(&out)
+}
+
+/// When the data key was last wrapped: the KMS `created_at`, else the date of the commit that
+/// introduced the current age stanza (sops records no time for age).
+fn last_wrapped(path: &Path, meta: &crate::sops::Metadata) -> String {
+    if let Some(k) = meta.kms.iter().map(|k| &k.created_at).max() {
+        return k.clone();
+    }
+    let Some(stanza) = meta.age.first() else {
+        return "unknown".into();
+    };
+    // A line of the armored body is unique to this wrapping.
+    let Some(needle) = stanza.enc.lines().nth(2) else {
+        return "unknown".into();
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["log", "-1", "--format=%cI", "-S", needle, "--"])
+        .arg(path.file_name().unwrap_or_default())
+        .stderr(std::process::Stdio::null())
+        .output();
+    match out {
+        Ok(o) if o.status.success() && !o.stdout.is_empty() => {
+            format!("{} (git commit date)", String::from_utf8_lossy(&o.stdout).trim())
+        }
+        _ => "not recorded (not committed to git yet)".into(),
     }
 }
 
@@ -84,7 +274,7 @@ fn cwd() -> Result<PathBuf, Failure> {
     std::env::current_dir().map_err(|e| Failure::new(format!("can't read the current folder: {e}")))
 }
 
-fn secrets_dir(args: &StoreArgs) -> Result<PathBuf, Failure> {
+pub(crate) fn secrets_dir(args: &StoreArgs) -> Result<PathBuf, Failure> {
     match &args.secrets_dir {
         Some(d) if d.is_dir() => Ok(d.clone()),
         Some(d) => Err(Failure::new(format!("--secrets-dir {}: no such folder", d.display()))),
@@ -92,7 +282,7 @@ fn secrets_dir(args: &StoreArgs) -> Result<PathBuf, Failure> {
     }
 }
 
-fn identities() -> Result<AgeIdentities, Failure> {
+pub(crate) fn identities() -> Result<AgeIdentities, Failure> {
     AgeIdentities::load(&AgeEnv::from_process()).map_err(|e| Failure::new(e.to_string()))
 }
 
@@ -100,7 +290,7 @@ fn stage_file(args: &StoreArgs, stage: &str) -> Result<PathBuf, Failure> {
     Ok(store::stage_path(&secrets_dir(args)?, stage)?)
 }
 
-fn existing_stage_file(args: &StoreArgs, stage: &str) -> Result<PathBuf, Failure> {
+pub(crate) fn existing_stage_file(args: &StoreArgs, stage: &str) -> Result<PathBuf, Failure> {
     let path = stage_file(args, stage)?;
     if !path.exists() {
         return Err(StoreError::NoStage {
@@ -135,7 +325,7 @@ pub fn stage_env(path: &Path, file: &crate::sops::PlainFile) -> Result<Vec<(Stri
     Ok(out)
 }
 
-fn check_name(name: &str) -> Result<(), Failure> {
+pub(crate) fn check_name(name: &str) -> Result<(), Failure> {
     envname::check(name).map_err(|e| {
         let f = Failure::new(e.to_string());
         match e {

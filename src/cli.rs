@@ -80,7 +80,47 @@ pub enum Command {
         store: StoreArgs,
     },
     /// Decrypt any SOPS YAML file to plaintext YAML on stdout, like `sops decrypt`
-    Decrypt {
-        file: PathBuf,
+    Decrypt { file: PathBuf },
+    /// Run a command with the stage's secrets in its environment (no shell, nothing on disk)
+    Exec {
+        #[command(flatten)]
+        stage: StageArg,
+        /// Give the command only the secrets plus PATH and HOME
+        #[arg(long)]
+        pristine: bool,
+        /// Replace secret values (4+ characters) in the command's output with ***
+        #[arg(long)]
+        mask_output: bool,
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The command and its arguments, after `--`
+        #[arg(last = true, required = true, value_name = "COMMAND")]
+        command: Vec<std::ffi::OsString>,
+    },
+    /// Edit a stage's secrets in $VISUAL/$EDITOR (plaintext only in a private temporary folder)
+    Edit {
+        #[command(flatten)]
+        stage: StageArg,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// New data key for a stage file, wrapped for the keys .sops.yaml asks for now
+    Rotate {
+        /// Stage to rotate
+        #[arg(long, short = 's', required_unless_present = "all", conflicts_with = "all")]
+        stage: Option<String>,
+        /// Rotate every stage file
+        #[arg(long)]
+        all: bool,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Show who can open each stage file and whether .sops.yaml asks for other keys
+    Keys {
+        /// Only this stage
+        #[arg(long, short = 's')]
+        stage: Option<String>,
+        #[command(flatten)]
+        store: StoreArgs,
     },
 }

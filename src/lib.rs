@@ -12,3 +12,5 @@ pub mod envname;
 pub mod store;
 pub mod app;
 pub mod cli;
+pub mod exec;
+pub mod edit;

@@ -1,0 +1,160 @@
+//! `edit`: decrypt a stage file into a private temporary folder, open the user's editor,
+//! validate, and re-encrypt (unchanged values keep their ciphertext).
+//!
+//! The plaintext lives in a 0600 file inside a 0700 folder, on a memory-backed file system
+//! when there is one (`/dev/shm`). The folder is removed on every exit path we control:
+//! success, invalid input, editor failure, and SIGINT/SIGTERM/SIGHUP (which are caught so
+//! the cleanup runs rather than the process dying).
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use zeroize::Zeroizing;
+
+use crate::app::{self, EXIT_OK, Failure};
+use crate::cli::StoreArgs;
+use crate::store;
+use crate::yaml::{self, MapItem, Value};
+
+const NEW_FILE_TEMPLATE: &str = "# One secret per line: NAME: \"value\" (quote values that look like numbers, dates or booleans).\n";
+
+fn temp_root() -> PathBuf {
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir()
+        && tempfile::Builder::new()
+            .prefix(".sls-secrets-probe-")
+            .tempfile_in(shm)
+            .is_ok()
+    {
+        shm.to_owned()
+    } else {
+        std::env::temp_dir()
+    }
+}
+
+fn editor() -> String {
+    ["VISUAL", "EDITOR"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|v| !v.trim().is_empty()))
+        .unwrap_or_else(|| "vi".to_owned())
+}
+
+/// Checks the edited text: one flat mapping of valid names to string values.
+fn validate(text: &str) -> Result<Vec<MapItem>, String> {
+    let docs = yaml::parse(text).map_err(|e| e.to_string())?;
+    if docs.len() > 1 {
+        return Err("only one YAML document is allowed".into());
+    }
+    let items = docs.into_iter().next().map(|d| d.items.clone()).unwrap_or_default();
+    for item in &items {
+        let MapItem::Entry(name, value) = item else { continue };
+        crate::envname::check(name).map_err(|e| e.to_string())?;
+        match value {
+            Value::Str(_) => {}
+            Value::Map(_) | Value::Seq(_) => {
+                return Err(format!("`{name}`: values must be text, not a mapping or list"));
+            }
+            _ => {
+                return Err(format!(
+                    "`{name}`: YAML reads this value as a number, boolean, date or null; quote it (NAME: \"...\") to keep it as text"
+                ));
+            }
+        }
+    }
+    Ok(items)
+}
+
+pub fn edit(args: &StoreArgs, stage: &str) -> Result<u8, Failure> {
+    store::check_stage(stage)?;
+    let path = store::stage_path(&app::secrets_dir(args)?, stage)?;
+    let ids = app::identities()?;
+    let _lock = store::lock_dir(path.parent().unwrap_or(Path::new(".")))?;
+    let (mut file, created) = store::open_or_create(&path, &ids)?;
+
+    let interrupted = Arc::new(AtomicBool::new(false));
+    for sig in [
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ] {
+        signal_hook::flag::register(sig, Arc::clone(&interrupted))
+            .map_err(|e| Failure::new(format!("installing signal handlers: {e}")))?;
+    }
+
+    let dir = tempfile::Builder::new()
+        .prefix("sls-secrets-edit-")
+        .tempdir_in(temp_root())
+        .map_err(|e| Failure::new(format!("creating a private temporary folder: {e}")))?;
+    let tmp = dir.path().join(format!("{stage}.yml"));
+    let original = Zeroizing::new(if file.top().is_empty() {
+        NEW_FILE_TEMPLATE.to_owned()
+    } else {
+        file.to_plain_yaml()
+    });
+    write_private(&tmp, &original)?;
+
+    let editor = editor();
+    let argv = shlex::split(&editor).filter(|a| !a.is_empty()).ok_or_else(|| {
+        Failure::new(format!("can't parse the editor command `{editor}`")).hint("set EDITOR, e.g. EDITOR=\"code --wait\"")
+    })?;
+    let items = loop {
+        let status = std::process::Command::new(&argv[0])
+            .args(&argv[1..])
+            .arg(&tmp)
+            .status()
+            .map_err(|e| Failure::new(format!("can't start the editor `{editor}`: {e}")))?;
+        if interrupted.load(Ordering::SeqCst) {
+            return Err(Failure::new("interrupted; nothing was written"));
+        }
+        if !status.success() {
+            return Err(Failure::new(format!("the editor exited with {status}; nothing was written")));
+        }
+        let text = Zeroizing::new(
+            std::fs::read_to_string(&tmp).map_err(|e| Failure::new(format!("reading the edited file: {e}")))?,
+        );
+        match validate(&text) {
+            Ok(items) => break items,
+            Err(why) => {
+                if std::io::stdin().is_terminal() && ask_reopen(&why) {
+                    continue;
+                }
+                return Err(Failure::new(format!("the edited secrets are invalid: {why}; nothing was written")));
+            }
+        }
+    };
+    drop(dir);
+
+    let has_entries = items.iter().any(|i| matches!(i, MapItem::Entry(..)));
+    if (created && !has_entries) || (!created && items == *file.top()) {
+        eprintln!("no changes to {}", path.display());
+        return Ok(EXIT_OK);
+    }
+    *file.top_mut() = items;
+    store::save(&path, &mut file)?;
+    eprintln!("saved {}", path.display());
+    Ok(EXIT_OK)
+}
+
+fn ask_reopen(why: &str) -> bool {
+    eprint!("error: {why}\nre-open the editor? [Y/n] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    if std::io::stdin().read_line(&mut answer).is_err() {
+        return false;
+    }
+    !answer.trim().eq_ignore_ascii_case("n")
+}
+
+fn write_private(path: &Path, text: &str) -> Result<(), Failure> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts
+        .open(path)
+        .map_err(|e| Failure::new(format!("creating {}: {e}", path.display())))?;
+    f.write_all(text.as_bytes())
+        .map_err(|e| Failure::new(format!("writing {}: {e}", path.display())))
+}
