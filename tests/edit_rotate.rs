@@ -1,0 +1,136 @@
+//! `edit` with a scripted editor, `rotate` and `keys`.
+
+mod common;
+
+use common::{Repo, assert_error, assert_ok, stderr, stdout};
+
+fn enc_line<'a>(text: &'a str, key: &str) -> &'a str {
+    text.lines().find(|l| l.starts_with(&format!("{key}: "))).unwrap()
+}
+
+/// Leftover plaintext edit folders in the temp locations `edit` may use.
+fn edit_dirs(tmp: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for root in [std::path::Path::new("/dev/shm"), tmp] {
+        if let Ok(rd) = std::fs::read_dir(root) {
+            out.extend(rd.flatten().map(|e| e.path()).filter(|p| {
+                p.file_name().unwrap().to_string_lossy().starts_with("sls-secrets-edit-")
+            }));
+        }
+    }
+    out
+}
+
+fn editor_script(r: &Repo, body: &str) -> String {
+    let p = r.path().join("home/editor.sh");
+    std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    p.to_string_lossy().into_owned()
+}
+
+#[test]
+fn edit_changes_one_value_and_keeps_other_ciphertexts() {
+    let r = Repo::with_config();
+    r.set("prod", "KEEP", "same-value");
+    r.set("prod", "CHANGE", "old-value");
+    let before = r.read("secrets/prod.yml");
+    let tmp = r.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    // The editor also records the file's mode and its folder's mode.
+    let ed = editor_script(&r, "stat -c '%a' \"$1\" \"$(dirname \"$1\")\" > \"$HOME/modes\"; sed -i 's/old-value/new-value/' \"$1\"");
+    let o = r.cmd(".").env("EDITOR", ed).env("TMPDIR", &tmp).args(["edit", "--stage", "prod"]).output().unwrap();
+    assert_ok(&o);
+    let after = r.read("secrets/prod.yml");
+    assert_eq!(enc_line(&before, "KEEP"), enc_line(&after, "KEEP"));
+    assert_ne!(enc_line(&before, "CHANGE"), enc_line(&after, "CHANGE"));
+    assert_eq!(stdout(&r.run(&["get", "--stage", "prod", "CHANGE"])), "new-value");
+    assert_eq!(r.read("home/modes"), "600\n700\n");
+    assert!(edit_dirs(&tmp).is_empty());
+}
+
+#[test]
+fn failing_or_interrupted_editor_leaves_nothing_behind() {
+    let r = Repo::with_config();
+    r.set("prod", "KEEP", "same-value");
+    let before = r.read("secrets/prod.yml");
+    let tmp = r.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    for body in [
+        "echo 'X1: \"changed\"' >> \"$1\"; exit 1",
+        // Ctrl-C: the whole foreground group gets SIGINT; here the editor sends it to its parent.
+        "echo 'X1: \"changed\"' >> \"$1\"; kill -INT $PPID; exit 130",
+        "echo 'not: [valid' >> \"$1\"",
+        "echo 'PORT: 5432' >> \"$1\"",
+        "echo 'AWS_REGION: \"x\"' >> \"$1\"",
+    ] {
+        let ed = editor_script(&r, body);
+        let o = r.cmd(".").env("EDITOR", ed).env("TMPDIR", &tmp).args(["edit", "--stage", "prod"]).output().unwrap();
+        assert_error(&o);
+        assert!(stderr(&o).contains("nothing was written"), "{body}: {}", stderr(&o));
+        assert!(!stderr(&o).contains("same-value"));
+        assert_eq!(r.read("secrets/prod.yml"), before, "{body}");
+        assert!(edit_dirs(&tmp).is_empty(), "{body}: plaintext left behind");
+    }
+}
+
+#[test]
+fn rotate_changes_every_ciphertext_and_locks_out_removed_recipients() {
+    let r = Repo::with_config();
+    r.set("prod", "A1", "one");
+    r.set("prod", "B1", "two");
+    let before = r.read("secrets/prod.yml");
+    // A second recipient is added, then rotation wraps for both.
+    let second = "AGE-SECRET-KEY-1GQ9778VQXMMJVE8SK7J6VT8UJ4HDQAJUVSFCWCM02D8GEWQ72PVQ2Y5J33";
+    let id = age::x25519::Identity::from_str_exact(second);
+    let recipient2 = id.to_public().to_string();
+    r.write(
+        ".sops.yaml",
+        &format!("creation_rules:\n  - path_regex: secrets/.*\\.yml$\n    age: {},{recipient2}\n", common::TEST_RECIPIENT_1),
+    );
+    let o = r.run(&["keys", "--stage", "prod"]);
+    assert_ok(&o);
+    assert!(stdout(&o).contains(&format!("+ age {recipient2}")), "{}", stdout(&o));
+    assert_ok(&r.run(&["rotate", "--stage", "prod"]));
+    let after = r.read("secrets/prod.yml");
+    for k in ["A1", "B1"] {
+        assert_ne!(enc_line(&before, k), enc_line(&after, k));
+        assert_eq!(stdout(&r.run(&["get", "--stage", "prod", k])), if k == "A1" { "one" } else { "two" });
+    }
+    assert!(stdout(&r.run(&["keys"])).contains(".sops.yaml: up to date"));
+    if let Some(sops) = common::sops() {
+        let o = common::run_sops(&sops, &r, &["decrypt", "secrets/prod.yml"]);
+        assert_ok(&o);
+        assert_eq!(stdout(&o), "A1: one\nB1: two\n");
+    }
+    // Remove the first recipient and rotate: its key no longer opens the file.
+    r.write(".sops.yaml", &format!("creation_rules:\n  - path_regex: secrets/.*\\.yml$\n    age: {recipient2}\n"));
+    assert_ok(&r.run(&["rotate", "--all"]));
+    let o = r.run(&["get", "--stage", "prod", "A1"]);
+    assert_error(&o);
+    std::fs::write(&r.key_file, format!("{second}\n")).unwrap();
+    assert_eq!(stdout(&r.run(&["get", "--stage", "prod", "A1"])), "one");
+}
+
+#[test]
+fn rotate_writes_nothing_when_the_file_does_not_decrypt() {
+    let r = Repo::with_config();
+    r.set("prod", "A1", "one");
+    let text = r.read("secrets/prod.yml");
+    let tampered = text.replace("A1: ENC[AES256_GCM,data:", "A1: ENC[AES256_GCM,data:AA");
+    r.write("secrets/prod.yml", &tampered);
+    assert_error(&r.run(&["rotate", "--stage", "prod"]));
+    assert_eq!(r.read("secrets/prod.yml"), tampered);
+}
+
+trait FromStrExact {
+    fn from_str_exact(s: &str) -> Self;
+}
+impl FromStrExact for age::x25519::Identity {
+    fn from_str_exact(s: &str) -> Self {
+        s.parse().unwrap()
+    }
+}

@@ -1,0 +1,113 @@
+//! `exec`: secrets reach the child's environment only, exit codes and signals pass through,
+//! output masking works across chunk boundaries.
+
+mod common;
+
+use common::{Repo, assert_error, assert_ok, stderr, stdout};
+
+fn repo() -> Repo {
+    let r = Repo::with_config();
+    r.set("prod", "DB_PASSWORD", "pa55-w0rd-xyz");
+    r.set("prod", "HOME_OVERRIDE", "ok");
+    r.set("prod", "SHORT", "ab");
+    r
+}
+
+#[test]
+fn secrets_override_inherited_variables() {
+    let r = repo();
+    let o = r
+        .cmd(".")
+        .env("DB_PASSWORD", "inherited")
+        .env("KEEP_ME", "kept")
+        .args(["exec", "--stage", "prod", "--", "sh", "-c", "echo \"$DB_PASSWORD|$KEEP_ME|$SHORT\""])
+        .output()
+        .unwrap();
+    assert_ok(&o);
+    assert_eq!(stdout(&o), "pa55-w0rd-xyz|kept|ab\n");
+    assert!(stderr(&o).contains("override inherited DB_PASSWORD"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("pa55"), "{}", stderr(&o));
+}
+
+#[test]
+fn pristine_passes_only_secrets_path_and_home() {
+    let r = repo();
+    let o = r
+        .cmd(".")
+        .env("KEEP_ME", "kept")
+        .args(["exec", "--stage", "prod", "--pristine", "--", "env"])
+        .output()
+        .unwrap();
+    assert_ok(&o);
+    let mut names: Vec<String> = stdout(&o).lines().map(|l| l.split('=').next().unwrap().to_owned()).collect();
+    names.sort();
+    assert_eq!(names, ["DB_PASSWORD", "HOME", "HOME_OVERRIDE", "PATH", "SHORT"]);
+}
+
+#[test]
+fn exit_codes_and_signals_pass_through() {
+    let r = repo();
+    let code = |args: &[&str]| {
+        let mut all = vec!["exec", "--stage", "prod", "--"];
+        all.extend_from_slice(args);
+        r.run(&all).status.code()
+    };
+    assert_eq!(code(&["true"]), Some(0));
+    assert_eq!(code(&["sh", "-c", "exit 3"]), Some(3));
+    assert_eq!(code(&["sh", "-c", "kill -TERM $$"]), Some(128 + 15));
+    assert_eq!(code(&["sh", "-c", "kill -KILL $$"]), Some(128 + 9));
+    let o = r.run(&["exec", "--stage", "prod", "--", "/no/such/program"]);
+    assert_error(&o);
+}
+
+#[test]
+fn arguments_keep_spaces_and_quotes() {
+    let r = repo();
+    let o = r.run(&["exec", "--stage", "prod", "--", "printf", "[%s]\n", "a b", "it's \"q\"", "", "$DB_PASSWORD"]);
+    assert_ok(&o);
+    assert_eq!(stdout(&o), "[a b]\n[it's \"q\"]\n[]\n[$DB_PASSWORD]\n");
+}
+
+#[test]
+fn sigterm_is_forwarded_to_the_child() {
+    let r = repo();
+    let mut child = r
+        .cmd(".")
+        .args(["exec", "--stage", "prod", "--", "sh", "-c", "trap 'echo got-term; exit 7' TERM; echo ready; while :; do sleep 0.05; done"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let mut buf = [0u8; 6];
+    std::io::Read::read_exact(&mut out, &mut buf).unwrap();
+    assert_eq!(&buf, b"ready\n");
+    std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let status = child.wait().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    assert_eq!(rest, "got-term\n");
+    assert_eq!(status.code(), Some(7));
+}
+
+#[test]
+fn mask_output_hides_values_even_split_across_writes() {
+    let r = repo();
+    let script = "printf 'pass=pa55-'; sleep 0.2; printf 'w0rd-xyz end\\n'; echo \"$DB_PASSWORD\" >&2; echo short=$SHORT";
+    let o = r.run(&["exec", "--stage", "prod", "--mask-output", "--", "sh", "-c", script]);
+    assert_ok(&o);
+    assert_eq!(stdout(&o), "pass=*** end\nshort=ab\n");
+    assert!(stderr(&o).contains("***\n"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("not masking SHORT"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("pa55"));
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn secrets_are_not_in_the_child_command_line() {
+    let r = repo();
+    let o = r.run(&["exec", "--stage", "prod", "--", "sh", "-c", "cat /proc/$$/cmdline; printf '\\n'; cat /proc/$PPID/cmdline"]);
+    assert_ok(&o);
+    let text = stdout(&o);
+    assert!(text.contains("exec"), "{text}");
+    assert!(!text.contains("pa55-w0rd-xyz"), "{text}");
+}
