@@ -41,7 +41,7 @@ pub struct ExecOptions {
 }
 
 /// Names of inherited variables that the secrets override (for a note on stderr).
-pub fn overridden<'a>(secrets: &'a [(String, Text)]) -> Vec<&'a str> {
+pub fn overridden(secrets: &[(String, Text)]) -> Vec<&str> {
     secrets
         .iter()
         .filter(|(k, _)| std::env::var_os(k).is_some())

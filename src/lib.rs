@@ -14,3 +14,4 @@ pub mod app;
 pub mod cli;
 pub mod exec;
 pub mod edit;
+pub mod seed;

@@ -87,12 +87,11 @@ pub fn is_encrypted(s: &str) -> bool {
     parse(s).is_some()
 }
 
-/// Opens an `ENC[...]` string; returns the plaintext bytes and the `type:` tag.
-pub fn decrypt<'a>(
-    key: &DataKey,
-    enc: &'a str,
-    aad: &[u8],
-) -> Result<(Zeroizing<Vec<u8>>, &'a str, [u8; 32]), CipherError> {
+/// An opened value: plaintext bytes, its `type:` tag, and the IV (for the stash).
+pub type Opened<'a> = (Zeroizing<Vec<u8>>, &'a str, [u8; 32]);
+
+/// Opens an `ENC[...]` string.
+pub fn decrypt<'a>(key: &DataKey, enc: &'a str, aad: &[u8]) -> Result<Opened<'a>, CipherError> {
     let parts = parse(enc).ok_or(CipherError::Format)?;
     let mut buf = Zeroizing::new(
         B64.decode(parts.data)
