@@ -862,7 +862,13 @@ impl<'e, 'v> Emitter<'e, 'v> {
         // Block scalar hints: indentation indicator when the text starts with a space or a
         // break; chomping `-` without a final break, `+` with more than one.
         if value.starts_with(' ') || value.starts_with(is_break) {
-            let hint = char::from_digit(self.best_indent as u32, 10).unwrap_or('2');
+            // Deviation from go-yaml, which always writes `best_indent` here. The indicator is
+            // relative to the parent node's indentation, so inside a sequence (content 2 past
+            // the dash) go-yaml's `|4` is unreadable. The actual offset equals go-yaml's digit
+            // in every case where go-yaml's output is valid.
+            let parent = self.indents.last().copied().unwrap_or(0).max(0);
+            let rel = (self.indent - parent).clamp(1, 9) as u32;
+            let hint = char::from_digit(rel, 10).unwrap_or('2');
             self.write_indicator(&hint.to_string(), false, false, false);
         }
         let mut rev = value.chars().rev();
