@@ -106,7 +106,10 @@ fn exec(
     }
     let overridden = crate::exec::overridden(&env);
     if !overridden.is_empty() && !pristine {
-        eprintln!("sls-secrets: secrets override inherited {}", overridden.join(", "));
+        eprintln!(
+            "sls-secrets: secrets override inherited {}",
+            overridden.join(", ")
+        );
     }
     if mask_output {
         let short: Vec<&str> = env
@@ -132,10 +135,13 @@ fn exec(
 /// Stage files of the secrets folder, by stage name.
 fn all_stage_files(dir: &Path) -> Result<Vec<(String, PathBuf)>, Failure> {
     let mut out = Vec::new();
-    let entries = std::fs::read_dir(dir).map_err(|e| Failure::new(format!("{}: {e}", dir.display())))?;
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| Failure::new(format!("{}: {e}", dir.display())))?;
     for e in entries.flatten() {
         let p = e.path();
-        let (Some(stem), Some(ext)) = (p.file_stem(), p.extension()) else { continue };
+        let (Some(stem), Some(ext)) = (p.file_stem(), p.extension()) else {
+            continue;
+        };
         if (ext == "yml" || ext == "yaml") && !stem.to_string_lossy().starts_with('.') {
             out.push((stem.to_string_lossy().into_owned(), p));
         }
@@ -144,7 +150,10 @@ fn all_stage_files(dir: &Path) -> Result<Vec<(String, PathBuf)>, Failure> {
     Ok(out)
 }
 
-fn selected_stages(args: &StoreArgs, stage: Option<&str>) -> Result<Vec<(String, PathBuf)>, Failure> {
+fn selected_stages(
+    args: &StoreArgs,
+    stage: Option<&str>,
+) -> Result<Vec<(String, PathBuf)>, Failure> {
     match stage {
         Some(s) => Ok(vec![(s.to_owned(), existing_stage_file(args, s)?)]),
         None => {
@@ -191,8 +200,10 @@ fn rotate(args: &StoreArgs, stage: Option<&str>, _all: bool) -> Result<u8, Failu
 fn keys(args: &StoreArgs, stage: Option<&str>) -> Result<u8, Failure> {
     let mut out = String::new();
     for (stage, path) in selected_stages(args, stage)? {
-        let text = std::fs::read_to_string(&path).map_err(|e| Failure::new(format!("{}: {e}", path.display())))?;
-        let file = crate::sops::parse(&text).map_err(|e| Failure::new(format!("{}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| Failure::new(format!("{}: {e}", path.display())))?;
+        let file = crate::sops::parse(&text)
+            .map_err(|e| Failure::new(format!("{}: {e}", path.display())))?;
         let meta = &file.meta;
         out.push_str(&format!("{} (stage {stage})\n", path.display()));
         for a in &meta.age {
@@ -206,23 +217,50 @@ fn keys(args: &StoreArgs, stage: Option<&str>) -> Result<u8, Failure> {
             if !k.role.is_empty() {
                 extra.push(format!("role {}", k.role));
             }
-            let extra = if extra.is_empty() { String::new() } else { format!(" ({})", extra.join(", ")) };
+            let extra = if extra.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", extra.join(", "))
+            };
             out.push_str(&format!("  kms  {}{extra}\n", k.arn));
         }
         for f in &meta.foreign_keys {
             out.push_str(&format!("  {f}  (not usable by sls-secrets)\n"));
         }
         out.push_str(&format!("  last modified: {}\n", meta.lastmodified));
-        out.push_str(&format!("  data key last wrapped: {}\n", last_wrapped(&path, meta)));
+        out.push_str(&format!(
+            "  data key last wrapped: {}\n",
+            last_wrapped(&path, meta)
+        ));
         match store::creation_rule(&path) {
             Ok(rule) => {
                 let have_age: Vec<&String> = meta.age.iter().map(|a| &a.recipient).collect();
                 let have_kms: Vec<&String> = meta.kms.iter().map(|k| &k.arn).collect();
                 let mut diff = Vec::new();
-                diff.extend(rule.age.iter().filter(|r| !have_age.contains(r)).map(|r| format!("+ age {r}")));
-                diff.extend(have_age.iter().filter(|r| !rule.age.contains(r)).map(|r| format!("- age {r}")));
-                diff.extend(rule.kms.iter().filter(|k| !have_kms.contains(&&k.arn)).map(|k| format!("+ kms {}", k.arn)));
-                diff.extend(have_kms.iter().filter(|a| !rule.kms.iter().any(|k| &k.arn == **a)).map(|a| format!("- kms {a}")));
+                diff.extend(
+                    rule.age
+                        .iter()
+                        .filter(|r| !have_age.contains(r))
+                        .map(|r| format!("+ age {r}")),
+                );
+                diff.extend(
+                    have_age
+                        .iter()
+                        .filter(|r| !rule.age.contains(r))
+                        .map(|r| format!("- age {r}")),
+                );
+                diff.extend(
+                    rule.kms
+                        .iter()
+                        .filter(|k| !have_kms.contains(&&k.arn))
+                        .map(|k| format!("+ kms {}", k.arn)),
+                );
+                diff.extend(
+                    have_kms
+                        .iter()
+                        .filter(|a| !rule.kms.iter().any(|k| &k.arn == **a))
+                        .map(|a| format!("- kms {a}")),
+                );
                 if diff.is_empty() {
                     out.push_str("  .sops.yaml: up to date\n");
                 } else {
@@ -264,7 +302,10 @@ fn last_wrapped(path: &Path, meta: &crate::sops::Metadata) -> String {
         .output();
     match out {
         Ok(o) if o.status.success() && !o.stdout.is_empty() => {
-            format!("{} (git commit date)", String::from_utf8_lossy(&o.stdout).trim())
+            format!(
+                "{} (git commit date)",
+                String::from_utf8_lossy(&o.stdout).trim()
+            )
         }
         _ => "not recorded (not committed to git yet)".into(),
     }
@@ -277,7 +318,10 @@ fn cwd() -> Result<PathBuf, Failure> {
 pub(crate) fn secrets_dir(args: &StoreArgs) -> Result<PathBuf, Failure> {
     match &args.secrets_dir {
         Some(d) if d.is_dir() => Ok(d.clone()),
-        Some(d) => Err(Failure::new(format!("--secrets-dir {}: no such folder", d.display()))),
+        Some(d) => Err(Failure::new(format!(
+            "--secrets-dir {}: no such folder",
+            d.display()
+        ))),
         None => Ok(store::find_secrets_dir(&cwd()?)?),
     }
 }
@@ -303,10 +347,15 @@ pub(crate) fn existing_stage_file(args: &StoreArgs, stage: &str) -> Result<PathB
 }
 
 /// The stage's secrets as environment strings, in file order.
-pub fn stage_env(path: &Path, file: &crate::sops::PlainFile) -> Result<Vec<(String, Text)>, Failure> {
+pub fn stage_env(
+    path: &Path,
+    file: &crate::sops::PlainFile,
+) -> Result<Vec<(String, Text)>, Failure> {
     let mut out = Vec::new();
     for item in file.top() {
-        let MapItem::Entry(name, value) = item else { continue };
+        let MapItem::Entry(name, value) = item else {
+            continue;
+        };
         let text = match value {
             Value::Str(s) | Value::Time(s) => s.clone(),
             Value::Int(i) => Text::new(i.to_string()),
@@ -329,7 +378,9 @@ pub(crate) fn check_name(name: &str) -> Result<(), Failure> {
     envname::check(name).map_err(|e| {
         let f = Failure::new(e.to_string());
         match e {
-            envname::NameError::Reserved(_) => f.hint("Lambda sets this variable itself; pick another name"),
+            envname::NameError::Reserved(_) => {
+                f.hint("Lambda sets this variable itself; pick another name")
+            }
             envname::NameError::Invalid(_) => f.hint("example: DB_PASSWORD"),
         }
     })
@@ -363,8 +414,10 @@ fn read_value(key: &str, from_file: Option<&Path>) -> Result<Text, Failure> {
     };
     match std::str::from_utf8(&bytes) {
         Ok(s) => Ok(Text::new(s.to_owned())),
-        Err(_) => Err(Failure::new(format!("the value for `{key}` is not UTF-8 text"))
-            .hint("binary values can be stored base64-encoded")),
+        Err(_) => Err(
+            Failure::new(format!("the value for `{key}` is not UTF-8 text"))
+                .hint("binary values can be stored base64-encoded"),
+        ),
     }
 }
 
@@ -377,12 +430,10 @@ fn set(args: &StoreArgs, stage: &str, key: &str, from_file: Option<&Path>) -> Re
     let _lock = store::lock_dir(path.parent().unwrap_or(Path::new(".")))?;
     let (mut file, created) = store::open_or_create(&path, &ids)?;
     let items = file.top_mut();
-    let existing = items
-        .iter_mut()
-        .find_map(|i| match i {
-            MapItem::Entry(k, v) if k == key => Some(v),
-            _ => None,
-        });
+    let existing = items.iter_mut().find_map(|i| match i {
+        MapItem::Entry(k, v) if k == key => Some(v),
+        _ => None,
+    });
     let verb = match existing {
         Some(v) => {
             *v = Value::Str(value);
@@ -407,11 +458,20 @@ fn get(args: &StoreArgs, stage: &str, key: &str) -> Result<u8, Failure> {
     let file = store::open(&path, &identities()?)?;
     let env = stage_env(&path, &file)?;
     let Some((_, value)) = env.iter().find(|(k, _)| k == key) else {
-        return Err(Failure::new(format!("stage `{stage}` has no secret `{key}` ({})", path.display()))
-            .hint(format!("see the names with `sls-secrets list --stage {stage}`")));
+        return Err(Failure::new(format!(
+            "stage `{stage}` has no secret `{key}` ({})",
+            path.display()
+        ))
+        .hint(format!(
+            "see the names with `sls-secrets list --stage {stage}`"
+        )));
     };
     let mut out = std::io::stdout().lock();
-    let newline = if std::io::stdout().is_terminal() { "\n" } else { "" };
+    let newline = if std::io::stdout().is_terminal() {
+        "\n"
+    } else {
+        ""
+    };
     write!(out, "{}{newline}", value.as_str())
         .and_then(|()| out.flush())
         .map_err(|e| Failure::new(format!("writing to stdout: {e}")))?;
@@ -422,7 +482,8 @@ fn list(args: &StoreArgs, stage: &str, json: bool) -> Result<u8, Failure> {
     let path = existing_stage_file(args, stage)?;
     let text = std::fs::read_to_string(&path)
         .map_err(|e| Failure::new(format!("{}: {e}", path.display())))?;
-    let file = crate::sops::parse(&text).map_err(|e| Failure::new(format!("{}: {e}", path.display())))?;
+    let file =
+        crate::sops::parse(&text).map_err(|e| Failure::new(format!("{}: {e}", path.display())))?;
     let names: Vec<&str> = file
         .docs
         .first()
@@ -488,7 +549,10 @@ fn rm(args: &StoreArgs, stage: &str, key: &str) -> Result<u8, Failure> {
     let before = items.len();
     items.retain(|i| !matches!(i, MapItem::Entry(k, _) if k == key));
     if items.len() == before {
-        return Err(Failure::new(format!("stage `{stage}` has no secret `{key}` ({})", path.display())));
+        return Err(Failure::new(format!(
+            "stage `{stage}` has no secret `{key}` ({})",
+            path.display()
+        )));
     }
     store::save(&path, &mut file)?;
     eprintln!("removed `{key}` from {}", path.display());
@@ -527,7 +591,8 @@ fn init(mut age: Vec<String>, kms: Vec<String>) -> Result<u8, Failure> {
         let ids = AgeIdentities::load(&env).map_err(|e| Failure::new(e.to_string()))?;
         if ids.is_empty() {
             let path = env.default_keys_file().ok_or_else(|| {
-                Failure::new("no age identity found and no HOME to create one in").hint("pass --age RECIPIENT")
+                Failure::new("no age identity found and no HOME to create one in")
+                    .hint("pass --age RECIPIENT")
             })?;
             let recipient = create_identity(&path)?;
             eprintln!("created an age identity in {} (mode 0600)", path.display());
@@ -553,12 +618,18 @@ fn init(mut age: Vec<String>, kms: Vec<String>) -> Result<u8, Failure> {
     if existing.is_some() {
         let cfg = config::Config::load(&cfg_path).map_err(|e| Failure::new(e.to_string()))?;
         let probe = std::path::absolute(secrets.join("dev.yml")).unwrap_or(secrets.join("dev.yml"));
-        if let Some(rule) = cfg.rule_for(&probe).map_err(|e| Failure::new(e.to_string()))? {
+        if let Some(rule) = cfg
+            .rule_for(&probe)
+            .map_err(|e| Failure::new(e.to_string()))?
+        {
             let missing: Vec<&String> = age.iter().filter(|r| !rule.age.contains(r)).collect();
-            let missing_kms: Vec<&String> =
-                kms.iter().filter(|a| !rule.kms.iter().any(|k| &k.arn == *a)).collect();
+            let missing_kms: Vec<&String> = kms
+                .iter()
+                .filter(|a| !rule.kms.iter().any(|k| &k.arn == *a))
+                .collect();
             if missing.is_empty() && missing_kms.is_empty() {
-                std::fs::create_dir_all(&secrets).map_err(|e| Failure::new(format!("{}: {e}", secrets.display())))?;
+                std::fs::create_dir_all(&secrets)
+                    .map_err(|e| Failure::new(format!("{}: {e}", secrets.display())))?;
                 eprintln!(
                     "{} already has a rule for secrets/*.yml (creation_rules[{}]); nothing to change",
                     cfg_path.display(),
@@ -579,13 +650,22 @@ fn init(mut age: Vec<String>, kms: Vec<String>) -> Result<u8, Failure> {
     let text = config::insert_rule(existing.as_deref(), &age, &kms)
         .map_err(|e| Failure::new(format!("{}: {e}", cfg_path.display())))?;
     store::write_atomic(&cfg_path, text.as_bytes(), 0o644)?;
-    std::fs::create_dir_all(&secrets).map_err(|e| Failure::new(format!("{}: {e}", secrets.display())))?;
+    std::fs::create_dir_all(&secrets)
+        .map_err(|e| Failure::new(format!("{}: {e}", secrets.display())))?;
     eprintln!(
         "{} {}: stage files in {} are encrypted for {}",
-        if existing.is_some() { "updated" } else { "created" },
+        if existing.is_some() {
+            "updated"
+        } else {
+            "created"
+        },
         cfg_path.display(),
         secrets.display(),
-        age.iter().chain(kms.iter()).map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+        age.iter()
+            .chain(kms.iter())
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     Ok(EXIT_OK)
 }
@@ -598,7 +678,8 @@ fn create_identity(path: &Path) -> Result<String, Failure> {
         b.recursive(true);
         #[cfg(unix)]
         std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
-        b.create(dir).map_err(|e| Failure::new(format!("{}: {e}", dir.display())))?;
+        b.create(dir)
+            .map_err(|e| Failure::new(format!("{}: {e}", dir.display())))?;
     }
     let created = crate::timefmt::now_utc();
     let text = Zeroizing::new(format!(

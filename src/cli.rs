@@ -107,7 +107,12 @@ pub enum Command {
     /// New data key for a stage file, wrapped for the keys .sops.yaml asks for now
     Rotate {
         /// Stage to rotate
-        #[arg(long, short = 's', required_unless_present = "all", conflicts_with = "all")]
+        #[arg(
+            long,
+            short = 's',
+            required_unless_present = "all",
+            conflicts_with = "all"
+        )]
         stage: Option<String>,
         /// Rotate every stage file
         #[arg(long)]

@@ -78,7 +78,11 @@ impl Config {
         })?;
         Ok(Config {
             path: path.to_owned(),
-            items: docs.drain(..).next().map(|d| d.items.clone()).unwrap_or_default(),
+            items: docs
+                .drain(..)
+                .next()
+                .map(|d| d.items.clone())
+                .unwrap_or_default(),
         })
     }
 
@@ -98,7 +102,10 @@ impl Config {
                     SeqItem::Value(v) => Some(v),
                     SeqItem::Comment(_) => None,
                 })
-                .map(|v| v.as_map().ok_or_else(|| self.invalid("creation_rules entries must be mappings")))
+                .map(|v| {
+                    v.as_map()
+                        .ok_or_else(|| self.invalid("creation_rules entries must be mappings"))
+                })
                 .collect(),
             Some(_) => Err(self.invalid("creation_rules must be a list")),
         }
@@ -112,8 +119,9 @@ impl Config {
         let rel = rel.to_string_lossy().replace('\\', "/");
         for (index, rule) in self.rules()?.into_iter().enumerate() {
             if let Some(re) = str_of(rule, "path_regex") {
-                let re = regex::Regex::new(&re)
-                    .map_err(|e| self.invalid(format!("creation_rules[{index}].path_regex: {e}")))?;
+                let re = regex::Regex::new(&re).map_err(|e| {
+                    self.invalid(format!("creation_rules[{index}].path_regex: {e}"))
+                })?;
                 if !re.is_match(&rel) {
                     continue;
                 }
@@ -148,10 +156,13 @@ impl Config {
                 )));
             }
             let g = groups[0];
-            out.age = string_list(g, "age").map_err(|w| self.invalid(format!("{}: {w}", at("key_groups[0].age"))))?;
+            out.age = string_list(g, "age")
+                .map_err(|w| self.invalid(format!("{}: {w}", at("key_groups[0].age"))))?;
             if let Some(Value::Seq(kms)) = yaml::value::get(g, "kms") {
                 for k in kms {
-                    let SeqItem::Value(Value::Map(k)) = k else { continue };
+                    let SeqItem::Value(Value::Map(k)) = k else {
+                        continue;
+                    };
                     let context = match yaml::value::get(k, "context") {
                         Some(Value::Map(ctx)) => ctx
                             .iter()
@@ -171,9 +182,12 @@ impl Config {
                 }
             }
         } else {
-            out.age = string_list(rule, "age").map_err(|w| self.invalid(format!("{}: {w}", at("age"))))?;
+            out.age = string_list(rule, "age")
+                .map_err(|w| self.invalid(format!("{}: {w}", at("age"))))?;
             let profile = str_of(rule, "aws_profile").unwrap_or_default();
-            for entry in string_list(rule, "kms").map_err(|w| self.invalid(format!("{}: {w}", at("kms"))))? {
+            for entry in
+                string_list(rule, "kms").map_err(|w| self.invalid(format!("{}: {w}", at("kms"))))?
+            {
                 // sops' flat form: `arn` or `arn+role_arn`.
                 let (arn, role) = entry.split_once('+').unwrap_or((&entry, ""));
                 out.kms.push(KmsKey {
@@ -187,16 +201,25 @@ impl Config {
         for key in crate::sops::rules::RULE_KEYS {
             if let Some(text) = str_of(rule, key) {
                 if out.rule.is_some() {
-                    return Err(self.invalid(format!("creation_rules[{index}]: more than one encryption rule")));
+                    return Err(self.invalid(format!(
+                        "creation_rules[{index}]: more than one encryption rule"
+                    )));
                 }
                 out.rule = Some(match Rule::from_key(key, &text) {
                     Some(Ok(r)) => r,
                     Some(Err(e)) => return Err(self.invalid(format!("{}: {e}", at(key)))),
-                    None => return Err(self.invalid(format!("{}: comment rules are not supported", at(key)))),
+                    None => {
+                        return Err(
+                            self.invalid(format!("{}: comment rules are not supported", at(key)))
+                        );
+                    }
                 });
             }
         }
-        out.mac_only_encrypted = matches!(yaml::value::get(rule, "mac_only_encrypted"), Some(Value::Bool(true)));
+        out.mac_only_encrypted = matches!(
+            yaml::value::get(rule, "mac_only_encrypted"),
+            Some(Value::Bool(true))
+        );
         Ok(out)
     }
 }
@@ -221,7 +244,11 @@ fn str_of(items: &[MapItem], key: &str) -> Option<String> {
 /// A key list as sops accepts it: a comma-separated string or a list of strings.
 fn string_list(items: &[MapItem], key: &str) -> Result<Vec<String>, String> {
     let split = |s: &str| -> Vec<String> {
-        s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+        s.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()
     };
     match yaml::value::get(items, key) {
         None | Some(Value::Null) => Ok(Vec::new()),
@@ -253,20 +280,25 @@ pub fn rule_text(indent: usize, age: &[String], kms: &[String], newline: &str) -
 
 /// Adds our rule first in `creation_rules` (first match wins), keeping every other byte of
 /// the file. Returns the new text.
-pub fn insert_rule(existing: Option<&str>, age: &[String], kms: &[String]) -> Result<String, String> {
+pub fn insert_rule(
+    existing: Option<&str>,
+    age: &[String],
+    kms: &[String],
+) -> Result<String, String> {
     let Some(text) = existing else {
         return Ok(format!("creation_rules:\n{}", rule_text(4, age, kms, "\n")));
     };
     let newline = if text.contains("\r\n") { "\r\n" } else { "\n" };
     let lines: Vec<&str> = text.split_inclusive('\n').collect();
-    let Some(head) = lines.iter().position(|l| {
-        l.starts_with("creation_rules:")
-    }) else {
+    let Some(head) = lines.iter().position(|l| l.starts_with("creation_rules:")) else {
         let mut out = text.to_owned();
         if !out.is_empty() && !out.ends_with('\n') {
             out.push_str(newline);
         }
-        out.push_str(&format!("creation_rules:{newline}{}", rule_text(4, age, kms, newline)));
+        out.push_str(&format!(
+            "creation_rules:{newline}{}",
+            rule_text(4, age, kms, newline)
+        ));
         return Ok(out);
     };
     let after = lines[head]["creation_rules:".len()..].trim();
@@ -286,7 +318,10 @@ pub fn insert_rule(existing: Option<&str>, age: &[String], kms: &[String]) -> Re
             (i, lines[i].len() - lines[i].trim_start().len())
         }
         Some(i) if lines[i].starts_with(' ') => {
-            return Err(format!("line {}: unexpected content under creation_rules; add the rule by hand", i + 1));
+            return Err(format!(
+                "line {}: unexpected content under creation_rules; add the rule by hand",
+                i + 1
+            ));
         }
         _ => (head + 1, 4),
     };
@@ -305,7 +340,8 @@ mod tests {
 
     #[test]
     fn inserts_first_keeping_other_rules() {
-        let old = "# team config\ncreation_rules:\n  # prod\n  - path_regex: prod/.*\n    kms: arn:x\n";
+        let old =
+            "# team config\ncreation_rules:\n  # prod\n  - path_regex: prod/.*\n    kms: arn:x\n";
         let new = insert_rule(Some(old), &["age1abc".into()], &[]).unwrap();
         assert_eq!(
             new,
@@ -315,9 +351,20 @@ mod tests {
 
     #[test]
     fn creates_and_appends() {
-        assert!(insert_rule(None, &["age1abc".into()], &[]).unwrap().starts_with("creation_rules:\n    - path_regex"));
-        let s = insert_rule(Some("stores:\n  yaml:\n    indent: 2"), &[], &["arn:k".into()]).unwrap();
-        assert!(s.starts_with("stores:\n  yaml:\n    indent: 2\ncreation_rules:\n    - path_regex"));
+        assert!(
+            insert_rule(None, &["age1abc".into()], &[])
+                .unwrap()
+                .starts_with("creation_rules:\n    - path_regex")
+        );
+        let s = insert_rule(
+            Some("stores:\n  yaml:\n    indent: 2"),
+            &[],
+            &["arn:k".into()],
+        )
+        .unwrap();
+        assert!(
+            s.starts_with("stores:\n  yaml:\n    indent: 2\ncreation_rules:\n    - path_regex")
+        );
         assert!(insert_rule(Some("creation_rules: []\n"), &[], &[]).is_err());
     }
 }

@@ -2,7 +2,7 @@
 //! validate, and re-encrypt (unchanged values keep their ciphertext).
 //!
 //! The plaintext lives in a 0600 file inside a 0700 folder, on a memory-backed file system
-//! when there is one (`/dev/shm`). The folder is removed on every exit path we control:
+//! when there is one (`/dev/shm`, unless `TMPDIR` says otherwise). The folder is removed on every exit path we control:
 //! success, invalid input, editor failure, and SIGINT/SIGTERM/SIGHUP (which are caught so
 //! the cleanup runs rather than the process dying).
 
@@ -20,7 +20,12 @@ use crate::yaml::{self, MapItem, Value};
 
 const NEW_FILE_TEMPLATE: &str = "# One secret per line: NAME: \"value\" (quote values that look like numbers, dates or booleans).\n";
 
+/// `$TMPDIR` when the user set one, else `/dev/shm` (memory-backed) when usable, else the
+/// system temp folder.
 fn temp_root() -> PathBuf {
+    if let Some(t) = std::env::var_os("TMPDIR").filter(|t| !t.is_empty()) {
+        return PathBuf::from(t);
+    }
     let shm = Path::new("/dev/shm");
     if shm.is_dir()
         && tempfile::Builder::new()
@@ -47,14 +52,22 @@ fn validate(text: &str) -> Result<Vec<MapItem>, String> {
     if docs.len() > 1 {
         return Err("only one YAML document is allowed".into());
     }
-    let items = docs.into_iter().next().map(|d| d.items.clone()).unwrap_or_default();
+    let items = docs
+        .into_iter()
+        .next()
+        .map(|d| d.items.clone())
+        .unwrap_or_default();
     for item in &items {
-        let MapItem::Entry(name, value) = item else { continue };
+        let MapItem::Entry(name, value) = item else {
+            continue;
+        };
         crate::envname::check(name).map_err(|e| e.to_string())?;
         match value {
             Value::Str(_) => {}
             Value::Map(_) | Value::Seq(_) => {
-                return Err(format!("`{name}`: values must be text, not a mapping or list"));
+                return Err(format!(
+                    "`{name}`: values must be text, not a mapping or list"
+                ));
             }
             _ => {
                 return Err(format!(
@@ -83,7 +96,10 @@ pub fn edit(args: &StoreArgs, stage: &str) -> Result<u8, Failure> {
             .map_err(|e| Failure::new(format!("installing signal handlers: {e}")))?;
     }
 
-    let dir = tempfile::Builder::new()
+    let mut builder = tempfile::Builder::new();
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700));
+    let dir = builder
         .prefix("sls-secrets-edit-")
         .tempdir_in(temp_root())
         .map_err(|e| Failure::new(format!("creating a private temporary folder: {e}")))?;
@@ -96,9 +112,12 @@ pub fn edit(args: &StoreArgs, stage: &str) -> Result<u8, Failure> {
     write_private(&tmp, &original)?;
 
     let editor = editor();
-    let argv = shlex::split(&editor).filter(|a| !a.is_empty()).ok_or_else(|| {
-        Failure::new(format!("can't parse the editor command `{editor}`")).hint("set EDITOR, e.g. EDITOR=\"code --wait\"")
-    })?;
+    let argv = shlex::split(&editor)
+        .filter(|a| !a.is_empty())
+        .ok_or_else(|| {
+            Failure::new(format!("can't parse the editor command `{editor}`"))
+                .hint("set EDITOR, e.g. EDITOR=\"code --wait\"")
+        })?;
     let items = loop {
         let status = std::process::Command::new(&argv[0])
             .args(&argv[1..])
@@ -109,10 +128,13 @@ pub fn edit(args: &StoreArgs, stage: &str) -> Result<u8, Failure> {
             return Err(Failure::new("interrupted; nothing was written"));
         }
         if !status.success() {
-            return Err(Failure::new(format!("the editor exited with {status}; nothing was written")));
+            return Err(Failure::new(format!(
+                "the editor exited with {status}; nothing was written"
+            )));
         }
         let text = Zeroizing::new(
-            std::fs::read_to_string(&tmp).map_err(|e| Failure::new(format!("reading the edited file: {e}")))?,
+            std::fs::read_to_string(&tmp)
+                .map_err(|e| Failure::new(format!("reading the edited file: {e}")))?,
         );
         match validate(&text) {
             Ok(items) => break items,
@@ -120,7 +142,9 @@ pub fn edit(args: &StoreArgs, stage: &str) -> Result<u8, Failure> {
                 if std::io::stdin().is_terminal() && ask_reopen(&why) {
                     continue;
                 }
-                return Err(Failure::new(format!("the edited secrets are invalid: {why}; nothing was written")));
+                return Err(Failure::new(format!(
+                    "the edited secrets are invalid: {why}; nothing was written"
+                )));
             }
         }
     };

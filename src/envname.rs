@@ -61,6 +61,9 @@ mod tests {
         assert!(matches!(check("MY-KEY"), Err(NameError::Invalid(_))));
         assert!(matches!(check("_X"), Err(NameError::Invalid(_))));
         assert!(matches!(check("AWS_REGION"), Err(NameError::Reserved(_))));
-        assert!(matches!(check("_HANDLER"), Err(NameError::Invalid(_) | NameError::Reserved(_))));
+        assert!(matches!(
+            check("_HANDLER"),
+            Err(NameError::Invalid(_) | NameError::Reserved(_))
+        ));
     }
 }

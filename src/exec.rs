@@ -50,7 +50,11 @@ pub fn overridden(secrets: &[(String, Text)]) -> Vec<&str> {
 }
 
 /// Runs `argv` and returns the exit code to exit with.
-pub fn run(argv: &[OsString], secrets: &[(String, Text)], opts: &ExecOptions) -> Result<u8, ExecError> {
+pub fn run(
+    argv: &[OsString],
+    secrets: &[(String, Text)],
+    opts: &ExecOptions,
+) -> Result<u8, ExecError> {
     let (program, args) = argv.split_first().ok_or(ExecError::NoCommand)?;
     let shown = program.to_string_lossy().into_owned();
     let mut cmd = Command::new(program);
@@ -103,10 +107,14 @@ pub fn run(argv: &[OsString], secrets: &[(String, Text)], opts: &ExecOptions) ->
             .collect();
         if let Some(out) = child.stdout.take() {
             let values = values.clone();
-            pumps.push(std::thread::spawn(move || pump(out, std::io::stdout(), values)));
+            pumps.push(std::thread::spawn(move || {
+                pump(out, std::io::stdout(), values)
+            }));
         }
         if let Some(err) = child.stderr.take() {
-            pumps.push(std::thread::spawn(move || pump(err, std::io::stderr(), values)));
+            pumps.push(std::thread::spawn(move || {
+                pump(err, std::io::stderr(), values)
+            }));
         }
     }
     let status = child.wait().map_err(|source| ExecError::Wait {
@@ -193,7 +201,11 @@ impl Masker {
                 }
             }
             // Could a secret start here and continue in the next chunk? Hold from here.
-            if self.values.iter().any(|v| v.len() > p.len() - i && v.starts_with(&p[i..])) {
+            if self
+                .values
+                .iter()
+                .any(|v| v.len() > p.len() - i && v.starts_with(&p[i..]))
+            {
                 break;
             }
             out.push(p[i]);
@@ -235,10 +247,19 @@ mod tests {
 
     #[test]
     fn masks_values_split_across_chunks() {
-        assert_eq!(mask_chunks(&["hunter2"], &["pass=hun", "ter2 ok\n"]), "pass=*** ok\n");
-        assert_eq!(mask_chunks(&["hunter2"], &["h", "u", "n", "t", "e", "r", "2"]), "***");
+        assert_eq!(
+            mask_chunks(&["hunter2"], &["pass=hun", "ter2 ok\n"]),
+            "pass=*** ok\n"
+        );
+        assert_eq!(
+            mask_chunks(&["hunter2"], &["h", "u", "n", "t", "e", "r", "2"]),
+            "***"
+        );
         assert_eq!(mask_chunks(&["hunter2"], &["hunt", "ing\n"]), "hunting\n");
-        assert_eq!(mask_chunks(&["abcd", "abcdef"], &["xabcdefy abcdz"]), "x***y ***z");
+        assert_eq!(
+            mask_chunks(&["abcd", "abcdef"], &["xabcdefy abcdz"]),
+            "x***y ***z"
+        );
     }
 
     #[test]

@@ -3,15 +3,15 @@
 //! - [`yaml`]: typed YAML tree for SOPS files (parse and emit, go-yaml v3 compatible).
 //! - [`render`]: format-preserving edits of `serverless.yml`.
 
-pub mod keys;
-pub mod sops;
-pub mod timefmt;
-pub mod yaml;
-pub mod config;
-pub mod envname;
-pub mod store;
 pub mod app;
 pub mod cli;
-pub mod exec;
+pub mod config;
 pub mod edit;
+pub mod envname;
+pub mod exec;
+pub mod keys;
 pub mod seed;
+pub mod sops;
+pub mod store;
+pub mod timefmt;
+pub mod yaml;

@@ -13,23 +13,28 @@ pub struct SeedSetting {
 
 /// Reads `sls_set_secret_envs` from `seed.yml` in the service folder, else the repository
 /// root. `Ok(None)` when no file sets it.
-pub fn set_secret_envs(service_dir: &Path, repo_root: &Path) -> Result<Option<SeedSetting>, String> {
+pub fn set_secret_envs(
+    service_dir: &Path,
+    repo_root: &Path,
+) -> Result<Option<SeedSetting>, String> {
     for dir in [service_dir, repo_root] {
         for name in ["seed.yml", "seed.yaml"] {
             let file = dir.join(name);
-            let Ok(text) = std::fs::read_to_string(&file) else { continue };
+            let Ok(text) = std::fs::read_to_string(&file) else {
+                continue;
+            };
             let docs = yaml::parse(&text).map_err(|e| format!("{}: {e}", file.display()))?;
             let Some(doc) = docs.first() else { continue };
             match yaml::value::get(&doc.items, "sls_set_secret_envs") {
                 None | Some(Value::Null) => {}
                 Some(Value::Bool(b)) => {
-                    return Ok(Some(SeedSetting {
-                        file,
-                        set_env: *b,
-                    }));
+                    return Ok(Some(SeedSetting { file, set_env: *b }));
                 }
                 Some(_) => {
-                    return Err(format!("{}: `sls_set_secret_envs` must be true or false", file.display()));
+                    return Err(format!(
+                        "{}: `sls_set_secret_envs` must be true or false",
+                        file.display()
+                    ));
                 }
             }
         }

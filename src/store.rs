@@ -88,7 +88,10 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
 pub fn check_stage(stage: &str) -> Result<(), StoreError> {
     let ok = !stage.is_empty()
         && stage.len() <= 128
-        && stage.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && stage
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
         && stage
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
@@ -234,7 +237,9 @@ pub fn write_atomic(path: &Path, text: &[u8], new_mode: u32) -> Result<(), Store
 #[cfg(unix)]
 fn existing_mode(path: &Path) -> Option<u32> {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path).ok().map(|m| m.permissions().mode() & 0o7777)
+    std::fs::metadata(path)
+        .ok()
+        .map(|m| m.permissions().mode() & 0o7777)
 }
 
 #[cfg(not(unix))]

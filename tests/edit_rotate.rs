@@ -5,16 +5,21 @@ mod common;
 use common::{Repo, assert_error, assert_ok, stderr, stdout};
 
 fn enc_line<'a>(text: &'a str, key: &str) -> &'a str {
-    text.lines().find(|l| l.starts_with(&format!("{key}: "))).unwrap()
+    text.lines()
+        .find(|l| l.starts_with(&format!("{key}: ")))
+        .unwrap()
 }
 
 /// Leftover plaintext edit folders in the temp locations `edit` may use.
 fn edit_dirs(tmp: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
-    for root in [std::path::Path::new("/dev/shm"), tmp] {
+    for root in [tmp] {
         if let Ok(rd) = std::fs::read_dir(root) {
             out.extend(rd.flatten().map(|e| e.path()).filter(|p| {
-                p.file_name().unwrap().to_string_lossy().starts_with("sls-secrets-edit-")
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with("sls-secrets-edit-")
             }));
         }
     }
@@ -41,15 +46,48 @@ fn edit_changes_one_value_and_keeps_other_ciphertexts() {
     let tmp = r.path().join("tmp");
     std::fs::create_dir(&tmp).unwrap();
     // The editor also records the file's mode and its folder's mode.
-    let ed = editor_script(&r, "stat -c '%a' \"$1\" \"$(dirname \"$1\")\" > \"$HOME/modes\"; sed -i 's/old-value/new-value/' \"$1\"");
-    let o = r.cmd(".").env("EDITOR", ed).env("TMPDIR", &tmp).args(["edit", "--stage", "prod"]).output().unwrap();
+    let ed = editor_script(
+        &r,
+        "stat -c '%a' \"$1\" \"$(dirname \"$1\")\" > \"$HOME/modes\"; sed -i 's/old-value/new-value/' \"$1\"",
+    );
+    let o = r
+        .cmd(".")
+        .env("EDITOR", ed)
+        .env("TMPDIR", &tmp)
+        .args(["edit", "--stage", "prod"])
+        .output()
+        .unwrap();
     assert_ok(&o);
     let after = r.read("secrets/prod.yml");
     assert_eq!(enc_line(&before, "KEEP"), enc_line(&after, "KEEP"));
     assert_ne!(enc_line(&before, "CHANGE"), enc_line(&after, "CHANGE"));
-    assert_eq!(stdout(&r.run(&["get", "--stage", "prod", "CHANGE"])), "new-value");
+    assert_eq!(
+        stdout(&r.run(&["get", "--stage", "prod", "CHANGE"])),
+        "new-value"
+    );
     assert_eq!(r.read("home/modes"), "600\n700\n");
     assert!(edit_dirs(&tmp).is_empty());
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn plaintext_goes_to_memory_backed_storage_by_default() {
+    let r = Repo::with_config();
+    r.set("prod", "KEEP", "same-value");
+    let ed = editor_script(&r, "dirname \"$1\" > \"$HOME/where\"");
+    let o = r
+        .cmd(".")
+        .env("EDITOR", ed)
+        .args(["edit", "--stage", "prod"])
+        .output()
+        .unwrap();
+    assert_ok(&o);
+    let dir = r.read("home/where");
+    assert!(dir.starts_with("/dev/shm/sls-secrets-edit-"), "{dir}");
+    assert!(
+        !std::path::Path::new(dir.trim()).exists(),
+        "left behind: {dir}"
+    );
 }
 
 #[test]
@@ -68,9 +106,19 @@ fn failing_or_interrupted_editor_leaves_nothing_behind() {
         "echo 'AWS_REGION: \"x\"' >> \"$1\"",
     ] {
         let ed = editor_script(&r, body);
-        let o = r.cmd(".").env("EDITOR", ed).env("TMPDIR", &tmp).args(["edit", "--stage", "prod"]).output().unwrap();
+        let o = r
+            .cmd(".")
+            .env("EDITOR", ed)
+            .env("TMPDIR", &tmp)
+            .args(["edit", "--stage", "prod"])
+            .output()
+            .unwrap();
         assert_error(&o);
-        assert!(stderr(&o).contains("nothing was written"), "{body}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("nothing was written"),
+            "{body}: {}",
+            stderr(&o)
+        );
         assert!(!stderr(&o).contains("same-value"));
         assert_eq!(r.read("secrets/prod.yml"), before, "{body}");
         assert!(edit_dirs(&tmp).is_empty(), "{body}: plaintext left behind");
@@ -89,16 +137,26 @@ fn rotate_changes_every_ciphertext_and_locks_out_removed_recipients() {
     let recipient2 = id.to_public().to_string();
     r.write(
         ".sops.yaml",
-        &format!("creation_rules:\n  - path_regex: secrets/.*\\.yml$\n    age: {},{recipient2}\n", common::TEST_RECIPIENT_1),
+        &format!(
+            "creation_rules:\n  - path_regex: secrets/.*\\.yml$\n    age: {},{recipient2}\n",
+            common::TEST_RECIPIENT_1
+        ),
     );
     let o = r.run(&["keys", "--stage", "prod"]);
     assert_ok(&o);
-    assert!(stdout(&o).contains(&format!("+ age {recipient2}")), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains(&format!("+ age {recipient2}")),
+        "{}",
+        stdout(&o)
+    );
     assert_ok(&r.run(&["rotate", "--stage", "prod"]));
     let after = r.read("secrets/prod.yml");
     for k in ["A1", "B1"] {
         assert_ne!(enc_line(&before, k), enc_line(&after, k));
-        assert_eq!(stdout(&r.run(&["get", "--stage", "prod", k])), if k == "A1" { "one" } else { "two" });
+        assert_eq!(
+            stdout(&r.run(&["get", "--stage", "prod", k])),
+            if k == "A1" { "one" } else { "two" }
+        );
     }
     assert!(stdout(&r.run(&["keys"])).contains(".sops.yaml: up to date"));
     if let Some(sops) = common::sops() {
@@ -107,7 +165,10 @@ fn rotate_changes_every_ciphertext_and_locks_out_removed_recipients() {
         assert_eq!(stdout(&o), "A1: one\nB1: two\n");
     }
     // Remove the first recipient and rotate: its key no longer opens the file.
-    r.write(".sops.yaml", &format!("creation_rules:\n  - path_regex: secrets/.*\\.yml$\n    age: {recipient2}\n"));
+    r.write(
+        ".sops.yaml",
+        &format!("creation_rules:\n  - path_regex: secrets/.*\\.yml$\n    age: {recipient2}\n"),
+    );
     assert_ok(&r.run(&["rotate", "--all"]));
     let o = r.run(&["get", "--stage", "prod", "A1"]);
     assert_error(&o);

@@ -8,13 +8,16 @@ use common::{Repo, assert_error, assert_ok, run_sops, stderr, stdout};
 
 fn vector_keys() -> Option<String> {
     let a = std::fs::read_to_string(common::shared("sops-vectors/age-test-keys.txt")?).unwrap();
-    let b = std::fs::read_to_string(common::shared("sops-vectors/age-types-humphd-key.txt")?).unwrap();
+    let b =
+        std::fs::read_to_string(common::shared("sops-vectors/age-types-humphd-key.txt")?).unwrap();
     Some(format!("{a}\n{b}"))
 }
 
 #[test]
 fn every_age_vector_decrypts_like_sops() {
-    let (Some(sops), Some(keys)) = (common::sops(), vector_keys()) else { return };
+    let (Some(sops), Some(keys)) = (common::sops(), vector_keys()) else {
+        return;
+    };
     let r = Repo::new();
     std::fs::write(&r.key_file, keys).unwrap();
     let dir = common::shared("sops-vectors").unwrap();
@@ -35,15 +38,25 @@ fn every_age_vector_decrypts_like_sops() {
         let theirs = run_sops(&sops, &r, &["decrypt", path.to_str().unwrap()]);
         assert_ok(&theirs);
         assert_eq!(stdout(&ours), stdout(&theirs), "{f}");
-        let expected = path.to_str().unwrap().replace(".enc.yaml", ".sops-decrypt-output.yaml");
+        let expected = path
+            .to_str()
+            .unwrap()
+            .replace(".enc.yaml", ".sops-decrypt-output.yaml");
         if let Ok(expected) = std::fs::read_to_string(expected) {
             assert_eq!(stdout(&ours), expected, "{f}");
         }
     }
     // Several key groups (Shamir): refused clearly.
-    let o = r.run(&["decrypt", dir.join("generated/shamir.enc.yaml").to_str().unwrap()]);
+    let o = r.run(&[
+        "decrypt",
+        dir.join("generated/shamir.enc.yaml").to_str().unwrap(),
+    ]);
     assert_error(&o);
-    assert!(stderr(&o).contains("key groups (Shamir secret sharing)"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("key groups (Shamir secret sharing)"),
+        "{}",
+        stderr(&o)
+    );
     // No MAC: refused like sops does.
     let o = r.run(&["decrypt", dir.join("pgp-no-mac.enc.yaml").to_str().unwrap()]);
     assert_error(&o);
@@ -53,7 +66,14 @@ fn every_age_vector_decrypts_like_sops() {
 fn sops_decrypts_what_we_write() {
     let Some(sops) = common::sops() else { return };
     let r = Repo::with_config();
-    let values = [("DB_PASSWORD", "p@ss: word #1"), ("EMPTY", ""), ("MULTI", "line1\nline2\n"), ("UNI", "héllo ✓"), ("NUMERIC", "0755"), ("DOLLAR", "${not-a-var}")];
+    let values = [
+        ("DB_PASSWORD", "p@ss: word #1"),
+        ("EMPTY", ""),
+        ("MULTI", "line1\nline2\n"),
+        ("UNI", "héllo ✓"),
+        ("NUMERIC", "0755"),
+        ("DOLLAR", "${not-a-var}"),
+    ];
     for (k, v) in values {
         r.write("v.txt", v);
         assert_ok(&r.run(&["set", "--stage", "prod", k, "--from-file", "v.txt"]));
@@ -63,7 +83,16 @@ fn sops_decrypts_what_we_write() {
     let ours = r.run(&["decrypt", "secrets/prod.yml"]);
     assert_eq!(stdout(&theirs), stdout(&ours));
     for (k, v) in values {
-        let o = run_sops(&sops, &r, &["decrypt", "--extract", &format!("[\"{k}\"]"), "secrets/prod.yml"]);
+        let o = run_sops(
+            &sops,
+            &r,
+            &[
+                "decrypt",
+                "--extract",
+                &format!("[\"{k}\"]"),
+                "secrets/prod.yml",
+            ],
+        );
         assert_ok(&o);
         assert_eq!(stdout(&o), v, "{k}");
     }
@@ -74,12 +103,17 @@ fn we_read_what_sops_writes_including_comments_and_unencrypted_keys() {
     let Some(sops) = common::sops() else { return };
     let r = Repo::with_config();
     r.write(
-        "plain.yml",
+        "secrets/dev.yml",
         "# stage secrets\nDB_PASSWORD: hunter2 # inline\n# head comment\nAPI_KEY: \"abc 123\"\nPORT: 5432\nREGION_unencrypted: eu-west-1\n",
     );
-    let o = run_sops(&sops, &r, &["encrypt", "--age", common::TEST_RECIPIENT_1, "--output", "secrets/dev.yml", "plain.yml"]);
+    let o = run_sops(&sops, &r, &["encrypt", "--in-place", "secrets/dev.yml"]);
     assert_ok(&o);
-    for (k, v) in [("DB_PASSWORD", "hunter2"), ("API_KEY", "abc 123"), ("PORT", "5432"), ("REGION_unencrypted", "eu-west-1")] {
+    for (k, v) in [
+        ("DB_PASSWORD", "hunter2"),
+        ("API_KEY", "abc 123"),
+        ("PORT", "5432"),
+        ("REGION_unencrypted", "eu-west-1"),
+    ] {
         let o = r.run(&["get", "--stage", "dev", k]);
         assert_ok(&o);
         assert_eq!(stdout(&o), v, "{k}");
@@ -95,13 +129,26 @@ fn sops_set_then_our_set_then_both_read() {
     let Some(sops) = common::sops() else { return };
     let r = Repo::with_config();
     r.set("prod", "FIRST", "one");
-    let o = run_sops(&sops, &r, &["set", "secrets/prod.yml", "[\"SECOND\"]", "\"two\""]);
+    let o = run_sops(
+        &sops,
+        &r,
+        &["set", "secrets/prod.yml", "[\"SECOND\"]", "\"two\""],
+    );
     assert_ok(&o);
     r.set("prod", "THIRD", "three");
     r.set("prod", "FIRST", "uno");
     for (k, v) in [("FIRST", "uno"), ("SECOND", "two"), ("THIRD", "three")] {
         assert_eq!(stdout(&r.run(&["get", "--stage", "prod", k])), v);
-        let o = run_sops(&sops, &r, &["decrypt", "--extract", &format!("[\"{k}\"]"), "secrets/prod.yml"]);
+        let o = run_sops(
+            &sops,
+            &r,
+            &[
+                "decrypt",
+                "--extract",
+                &format!("[\"{k}\"]"),
+                "secrets/prod.yml",
+            ],
+        );
         assert_ok(&o);
         assert_eq!(stdout(&o), v);
     }

@@ -5,7 +5,11 @@ mod common;
 
 use common::{Repo, assert_error, stderr, stdout};
 
-const SECRETS: [(&str, &str); 3] = [("ALPHA", "alpha-plaintext-1"), ("BETA", "beta-plaintext-2"), ("REGION_unencrypted", "eu-west-1")];
+const SECRETS: [(&str, &str); 3] = [
+    ("ALPHA", "alpha-plaintext-1"),
+    ("BETA", "beta-plaintext-2"),
+    ("REGION_unencrypted", "eu-west-1"),
+];
 
 fn repo() -> (Repo, String) {
     let r = Repo::with_config();
@@ -25,11 +29,18 @@ fn line_value<'a>(text: &'a str, key: &str) -> &'a str {
 #[track_caller]
 fn assert_rejected(r: &Repo, tampered: &str, expect: &str) {
     r.write("secrets/prod.yml", tampered);
-    for args in [&["get", "--stage", "prod", "ALPHA"][..], &["decrypt", "secrets/prod.yml"]] {
+    for args in [
+        &["get", "--stage", "prod", "ALPHA"][..],
+        &["decrypt", "secrets/prod.yml"],
+    ] {
         let o = r.run(args);
         assert_error(&o);
         let all = stdout(&o) + &stderr(&o);
-        assert!(stderr(&o).contains(expect), "expected `{expect}` in: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains(expect),
+            "expected `{expect}` in: {}",
+            stderr(&o)
+        );
         for (k, v) in SECRETS {
             if !k.ends_with("_unencrypted") {
                 assert!(!all.contains(v), "plaintext of {k} printed: {all}");
@@ -45,7 +56,11 @@ fn flipped_ciphertext_byte() {
     let enc = line_value(&text, "ALPHA");
     let data_start = enc.find("data:").unwrap() + 5;
     let mut bytes = enc.as_bytes().to_vec();
-    bytes[data_start] = if bytes[data_start] == b'A' { b'B' } else { b'A' };
+    bytes[data_start] = if bytes[data_start] == b'A' {
+        b'B'
+    } else {
+        b'A'
+    };
     let tampered = text.replace(enc, std::str::from_utf8(&bytes).unwrap());
     assert_rejected(&r, &tampered, "`ALPHA`: authentication failed");
 }
@@ -64,7 +79,10 @@ fn values_swapped_between_keys() {
 #[test]
 fn changed_unencrypted_value() {
     let (r, text) = repo();
-    let tampered = text.replace("REGION_unencrypted: eu-west-1", "REGION_unencrypted: us-east-1");
+    let tampered = text.replace(
+        "REGION_unencrypted: eu-west-1",
+        "REGION_unencrypted: us-east-1",
+    );
     assert_ne!(tampered, text);
     assert_rejected(&r, &tampered, "MAC mismatch");
 }
@@ -72,20 +90,38 @@ fn changed_unencrypted_value() {
 #[test]
 fn removed_mac() {
     let (r, text) = repo();
-    let tampered: String = text.lines().filter(|l| !l.trim_start().starts_with("mac:")).map(|l| format!("{l}\n")).collect();
+    let tampered: String = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("mac:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
     assert_rejected(&r, &tampered, "has no MAC");
 }
 
 #[test]
 fn altered_mac_or_lastmodified() {
     let (r, text) = repo();
-    let mac = text.lines().find(|l| l.trim_start().starts_with("mac: ")).unwrap();
+    let mac = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("mac: "))
+        .unwrap();
     let i = mac.find("data:").unwrap() + 6;
     let mut m = mac.as_bytes().to_vec();
     m[i] = if m[i] == b'x' { b'y' } else { b'x' };
-    assert_rejected(&r, &text.replace(mac, std::str::from_utf8(&m).unwrap()), "MAC can't be decrypted");
-    let lm = text.lines().find(|l| l.trim_start().starts_with("lastmodified: ")).unwrap();
-    assert_rejected(&r, &text.replace(lm, "    lastmodified: \"2001-01-01T00:00:00Z\""), "MAC can't be decrypted");
+    assert_rejected(
+        &r,
+        &text.replace(mac, std::str::from_utf8(&m).unwrap()),
+        "MAC can't be decrypted",
+    );
+    let lm = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("lastmodified: "))
+        .unwrap();
+    assert_rejected(
+        &r,
+        &text.replace(lm, "    lastmodified: \"2001-01-01T00:00:00Z\""),
+        "MAC can't be decrypted",
+    );
 }
 
 #[test]
