@@ -64,6 +64,14 @@ pub fn run(cli: Cli) -> ExitCode {
     }
 }
 
+/// Prefixes a failure with the stage it concerns, so errors name file, stage and key.
+fn in_stage(stage: &str) -> impl FnOnce(Failure) -> Failure + '_ {
+    move |f| Failure {
+        message: format!("stage `{stage}`: {}", f.message),
+        hint: f.hint,
+    }
+}
+
 fn dispatch(cli: Cli) -> Result<u8, Failure> {
     match cli.command {
         Command::Init { age, kms } => init(age, kms),
@@ -72,10 +80,16 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
             key,
             from_file,
             store,
-        } => set(&store, &stage.stage, &key, from_file.as_deref()),
-        Command::Get { stage, key, store } => get(&store, &stage.stage, &key),
-        Command::List { stage, json, store } => list(&store, &stage.stage, json),
-        Command::Rm { stage, key, store } => rm(&store, &stage.stage, &key),
+        } => set(&store, &stage.stage, &key, from_file.as_deref()).map_err(in_stage(&stage.stage)),
+        Command::Get { stage, key, store } => {
+            get(&store, &stage.stage, &key).map_err(in_stage(&stage.stage))
+        }
+        Command::List { stage, json, store } => {
+            list(&store, &stage.stage, json).map_err(in_stage(&stage.stage))
+        }
+        Command::Rm { stage, key, store } => {
+            rm(&store, &stage.stage, &key).map_err(in_stage(&stage.stage))
+        }
         Command::Decrypt { file } => decrypt(&file),
         Command::Exec {
             stage,
@@ -83,8 +97,11 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
             mask_output,
             store,
             command,
-        } => exec(&store, &stage.stage, pristine, mask_output, &command),
-        Command::Edit { stage, store } => crate::edit::edit(&store, &stage.stage),
+        } => exec(&store, &stage.stage, pristine, mask_output, &command)
+            .map_err(in_stage(&stage.stage)),
+        Command::Edit { stage, store } => {
+            crate::edit::edit(&store, &stage.stage).map_err(in_stage(&stage.stage))
+        }
         Command::Rotate { stage, all, store } => rotate(&store, stage.as_deref(), all),
         Command::Keys { stage, store } => keys(&store, stage.as_deref()),
     }
@@ -458,13 +475,11 @@ fn get(args: &StoreArgs, stage: &str, key: &str) -> Result<u8, Failure> {
     let file = store::open(&path, &identities()?)?;
     let env = stage_env(&path, &file)?;
     let Some((_, value)) = env.iter().find(|(k, _)| k == key) else {
-        return Err(Failure::new(format!(
-            "stage `{stage}` has no secret `{key}` ({})",
-            path.display()
-        ))
-        .hint(format!(
-            "see the names with `sls-secrets list --stage {stage}`"
-        )));
+        return Err(
+            Failure::new(format!("no secret `{key}` in {}", path.display())).hint(format!(
+                "see the names with `sls-secrets list --stage {stage}`"
+            )),
+        );
     };
     let mut out = std::io::stdout().lock();
     let newline = if std::io::stdout().is_terminal() {
@@ -550,7 +565,7 @@ fn rm(args: &StoreArgs, stage: &str, key: &str) -> Result<u8, Failure> {
     items.retain(|i| !matches!(i, MapItem::Entry(k, _) if k == key));
     if items.len() == before {
         return Err(Failure::new(format!(
-            "stage `{stage}` has no secret `{key}` ({})",
+            "no secret `{key}` in {}",
             path.display()
         )));
     }

@@ -204,8 +204,8 @@ fn wrong_key_lists_every_place_tried() {
     let e = stderr(&o);
     assert!(e.contains("no key could decrypt"), "{e}");
     assert!(e.contains("SOPS_AGE_KEY_FILE="), "{e}");
-    assert!(e.contains("SOPS_AGE_KEY (not set)"), "{e}");
-    assert!(e.contains("keys.txt (no such file)"), "{e}");
+    assert!(e.contains("SOPS_AGE_KEY: not set"), "{e}");
+    assert!(e.contains("keys.txt: no such file"), "{e}");
     assert!(e.contains(common::TEST_RECIPIENT_1), "{e}");
     assert!(stdout(&o).is_empty());
 }

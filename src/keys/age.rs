@@ -27,7 +27,8 @@ pub enum AgeError {
 #[derive(Clone, Debug)]
 pub struct Tried {
     pub place: String,
-    pub found: usize,
+    /// How many identities it held; `None` when the place was not there at all.
+    pub found: Option<usize>,
 }
 
 /// age identities from every place sops looks, combined.
@@ -110,7 +111,7 @@ impl AgeIdentities {
         if let Some(key) = &env.key {
             ids.add("SOPS_AGE_KEY", Zeroizing::new(key.clone()))?;
         } else {
-            ids.note("SOPS_AGE_KEY (not set)");
+            ids.note("SOPS_AGE_KEY: not set");
         }
         match &env.key_file {
             Some(path) => {
@@ -118,7 +119,7 @@ impl AgeIdentities {
                 let text = read_key_file(path, &name)?;
                 ids.add(&name, text)?;
             }
-            None => ids.note("SOPS_AGE_KEY_FILE (not set)"),
+            None => ids.note("SOPS_AGE_KEY_FILE: not set"),
         }
         match &env.key_cmd {
             Some(cmd) => {
@@ -126,7 +127,7 @@ impl AgeIdentities {
                 let text = run_key_cmd(cmd, &name)?;
                 ids.add(&name, text)?;
             }
-            None => ids.note("SOPS_AGE_KEY_CMD (not set)"),
+            None => ids.note("SOPS_AGE_KEY_CMD: not set"),
         }
         match env.default_keys_file() {
             Some(path) if path.exists() => {
@@ -134,7 +135,7 @@ impl AgeIdentities {
                 let text = read_key_file(&path, &name)?;
                 ids.add(&name, text)?;
             }
-            Some(path) => ids.note(&format!("{} (no such file)", path.display())),
+            Some(path) => ids.note(&format!("{}: no such file", path.display())),
             None => ids.note("the user config dir (neither XDG_CONFIG_HOME nor HOME is set)"),
         }
         Ok(ids)
@@ -147,7 +148,7 @@ impl AgeIdentities {
             identities,
             tried: vec![Tried {
                 place: place.to_owned(),
-                found,
+                found: Some(found),
             }],
         }
     }
@@ -156,7 +157,7 @@ impl AgeIdentities {
         let found = parse_identities(&text, name)?;
         self.tried.push(Tried {
             place: name.to_owned(),
-            found: found.len(),
+            found: Some(found.len()),
         });
         self.identities.extend(found);
         Ok(())
@@ -165,7 +166,7 @@ impl AgeIdentities {
     fn note(&mut self, place: &str) {
         self.tried.push(Tried {
             place: place.to_owned(),
-            found: 0,
+            found: None,
         });
     }
 

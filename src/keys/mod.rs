@@ -21,12 +21,23 @@ impl NoKey {
     pub fn details(&self) -> String {
         let mut s = String::from("age identities looked for in:\n");
         for t in &self.tried {
-            s.push_str(&format!(
-                "  - {}: {} identit{}\n",
-                t.place,
-                t.found,
-                if t.found == 1 { "y" } else { "ies" }
-            ));
+            match t.found {
+                Some(1) => s.push_str(&format!(
+                    "  - {}: 1 identity, not one of the file's
+",
+                    t.place
+                )),
+                Some(n) => s.push_str(&format!(
+                    "  - {}: {n} identities, none of them the file's
+",
+                    t.place
+                )),
+                None => s.push_str(&format!(
+                    "  - {}
+",
+                    t.place
+                )),
+            }
         }
         if !self.file_recipients.is_empty() {
             s.push_str("the file is encrypted for these age recipients:\n");
