@@ -324,3 +324,70 @@ fn init_creates_config_and_key_and_keeps_existing_rules() {
     r2.set("prod", "A1", "v");
     assert_error(&r2.run(&["init", "--age", "not-a-recipient"]));
 }
+
+#[cfg(unix)]
+#[test]
+fn rewrites_keep_the_file_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    let r = Repo::with_config();
+    r.set("prod", "AA", "one");
+    let path = r.path().join("secrets/prod.yml");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+    r.set("prod", "BB", "two");
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o640
+    );
+}
+
+#[test]
+fn identities_come_from_every_sops_source() {
+    let r = Repo::with_config();
+    r.set("prod", "AA", "one");
+    let key = std::fs::read_to_string(&r.key_file).unwrap();
+    let get = |c: &mut std::process::Command| {
+        let o = c.args(["get", "--stage", "prod", "AA"]).output().unwrap();
+        assert_ok(&o);
+        stdout(&o)
+    };
+    // SOPS_AGE_KEY, with comments and blank lines around the key.
+    assert_eq!(
+        get(r
+            .cmd(".")
+            .env_remove("SOPS_AGE_KEY_FILE")
+            .env("SOPS_AGE_KEY", format!("# mine\n\n{key}"))),
+        "one"
+    );
+    // SOPS_AGE_KEY_CMD, split shell-style and run without a shell.
+    let cmd = format!("cat '{}'", r.key_file.display());
+    assert_eq!(
+        get(r
+            .cmd(".")
+            .env_remove("SOPS_AGE_KEY_FILE")
+            .env("SOPS_AGE_KEY_CMD", cmd)),
+        "one"
+    );
+    // The default location under XDG_CONFIG_HOME.
+    r.write("xdg/sops/age/keys.txt", &key);
+    assert_eq!(
+        get(r
+            .cmd(".")
+            .env_remove("SOPS_AGE_KEY_FILE")
+            .env("XDG_CONFIG_HOME", r.path().join("xdg"))),
+        "one"
+    );
+    // A malformed identity is reported by line number, never by content.
+    let o = r
+        .cmd(".")
+        .env("SOPS_AGE_KEY", "AGE-SECRET-KEY-1NOTAKEY")
+        .args(["get", "--stage", "prod", "AA"])
+        .output()
+        .unwrap();
+    assert_error(&o);
+    assert!(
+        stderr(&o).contains("SOPS_AGE_KEY: line 1 is not an age identity"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stderr(&o).contains("NOTAKEY"));
+}
