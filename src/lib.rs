@@ -4,3 +4,4 @@
 //! - [`render`]: format-preserving edits of `serverless.yml`.
 
 pub mod yaml;
+pub mod render;
