@@ -637,10 +637,19 @@ pub(crate) fn edits(
                     let base = tree.node(key).col + step;
                     let lines = block_lines(base, step, sp.path, &sp.keys, names);
                     let le = line_end(b, vnode.end);
-                    let mut new = vec![Piece::Lit(tree.src[vnode.end..le].to_string())];
+                    let tail = &tree.src[vnode.end..le];
+                    // Drop the null token; keep a trailing comment, but no dangling blanks.
+                    let start = match tree.colon_after(key) {
+                        Some((colon, _)) if tail.trim().is_empty() && colon < vnode.start => {
+                            colon + 1
+                        }
+                        _ => vnode.start,
+                    };
+                    let keep = if tail.trim().is_empty() { "" } else { tail };
+                    let mut new = vec![Piece::Lit(keep.to_string())];
                     new.extend(join_lines(lines, eol, true));
                     out.push(Edit {
-                        start: vnode.start,
+                        start,
                         end: le,
                         depth,
                         new,

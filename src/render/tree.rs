@@ -208,6 +208,9 @@ impl<'a> Tree<'a> {
                         ScalarStyle::Literal | ScalarStyle::Folded => {
                             block_scalar_range(bytes, last_end, s, e)
                         }
+                        ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted => {
+                            (s, quoted_end(bytes, s, e))
+                        }
                         _ => (s, trim_end(bytes, s, e)),
                     };
                     Some(Node {
@@ -464,6 +467,25 @@ fn trim_end(b: &[u8], start: usize, mut end: usize) -> usize {
         end -= 1;
     }
     end
+}
+
+/// End of a quoted scalar: just past its closing quote. The parser's end can run on over
+/// blanks and a trailing comment, so scan the quotes ourselves.
+fn quoted_end(b: &[u8], s: usize, e: usize) -> usize {
+    let Some(open) = b[s..].iter().position(|&c| c == b'"' || c == b'\'').map(|p| s + p) else {
+        return trim_end(b, s, e);
+    };
+    let q = b[open];
+    let mut i = open + 1;
+    while i < b.len() {
+        match b[i] {
+            b'\\' if q == b'"' => i += 2,
+            b'\'' if q == b'\'' && b.get(i + 1) == Some(&b'\'') => i += 2,
+            c if c == q => return i + 1,
+            _ => i += 1,
+        }
+    }
+    trim_end(b, s, e)
 }
 
 /// Find the closing bracket of a flow collection scanning from `from` over blanks, commas and
