@@ -3,5 +3,5 @@
 //! - [`yaml`]: typed YAML tree for SOPS files (parse and emit, go-yaml v3 compatible).
 //! - [`render`]: format-preserving edits of `serverless.yml`.
 
-pub mod yaml;
 pub mod render;
+pub mod yaml;

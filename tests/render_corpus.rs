@@ -16,9 +16,18 @@ const NAMES: [&str; 3] = ["DB_PASSWORD", "API_KEY", "ZZ_NEW_SECRET"];
 
 fn secrets() -> Vec<Secret<'static>> {
     vec![
-        Secret { name: NAMES[0], value: "s3cr3t: #pass ${opt:stage} 'q' \"dq\"\nline2" },
-        Secret { name: NAMES[1], value: "0755" },
-        Secret { name: NAMES[2], value: "yes ü ✓ \\${x:y}" },
+        Secret {
+            name: NAMES[0],
+            value: "s3cr3t: #pass ${opt:stage} 'q' \"dq\"\nline2",
+        },
+        Secret {
+            name: NAMES[1],
+            value: "0755",
+        },
+        Secret {
+            name: NAMES[2],
+            value: "yes ü ✓ \\${x:y}",
+        },
     ]
 }
 
@@ -41,16 +50,16 @@ fn load(src: &str) -> Option<V> {
             other => format!("{other:?}"),
         }
     }
-    let push = |stack: &mut Vec<(V, Option<String>, usize)>, v: V, root: &mut Option<V>| {
-        match stack.last_mut() {
-            None => *root = Some(v),
-            Some((V::M(entries), pending, _)) => match pending.take() {
-                None => *pending = Some(key_of(&v)),
-                Some(k) => entries.push((k, v)),
-            },
-            Some((V::Q(items), ..)) => items.push(v),
-            Some(_) => {}
-        }
+    let push = |stack: &mut Vec<(V, Option<String>, usize)>, v: V, root: &mut Option<V>| match stack
+        .last_mut()
+    {
+        None => *root = Some(v),
+        Some((V::M(entries), pending, _)) => match pending.take() {
+            None => *pending = Some(key_of(&v)),
+            Some(k) => entries.push((k, v)),
+        },
+        Some((V::Q(items), ..)) => items.push(v),
+        Some(_) => {}
     };
     while let Some(ev) = p.next_event() {
         let (ev, _) = ev.ok()?;
@@ -126,9 +135,11 @@ fn is_env_line(line: &str) -> bool {
     if t.starts_with("provider:") || t.starts_with("environment:") {
         return true;
     }
-    NAMES
-        .iter()
-        .any(|n| t.starts_with(&format!("{n}:")) || t.contains(&format!(", {n}: ")) || t.contains(&format!("{{{n}: ")))
+    NAMES.iter().any(|n| {
+        t.starts_with(&format!("{n}:"))
+            || t.contains(&format!(", {n}: "))
+            || t.contains(&format!("{{{n}: "))
+    })
 }
 
 #[test]
@@ -197,7 +208,9 @@ fn corpus_renders_or_refuses_cleanly() {
                                 prev_removed_env_indent = Some(indent);
                             } else if !continuation {
                                 if line.ends_with('\n') {
-                                    bad.push(format!("{file}: removed non-environment line {line:?}"));
+                                    bad.push(format!(
+                                        "{file}: removed non-environment line {line:?}"
+                                    ));
                                 } else {
                                     moved.push(line.to_string());
                                 }
@@ -216,7 +229,10 @@ fn corpus_renders_or_refuses_cleanly() {
             Err(e) => bad.push(format!("{file}: unexpected error kind: {e}")),
         }
     }
-    eprintln!("corpus: {rendered} rendered ({unchanged} unchanged), {} refused", refused.len());
+    eprintln!(
+        "corpus: {rendered} rendered ({unchanged} unchanged), {} refused",
+        refused.len()
+    );
     for r in &refused {
         eprintln!("  refused {r}");
     }

@@ -70,17 +70,29 @@ fn render_fixtures() {
         let opts = RenderOptions::default();
         let snap = match render(&source, &secrets, &opts) {
             Ok(r) => {
-                let diff = unified_diff(&r.masked_original, &r.masked_output, "serverless.yml", false);
+                let diff = unified_diff(
+                    &r.masked_original,
+                    &r.masked_output,
+                    "serverless.yml",
+                    false,
+                );
                 // Leak check: no value in anything meant for a terminal.
                 for (_, v) in &pairs {
                     if v.len() >= 3 {
-                        assert!(!r.masked_output.contains(v.as_str()), "value leaked into masked_output");
+                        assert!(
+                            !r.masked_output.contains(v.as_str()),
+                            "value leaked into masked_output"
+                        );
                         assert!(!diff.contains(v.as_str()), "value leaked into the diff");
-                        assert!(!r.notes.iter().any(|n| n.contains(v.as_str())), "value leaked into notes");
+                        assert!(
+                            !r.notes.iter().any(|n| n.contains(v.as_str())),
+                            "value leaked into notes"
+                        );
                     }
                 }
                 // Idempotent: rendering the output again changes nothing.
-                let again = render(&r.output, &secrets, &opts).unwrap_or_else(|e| panic!("second render failed: {e}"));
+                let again = render(&r.output, &secrets, &opts)
+                    .unwrap_or_else(|e| panic!("second render failed: {e}"));
                 assert_eq!(again.output, r.output, "render is not idempotent");
                 assert!(!again.changed);
                 // No secrets: identity.

@@ -44,14 +44,15 @@ fn env_block(indent: usize) -> impl Strategy<Value = Option<String>> {
         prop::collection::btree_map(key(), value(), 1..4).prop_map({
             let pad = pad.clone();
             move |m| {
-            let inner = " ".repeat(indent + 2);
-            let mut s = format!("{pad}environment:\n");
-            for (k, v) in m {
-                s.push_str(&format!("{inner}{k}: {v}\n"));
-                s.push_str(&format!("{inner}# comment\n"));
+                let inner = " ".repeat(indent + 2);
+                let mut s = format!("{pad}environment:\n");
+                for (k, v) in m {
+                    s.push_str(&format!("{inner}{k}: {v}\n"));
+                    s.push_str(&format!("{inner}# comment\n"));
+                }
+                Some(s)
             }
-            Some(s)
-        }}),
+        }),
         prop::collection::btree_map(key(), Just("v".to_string()), 1..3).prop_map({
             let pad = pad.clone();
             move |m| {
@@ -137,8 +138,7 @@ fn secret_value() -> impl Strategy<Value = String> {
 }
 
 fn secrets() -> impl Strategy<Value = Vec<(String, String)>> {
-    prop::collection::btree_map(key(), secret_value(), 0..3)
-        .prop_map(|m| m.into_iter().collect())
+    prop::collection::btree_map(key(), secret_value(), 0..3).prop_map(|m| m.into_iter().collect())
 }
 
 /// The scalar value of `key` in the (first) mapping where it appears as a key.

@@ -58,7 +58,11 @@ enum Need {
 
 /// Refuse edits whose effect would leak to other places through anchors; return notes for
 /// environment mappings that are shared between several environments.
-pub(crate) fn check_sharing(tree: &Tree<'_>, plan: &Plan, edits: &[Edit]) -> Result<Vec<String>, Error> {
+pub(crate) fn check_sharing(
+    tree: &Tree<'_>,
+    plan: &Plan,
+    edits: &[Edit],
+) -> Result<Vec<String>, Error> {
     if !tree.has_alias {
         return Ok(Vec::new());
     }
@@ -92,12 +96,11 @@ pub(crate) fn check_sharing(tree: &Tree<'_>, plan: &Plan, edits: &[Edit]) -> Res
             Slot::Map(m) => {
                 watch.insert(m, Need::Env);
             }
-            Slot::Null { parent, .. } | Slot::Absent { parent: Some(parent) } => {
-                if sp.path.len() == 1 {
-                    watch.insert(parent, Need::Holder);
-                } else if sp.path.is_empty() {
-                    watch.insert(parent, Need::Holder);
-                }
+            Slot::Null { parent, .. }
+            | Slot::Absent {
+                parent: Some(parent),
+            } => {
+                watch.insert(parent, Need::Holder);
             }
             Slot::Absent { parent: None } => {}
         }
@@ -106,7 +109,16 @@ pub(crate) fn check_sharing(tree: &Tree<'_>, plan: &Plan, edits: &[Edit]) -> Res
     let mut budget = BUDGET;
     let mut path = Vec::new();
     if let Some(root) = tree.root {
-        walk(tree, root, Ctx::Root, &mut path, &watch, &mut seen, &mut budget, 0)?;
+        walk(
+            tree,
+            root,
+            Ctx::Root,
+            &mut path,
+            &watch,
+            &mut seen,
+            &mut budget,
+            0,
+        )?;
     }
     let mut notes = Vec::new();
     let mut shared: Vec<_> = seen.into_iter().filter(|(_, p)| p.len() > 1).collect();
@@ -153,7 +165,9 @@ fn walk(
             return Err(unsupported(
                 tree,
                 id,
-                format!("this mapping is edited but is also used at `{shown}` through an anchor/alias"),
+                format!(
+                    "this mapping is edited but is also used at `{shown}` through an anchor/alias"
+                ),
                 "editing it would change that place too; give the environment its own mapping (e.g. `<<: *anchor` plus the keys) instead of sharing it",
             ));
         }
@@ -265,13 +279,19 @@ impl Cmp<'_, '_, '_> {
                         return self.same(a, b, path, depth);
                     }
                 }
-                let ea = a_map.map(|m| effective_entries(self.a, m)).unwrap_or_default();
-                let eb = b_map.map(|m| effective_entries(self.b, m)).unwrap_or_default();
+                let ea = a_map
+                    .map(|m| effective_entries(self.a, m))
+                    .unwrap_or_default();
+                let eb = b_map
+                    .map(|m| effective_entries(self.b, m))
+                    .unwrap_or_default();
                 if matches!(ctx, Ctx::ProviderEnv | Ctx::FunctionEnv) {
                     return self.env(&ea, &eb, ctx, path, depth);
                 }
-                let mb: HashMap<&str, NodeId> = eb.iter().map(|(k, _, v)| (k.as_str(), *v)).collect();
-                let ma: HashMap<&str, NodeId> = ea.iter().map(|(k, _, v)| (k.as_str(), *v)).collect();
+                let mb: HashMap<&str, NodeId> =
+                    eb.iter().map(|(k, _, v)| (k.as_str(), *v)).collect();
+                let ma: HashMap<&str, NodeId> =
+                    ea.iter().map(|(k, _, v)| (k.as_str(), *v)).collect();
                 for (k, _, v) in &ea {
                     path.push(k.clone());
                     let c = child_ctx(ctx, k);
@@ -351,7 +371,10 @@ impl Cmp<'_, '_, '_> {
                     let ok = matches!(&n.kind, Kind::Scalar { value, style: ScalarStyle::DoubleQuoted } if value == self.exp.yaml_values[i])
                         && n.tag.is_none();
                     if !ok {
-                        return Err(Self::fail(path, "secret entry does not resolve to the secret"));
+                        return Err(Self::fail(
+                            path,
+                            "secret entry does not resolve to the secret",
+                        ));
                     }
                 }
                 None if required => return Err(Self::fail(path, "secret entry missing")),
@@ -405,7 +428,16 @@ impl Cmp<'_, '_, '_> {
             return Err(Self::fail(path, "tag differs"));
         }
         match (&na.kind, &nb.kind) {
-            (Kind::Scalar { value: va, style: sa }, Kind::Scalar { value: vb, style: sb }) => {
+            (
+                Kind::Scalar {
+                    value: va,
+                    style: sa,
+                },
+                Kind::Scalar {
+                    value: vb,
+                    style: sb,
+                },
+            ) => {
                 let plain_a = *sa == ScalarStyle::Plain;
                 let plain_b = *sb == ScalarStyle::Plain;
                 if va != vb || plain_a != plain_b {
@@ -419,7 +451,17 @@ impl Cmp<'_, '_, '_> {
                 if ea.len() != eb.len() {
                     return Err(Self::fail(path, "mapping size differs"));
                 }
-                let mb: HashMap<&str, NodeId> = eb.iter().map(|(k, _, v)| (k.as_str(), *v)).collect();
+                if ea.iter().zip(eb.iter()).all(|(x, y)| x.0 == y.0) {
+                    // Untouched mappings keep their key order: compare pairwise.
+                    for ((k, _, v), (_, _, w)) in ea.iter().zip(eb.iter()) {
+                        path.push(k.clone());
+                        self.same(Some(*v), Some(*w), path, depth + 1)?;
+                        path.pop();
+                    }
+                    return Ok(());
+                }
+                let mb: HashMap<&str, NodeId> =
+                    eb.iter().map(|(k, _, v)| (k.as_str(), *v)).collect();
                 for (k, _, v) in &ea {
                     path.push(k.clone());
                     let w = mb.get(k.as_str()).copied();
@@ -494,7 +536,11 @@ pub(crate) fn check_name(name: &str, location: &str) -> Result<(), Error> {
 }
 
 /// The environments of the original file: (label, entries) for the provider and each function.
-fn env_maps(tree: &Tree<'_>) -> (Option<NodeId>, bool, Vec<(String, Option<NodeId>)>) {
+/// (provider environment mapping, provider environment is an unknown variable, functions with
+/// their environment mapping)
+type EnvMaps = (Option<NodeId>, bool, Vec<(String, Option<NodeId>)>);
+
+fn env_maps(tree: &Tree<'_>) -> EnvMaps {
     let mut provider = None;
     let mut provider_unknown = false;
     let mut functions = Vec::new();
@@ -599,8 +645,10 @@ pub(crate) fn check_sizes(
     let check = |label: &str, entries: Vec<(String, usize, bool)>| -> Result<(), Error> {
         let total: usize = entries.iter().map(|(k, s, _)| k.len() + s).sum();
         if total > limit {
-            let mut largest: Vec<(String, usize)> =
-                entries.iter().map(|(k, s, _)| (k.clone(), k.len() + s)).collect();
+            let mut largest: Vec<(String, usize)> = entries
+                .iter()
+                .map(|(k, s, _)| (k.clone(), k.len() + s))
+                .collect();
             largest.sort_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(&y.0)));
             largest.truncate(3);
             return Err(Error::TooLarge {

@@ -24,7 +24,9 @@ pub fn unified_diff(original: &str, new_text: &str, label: &str, color: bool) ->
     } else {
         ("", "", "", "", "")
     };
-    out.push_str(&format!("{bold}--- a/{label}{reset}\n{bold}+++ b/{label}{reset}\n"));
+    out.push_str(&format!(
+        "{bold}--- a/{label}{reset}\n{bold}+++ b/{label}{reset}\n"
+    ));
     let mut udiff = diff.unified_diff();
     udiff.context_radius(3);
     for hunk in udiff.iter_hunks() {

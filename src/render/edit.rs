@@ -163,6 +163,16 @@ pub(crate) fn plan(tree: &Tree<'_>, names: &[&str], encoded: &[&str]) -> Result<
             Some((holder, pkey, pval)) => {
                 let p = tree.deref(pval);
                 let pn = tree.node(p);
+                if let Some((_, _, nv)) = tree.lookup(p, "name", 0)
+                    && let Some(name) = tree.node(tree.deref(nv)).scalar()
+                    && name != "aws"
+                    && !name.contains("${")
+                {
+                    plan.notes.push(format!(
+                        "provider.name is `{}`, not `aws`: the environment was edited with AWS Lambda semantics",
+                        name.chars().take(40).collect::<String>()
+                    ));
+                }
                 match &pn.kind {
                     Kind::Map { .. } => match tree.lookup(p, "environment", 0) {
                         None => {
@@ -351,7 +361,9 @@ pub(crate) fn plan(tree: &Tree<'_>, names: &[&str], encoded: &[&str]) -> Result<
                                     return Err(unsupported(
                                         tree,
                                         v,
-                                        format!("function `{fname}` (in a `functions:` list) sets {name}, which would shadow the secret"),
+                                        format!(
+                                            "function `{fname}` (in a `functions:` list) sets {name}, which would shadow the secret"
+                                        ),
                                         "write `functions:` as a mapping, or remove the key from the function's environment",
                                     ));
                                 }
@@ -423,6 +435,13 @@ fn null_slot_ok(tree: &Tree<'_>, raw: NodeId, deref: NodeId, what: &str) -> Resu
 /// Effective entries of a mapping: explicit keys, then merged keys not already present.
 pub(crate) fn effective_entries(tree: &Tree<'_>, map: NodeId) -> Vec<(String, NodeId, NodeId)> {
     let mut out: Vec<(String, NodeId, NodeId)> = Vec::new();
+    if let Kind::Map { entries, .. } = &tree.node(map).kind
+        && !entries.iter().any(|&(k, _)| tree.is_merge_key(k))
+    {
+        // Common case: no merge keys, and duplicates were already rejected by the parser.
+        out.extend(entries.iter().map(|&(k, v)| (key_repr(tree, k), k, v)));
+        return out;
+    }
     let mut seen = std::collections::HashSet::new();
     collect_entries(tree, map, &mut out, &mut seen, 0);
     out
@@ -469,12 +488,13 @@ fn same_value(tree: &Tree<'_>, v: NodeId, encoded: &str) -> bool {
     tree.src.get(n.start..n.end) == Some(encoded)
 }
 
+/// Position of the line break (CR of a CRLF) ending the line that holds `pos`, or EOF.
 fn line_end(b: &[u8], pos: usize) -> usize {
-    let mut i = pos;
-    while i < b.len() && b[i] != b'\n' {
-        i += 1;
-    }
-    if i > pos && i > 0 && i <= b.len() && b.get(i - 1) == Some(&b'\r') && i - 1 >= pos {
+    let i = b[pos.min(b.len())..]
+        .iter()
+        .position(|&c| c == b'\n')
+        .map_or(b.len(), |p| pos + p);
+    if i > pos && b[i - 1] == b'\r' {
         i - 1
     } else {
         i
@@ -494,7 +514,13 @@ fn spaces(n: usize) -> String {
 }
 
 /// Block lines for `path` keys followed by the entries, starting at indentation `base`.
-fn block_lines(base: usize, step: usize, path: &[&str], keys: &[usize], names: &[&str]) -> Vec<Vec<Piece>> {
+fn block_lines(
+    base: usize,
+    step: usize,
+    path: &[&str],
+    keys: &[usize],
+    names: &[&str],
+) -> Vec<Vec<Piece>> {
     let mut lines = Vec::new();
     let mut ind = base;
     for seg in path {
@@ -688,7 +714,12 @@ pub(crate) fn edits(
     let mut order: Vec<usize> = (0..out.len()).collect();
     order.sort_by(|&x, &y| {
         let (a, c) = (&out[x], &out[y]);
-        (a.start, a.end, std::cmp::Reverse(a.depth), x).cmp(&(c.start, c.end, std::cmp::Reverse(c.depth), y))
+        (a.start, a.end, std::cmp::Reverse(a.depth), x).cmp(&(
+            c.start,
+            c.end,
+            std::cmp::Reverse(c.depth),
+            y,
+        ))
     });
     let mut sorted: Vec<Option<Edit>> = out.into_iter().map(Some).collect();
     let edits: Vec<Edit> = order.into_iter().filter_map(|i| sorted[i].take()).collect();
@@ -705,7 +736,13 @@ pub(crate) fn edits(
     Ok((edits, changed))
 }
 
-fn block_append(b: &[u8], content_end: usize, lines: Vec<Vec<Piece>>, eol: &str, depth: usize) -> Edit {
+fn block_append(
+    b: &[u8],
+    content_end: usize,
+    lines: Vec<Vec<Piece>>,
+    eol: &str,
+    depth: usize,
+) -> Edit {
     let (pos, no_nl) = match line_after(b, content_end) {
         Some(p) => (p, false),
         None => (b.len(), true),
@@ -719,7 +756,14 @@ fn block_append(b: &[u8], content_end: usize, lines: Vec<Vec<Piece>>, eol: &str,
     }
 }
 
-fn flow_append(tree: &Tree<'_>, m: NodeId, path: &[&str], keys: &[usize], names: &[&str], depth: usize) -> Edit {
+fn flow_append(
+    tree: &Tree<'_>,
+    m: NodeId,
+    path: &[&str],
+    keys: &[usize],
+    names: &[&str],
+    depth: usize,
+) -> Edit {
     let node = tree.node(m);
     let mut new = flow_text(path, keys, names);
     let pos = match &node.kind {
@@ -770,7 +814,10 @@ fn replace_value(
     }
     if vstart > vn.start || vn.end < vstart {
         return Err(Error::Internal {
-            message: format!("value span of the entry at line {} is inconsistent", vn.line),
+            message: format!(
+                "value span of the entry at line {} is inconsistent",
+                vn.line
+            ),
         });
     }
     let same_line = !b[colon..vstart].contains(&b'\n');
@@ -795,7 +842,11 @@ fn replace_value(
         start: colon + 1,
         end: vn.end,
         depth,
-        new: vec![Piece::Lit(" ".into()), Piece::Value(k), Piece::Lit(keep.to_string())],
+        new: vec![
+            Piece::Lit(" ".into()),
+            Piece::Value(k),
+            Piece::Lit(keep.to_string()),
+        ],
         old_value: Some((vstart, vn.end)),
     }))
 }

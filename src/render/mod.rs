@@ -73,7 +73,9 @@ pub struct Rendered {
 #[non_exhaustive]
 pub enum Error {
     /// The file is not valid YAML.
-    #[error("{line}:{col}: invalid YAML: {message}\n  {line} | {snippet}\nhint: fix the YAML syntax at that position (Serverless would reject the file too)")]
+    #[error(
+        "{line}:{col}: invalid YAML: {message}\n  {line} | {snippet}\nhint: fix the YAML syntax at that position (Serverless would reject the file too)"
+    )]
     Parse {
         line: usize,
         col: usize,
@@ -98,16 +100,22 @@ pub enum Error {
         estimated: bool,
     },
     /// An environment key that Lambda rejects.
-    #[error("{location}: invalid environment variable name `{name}` (must match [A-Za-z][A-Za-z0-9_]*)\nhint: rename the key")]
+    #[error(
+        "{location}: invalid environment variable name `{name}` (must match [A-Za-z][A-Za-z0-9_]*)\nhint: rename the key"
+    )]
     InvalidName { name: String, location: String },
     /// A name reserved by the Lambda runtime.
-    #[error("{location}: `{name}` is reserved by AWS Lambda and cannot be set\nhint: rename the key")]
+    #[error(
+        "{location}: `{name}` is reserved by AWS Lambda and cannot be set\nhint: rename the key"
+    )]
     Reserved { name: String, location: String },
     /// A secret value that cannot be written so Serverless reads it back unchanged.
     #[error("secret `{name}`: {reason}\nhint: change the value (the tool never prints it)")]
     Unwritable { name: String, reason: String },
     /// A bug: the edit did not produce the intended document. Nothing was written.
-    #[error("internal error, nothing was written: {message}\nhint: please report this with the file's structure (not its secrets)")]
+    #[error(
+        "internal error, nothing was written: {message}\nhint: please report this with the file's structure (not its secrets)"
+    )]
     Internal { message: String },
 }
 
@@ -144,7 +152,11 @@ fn parse_error(src: &str, e: tree::ParseError, secrets: &[Secret<'_>]) -> Error 
         .take(200)
         .collect();
     // The input may be an earlier render's output: never echo a secret back.
-    let mut by_len: Vec<&str> = secrets.iter().map(|s| s.value).filter(|v| !v.is_empty()).collect();
+    let mut by_len: Vec<&str> = secrets
+        .iter()
+        .map(|s| s.value)
+        .filter(|v| !v.is_empty())
+        .collect();
     by_len.sort_by_key(|v| std::cmp::Reverse(v.len()));
     for v in by_len {
         snippet = snippet.replace(v, MASK);
@@ -168,7 +180,11 @@ fn unchanged(source: &str, notes: Vec<String>) -> Rendered {
 }
 
 /// Render `secrets` into `source` (see the module docs). Pure: no I/O.
-pub fn render(source: &str, secrets: &[Secret<'_>], opts: &RenderOptions) -> Result<Rendered, Error> {
+pub fn render(
+    source: &str,
+    secrets: &[Secret<'_>],
+    opts: &RenderOptions,
+) -> Result<Rendered, Error> {
     let tree = tree::Tree::parse(source).map_err(|e| parse_error(source, e, secrets))?;
     if let Some((line, col)) = tree.second_document {
         return Err(Error::Unsupported {

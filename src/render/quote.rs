@@ -43,7 +43,7 @@ pub fn serverless_unescape(value: &str) -> Option<String> {
     while let Some(p) = rest.find("${") {
         let before = &rest[..p];
         let k = before.len() - before.trim_end_matches('\\').len();
-        if k % 2 == 0 {
+        if k.is_multiple_of(2) {
             return None;
         }
         out.push_str(&before[..before.len() - k]);
@@ -113,12 +113,18 @@ mod tests {
 
     #[test]
     fn escape_rule_examples() {
-        assert_eq!(encode_value("p${opt:x}").unwrap().as_str(), r#""p\\${opt:x}""#);
+        assert_eq!(
+            encode_value("p${opt:x}").unwrap().as_str(),
+            r#""p\\${opt:x}""#
+        );
         assert_eq!(
             encode_value(r"a\${b:c}").unwrap().as_str(),
             r#""a\\\\\\${b:c}""#
         );
-        assert_eq!(encode_value("a$${b:c}").err(), Some(Unwritable::DollarDollarBrace));
+        assert_eq!(
+            encode_value("a$${b:c}").err(),
+            Some(Unwritable::DollarDollarBrace)
+        );
         for v in ["", "x${a}${b}", r"\\${", "${", "$", "\\", "a\\"] {
             let e = serverless_escape(v).unwrap();
             assert_eq!(serverless_unescape(&e).as_deref(), Some(v));
@@ -127,7 +133,10 @@ mod tests {
 
     #[test]
     fn quoting() {
-        assert_eq!(double_quoted("a\"b\n\u{2028}\u{7f}\u{85}é").as_str(), "\"a\\\"b\\n\\L\\x7F\\Né\"");
+        assert_eq!(
+            double_quoted("a\"b\n\u{2028}\u{7f}\u{85}é").as_str(),
+            "\"a\\\"b\\n\\L\\x7F\\Né\""
+        );
         assert_eq!(encode_key("yes"), "\"yes\"");
         assert_eq!(encode_key("DB_URL"), "DB_URL");
     }

@@ -69,7 +69,10 @@ mod tests {
             Some("v1".into())
         );
         assert_eq!(detect_stage("provider:\n  stage: ${opt:stage}\n"), None);
-        assert_eq!(detect_stage("provider:\n  stage: ${opt:stage, env:S, 'dev'}\n"), None);
+        assert_eq!(
+            detect_stage("provider:\n  stage: ${opt:stage, env:S, 'dev'}\n"),
+            None
+        );
         assert_eq!(detect_stage("provider: aws\n"), None);
         assert_eq!(detect_stage("a: [\n"), None);
     }

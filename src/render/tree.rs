@@ -279,8 +279,8 @@ impl<'a> Tree<'a> {
                             b']'
                         };
                         let from = last_child.map_or(nodes[id].start + 1, |c| nodes[c].end);
-                        nodes[id].end = flow_close(bytes, from.min(s).max(nodes[id].start), close)
-                            .unwrap_or(e);
+                        nodes[id].end =
+                            flow_close(bytes, from.min(s).max(nodes[id].start), close).unwrap_or(e);
                     } else {
                         if nodes[id].anchor == 0
                             && nodes[id].tag.is_none()
@@ -472,7 +472,11 @@ fn trim_end(b: &[u8], start: usize, mut end: usize) -> usize {
 /// End of a quoted scalar: just past its closing quote. The parser's end can run on over
 /// blanks and a trailing comment, so scan the quotes ourselves.
 fn quoted_end(b: &[u8], s: usize, e: usize) -> usize {
-    let Some(open) = b[s..].iter().position(|&c| c == b'"' || c == b'\'').map(|p| s + p) else {
+    let Some(open) = b[s..]
+        .iter()
+        .position(|&c| c == b'"' || c == b'\'')
+        .map(|p| s + p)
+    else {
         return trim_end(b, s, e);
     };
     let q = b[open];
@@ -639,7 +643,10 @@ mod tests {
         assert_eq!(text(&t, n), "[1, [2]]");
         let (_, u) = t.explicit(root, "ü").expect("ü");
         assert_eq!(text(&t, u), "\"é\"");
-        assert_eq!(&src[t.nodes[p].start..t.nodes[p].end], &src[3..src.len() - 10]);
+        assert_eq!(
+            &src[t.nodes[p].start..t.nodes[p].end],
+            &src[3..src.len() - 10]
+        );
     }
 
     #[test]
