@@ -119,3 +119,20 @@ fn render_fixtures() {
         insta::assert_snapshot!(snap);
     });
 }
+
+/// An earlier render's output with a syntax error: the error must not echo the secret.
+#[test]
+fn parse_error_snippet_masks_secret_values() {
+    let src = "provider:\n  environment:\n    DB_PASSWORD: \"hunter2-secret\" ]\n";
+    let secrets = [Secret {
+        name: "DB_PASSWORD",
+        value: "hunter2-secret",
+    }];
+    let err = match render(src, &secrets, &RenderOptions::default()) {
+        Ok(_) => panic!("must not parse"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.starts_with("3:"), "{err}");
+    assert!(!err.contains("hunter2-secret"), "{err}");
+    assert!(err.contains("****"), "{err}");
+}
