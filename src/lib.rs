@@ -14,4 +14,5 @@ pub mod seed;
 pub mod sops;
 pub mod store;
 pub mod timefmt;
+pub mod render;
 pub mod yaml;

@@ -1,0 +1,681 @@
+//! Safety checks around an edit:
+//! - before: an edited mapping shared through anchors/aliases/merge keys must only be seen at
+//!   environment paths, and replaced values must not define anchors used elsewhere;
+//! - after: the re-parsed output, with aliases and merge keys resolved, must equal the original
+//!   except for the intended environment entries, each of which must be exactly the secret;
+//! - the merged environment of every function: key names, reserved names, the 4 KB limit.
+
+use std::collections::{HashMap, HashSet};
+
+use saphyr_parser::ScalarStyle;
+
+use super::Error;
+use super::edit::{Edit, Plan, Slot, effective_entries, unsupported};
+use super::tree::{Kind, MAX_DEPTH, NodeId, Tree};
+
+/// Upper bound on nodes visited while resolving aliases (guards against alias bombs).
+const BUDGET: usize = 4_000_000;
+
+fn budget_error() -> Error {
+    Error::Unsupported {
+        line: 1,
+        col: 1,
+        what: format!("the document expands to more than {BUDGET} nodes through aliases"),
+        hint: "reduce alias nesting (a \"billion laughs\" style file cannot be checked safely)"
+            .into(),
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Ctx {
+    Root,
+    Provider,
+    Functions,
+    Function,
+    ProviderEnv,
+    FunctionEnv,
+    Other,
+}
+
+fn child_ctx(ctx: Ctx, key: &str) -> Ctx {
+    match (ctx, key) {
+        (Ctx::Root, "provider") => Ctx::Provider,
+        (Ctx::Root, "functions") => Ctx::Functions,
+        (Ctx::Provider, "environment") => Ctx::ProviderEnv,
+        (Ctx::Functions, _) => Ctx::Function,
+        (Ctx::Function, "environment") => Ctx::FunctionEnv,
+        _ => Ctx::Other,
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Need {
+    /// An environment mapping we add keys to.
+    Env,
+    /// A provider/function mapping that gains an `environment` key.
+    Holder,
+}
+
+/// Refuse edits whose effect would leak to other places through anchors; return notes for
+/// environment mappings that are shared between several environments.
+pub(crate) fn check_sharing(
+    tree: &Tree<'_>,
+    plan: &Plan,
+    edits: &[Edit],
+) -> Result<Vec<String>, Error> {
+    if !tree.has_alias {
+        return Ok(Vec::new());
+    }
+    let targets: HashSet<NodeId> = tree
+        .nodes
+        .iter()
+        .filter_map(|n| match n.kind {
+            Kind::Alias { target } => Some(target),
+            _ => None,
+        })
+        .collect();
+    // A replaced value that defines an anchor used by an alias would break that alias.
+    for e in edits {
+        if let Some((s, t)) = e.old_value {
+            for &id in &targets {
+                let n = tree.node(id);
+                if n.start >= s && n.start < t {
+                    return Err(unsupported(
+                        tree,
+                        id,
+                        "a value to be replaced defines an anchor that is used elsewhere".into(),
+                        "move the anchor to another node, or stop reusing this value",
+                    ));
+                }
+            }
+        }
+    }
+    let mut watch: HashMap<NodeId, Need> = HashMap::new();
+    for sp in &plan.slots {
+        match sp.slot {
+            Slot::Map(m) => {
+                watch.insert(m, Need::Env);
+            }
+            Slot::Null { parent, .. }
+            | Slot::Absent {
+                parent: Some(parent),
+            } => {
+                watch.insert(parent, Need::Holder);
+            }
+            Slot::Absent { parent: None } => {}
+        }
+    }
+    let mut seen: HashMap<NodeId, Vec<String>> = HashMap::new();
+    let mut budget = BUDGET;
+    let mut path = Vec::new();
+    if let Some(root) = tree.root {
+        walk(
+            tree,
+            root,
+            Ctx::Root,
+            &mut path,
+            &watch,
+            &mut seen,
+            &mut budget,
+            0,
+        )?;
+    }
+    let mut notes = Vec::new();
+    let mut shared: Vec<_> = seen.into_iter().filter(|(_, p)| p.len() > 1).collect();
+    shared.sort();
+    for (id, paths) in shared {
+        if watch.get(&id) == Some(&Need::Env) {
+            notes.push(format!(
+                "the environment mapping at line {} is shared through an anchor; the secrets appear at {}",
+                tree.node(id).line,
+                paths.join(", ")
+            ));
+        }
+    }
+    Ok(notes)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn walk(
+    tree: &Tree<'_>,
+    id: NodeId,
+    ctx: Ctx,
+    path: &mut Vec<String>,
+    watch: &HashMap<NodeId, Need>,
+    seen: &mut HashMap<NodeId, Vec<String>>,
+    budget: &mut usize,
+    depth: usize,
+) -> Result<(), Error> {
+    *budget = budget.checked_sub(1).ok_or_else(budget_error)?;
+    if depth > MAX_DEPTH * 4 {
+        return Err(budget_error());
+    }
+    let id = tree.deref(id);
+    if let Some(&need) = watch.get(&id) {
+        let ok = match need {
+            Need::Env => matches!(ctx, Ctx::ProviderEnv | Ctx::FunctionEnv),
+            Need::Holder => matches!(ctx, Ctx::Provider | Ctx::Function | Ctx::Root),
+        };
+        let shown = if path.is_empty() {
+            "the top level".to_string()
+        } else {
+            path.join(".")
+        };
+        if !ok {
+            return Err(unsupported(
+                tree,
+                id,
+                format!(
+                    "this mapping is edited but is also used at `{shown}` through an anchor/alias"
+                ),
+                "editing it would change that place too; give the environment its own mapping (e.g. `<<: *anchor` plus the keys) instead of sharing it",
+            ));
+        }
+        seen.entry(id).or_default().push(shown);
+    }
+    match &tree.node(id).kind {
+        Kind::Map { entries, .. } => {
+            for &(k, v) in entries {
+                if tree.is_merge_key(k) {
+                    for m in tree.merge_sources(id) {
+                        walk(tree, m, ctx, path, watch, seen, budget, depth + 1)?;
+                    }
+                    continue;
+                }
+                let key = tree.node(k).scalar().unwrap_or("?").to_string();
+                let c = child_ctx(ctx, &key);
+                path.push(key);
+                walk(tree, v, c, path, watch, seen, budget, depth + 1)?;
+                path.pop();
+            }
+        }
+        Kind::Seq { items, .. } => {
+            for (i, &it) in items.iter().enumerate() {
+                path.push(format!("[{i}]"));
+                walk(tree, it, Ctx::Other, path, watch, seen, budget, depth + 1)?;
+                path.pop();
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// What the output must contain.
+pub(crate) struct Expect<'x> {
+    pub names: &'x [&'x str],
+    /// YAML string each secret must resolve to (after v3 escaping, before YAML quoting).
+    pub yaml_values: &'x [&'x str],
+    /// Every key must be present in provider.environment (normal mode) or in every
+    /// function's environment (variable-string provider environment).
+    pub variable_env: bool,
+}
+
+struct Cmp<'a, 'b, 'x> {
+    a: &'a Tree<'a>,
+    b: &'b Tree<'b>,
+    exp: &'x Expect<'x>,
+    budget: usize,
+}
+
+enum Mismatch {
+    At(String),
+    Budget,
+}
+
+/// Compare original and output with aliases and merge keys resolved.
+pub(crate) fn verify(a: &Tree<'_>, b: &Tree<'_>, exp: &Expect<'_>) -> Result<(), Error> {
+    let mut c = Cmp {
+        a,
+        b,
+        exp,
+        budget: BUDGET,
+    };
+    let mut path = Vec::new();
+    match c.node(a.root, b.root, Ctx::Root, &mut path, 0) {
+        Ok(()) => Ok(()),
+        Err(Mismatch::Budget) => Err(budget_error()),
+        Err(Mismatch::At(msg)) => Err(Error::Internal {
+            message: format!("the edited file does not re-parse to the intended change: {msg}"),
+        }),
+    }
+}
+
+impl Cmp<'_, '_, '_> {
+    fn tick(&mut self) -> Result<(), Mismatch> {
+        self.budget = self.budget.checked_sub(1).ok_or(Mismatch::Budget)?;
+        Ok(())
+    }
+
+    fn fail(path: &[String], what: &str) -> Mismatch {
+        Mismatch::At(format!("{what} at `{}`", path.join(".")))
+    }
+
+    fn node(
+        &mut self,
+        a: Option<NodeId>,
+        b: Option<NodeId>,
+        ctx: Ctx,
+        path: &mut Vec<String>,
+        depth: usize,
+    ) -> Result<(), Mismatch> {
+        self.tick()?;
+        if depth > MAX_DEPTH * 4 {
+            return Err(Mismatch::Budget);
+        }
+        let a = a.map(|x| self.a.deref(x));
+        let b = b.map(|x| self.b.deref(x));
+        let a_null = a.is_none_or(|x| self.a.node(x).is_null());
+        let b_null = b.is_none_or(|x| self.b.node(x).is_null());
+        let a_map = a.filter(|&x| matches!(self.a.node(x).kind, Kind::Map { .. }));
+        let b_map = b.filter(|&x| matches!(self.b.node(x).kind, Kind::Map { .. }));
+        match ctx {
+            Ctx::Root | Ctx::Provider | Ctx::Function | Ctx::ProviderEnv | Ctx::FunctionEnv
+                if (a_null || a_map.is_some()) && (b_null || b_map.is_some()) =>
+            {
+                if a_null && b_null && a.is_some() == b.is_some() {
+                    // Identical nulls; an env still has to receive required keys.
+                    if !self.required(ctx) {
+                        return self.same(a, b, path, depth);
+                    }
+                }
+                let ea = a_map
+                    .map(|m| effective_entries(self.a, m))
+                    .unwrap_or_default();
+                let eb = b_map
+                    .map(|m| effective_entries(self.b, m))
+                    .unwrap_or_default();
+                if matches!(ctx, Ctx::ProviderEnv | Ctx::FunctionEnv) {
+                    return self.env(&ea, &eb, ctx, path, depth);
+                }
+                let mb: HashMap<&str, NodeId> =
+                    eb.iter().map(|(k, _, v)| (k.as_str(), *v)).collect();
+                let ma: HashMap<&str, NodeId> =
+                    ea.iter().map(|(k, _, v)| (k.as_str(), *v)).collect();
+                for (k, _, v) in &ea {
+                    path.push(k.clone());
+                    let c = child_ctx(ctx, k);
+                    match mb.get(k.as_str()) {
+                        Some(&w) => self.node(Some(*v), Some(w), c, path, depth + 1)?,
+                        None => return Err(Self::fail(path, "entry missing in the output")),
+                    }
+                    path.pop();
+                }
+                for (k, _, w) in &eb {
+                    if ma.contains_key(k.as_str()) {
+                        continue;
+                    }
+                    path.push(k.clone());
+                    let c = child_ctx(ctx, k);
+                    let creatable = matches!(
+                        (ctx, c),
+                        (Ctx::Root, Ctx::Provider)
+                            | (Ctx::Provider, Ctx::ProviderEnv)
+                            | (Ctx::Function, Ctx::FunctionEnv)
+                    );
+                    if !creatable {
+                        return Err(Self::fail(path, "unexpected new entry"));
+                    }
+                    self.node(None, Some(*w), c, path, depth + 1)?;
+                    path.pop();
+                }
+                Ok(())
+            }
+            Ctx::Functions => match (a_map, b_map) {
+                (Some(fa), Some(fb)) => {
+                    let ea = effective_entries(self.a, fa);
+                    let eb = effective_entries(self.b, fb);
+                    if ea.len() != eb.len() {
+                        return Err(Self::fail(path, "different number of functions"));
+                    }
+                    for ((ka, _, va), (kb, _, vb)) in ea.iter().zip(eb.iter()) {
+                        if ka != kb {
+                            return Err(Self::fail(path, "function names differ"));
+                        }
+                        path.push(ka.clone());
+                        self.node(Some(*va), Some(*vb), Ctx::Function, path, depth + 1)?;
+                        path.pop();
+                    }
+                    Ok(())
+                }
+                _ => self.same(a, b, path, depth),
+            },
+            _ => self.same(a, b, path, depth),
+        }
+    }
+
+    fn required(&self, ctx: Ctx) -> bool {
+        match ctx {
+            Ctx::ProviderEnv => !self.exp.variable_env,
+            Ctx::FunctionEnv => self.exp.variable_env,
+            _ => false,
+        }
+    }
+
+    fn env(
+        &mut self,
+        ea: &[(String, NodeId, NodeId)],
+        eb: &[(String, NodeId, NodeId)],
+        ctx: Ctx,
+        path: &mut Vec<String>,
+        depth: usize,
+    ) -> Result<(), Mismatch> {
+        let mb: HashMap<&str, NodeId> = eb.iter().map(|(k, _, v)| (k.as_str(), *v)).collect();
+        let ma: HashMap<&str, NodeId> = ea.iter().map(|(k, _, v)| (k.as_str(), *v)).collect();
+        let required = self.required(ctx);
+        for (i, name) in self.exp.names.iter().enumerate() {
+            path.push((*name).to_string());
+            match mb.get(name) {
+                Some(&v) => {
+                    let n = self.b.node(v);
+                    let ok = matches!(&n.kind, Kind::Scalar { value, style: ScalarStyle::DoubleQuoted } if value == self.exp.yaml_values[i])
+                        && n.tag.is_none();
+                    if !ok {
+                        return Err(Self::fail(
+                            path,
+                            "secret entry does not resolve to the secret",
+                        ));
+                    }
+                }
+                None if required => return Err(Self::fail(path, "secret entry missing")),
+                None if ma.contains_key(name) => {
+                    return Err(Self::fail(path, "entry removed from the environment"));
+                }
+                None => {}
+            }
+            path.pop();
+        }
+        for (k, _, v) in ea {
+            if self.exp.names.contains(&k.as_str()) {
+                continue;
+            }
+            path.push(k.clone());
+            let w = mb.get(k.as_str()).copied();
+            if w.is_none() {
+                return Err(Self::fail(path, "entry missing in the output"));
+            }
+            self.node(Some(*v), w, Ctx::Other, path, depth + 1)?;
+            path.pop();
+        }
+        for (k, _, _) in eb {
+            if !ma.contains_key(k.as_str()) && !self.exp.names.contains(&k.as_str()) {
+                path.push(k.clone());
+                return Err(Self::fail(path, "unexpected new entry"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Structural equality (after resolving aliases and merges).
+    fn same(
+        &mut self,
+        a: Option<NodeId>,
+        b: Option<NodeId>,
+        path: &mut Vec<String>,
+        depth: usize,
+    ) -> Result<(), Mismatch> {
+        self.tick()?;
+        if depth > MAX_DEPTH * 4 {
+            return Err(Mismatch::Budget);
+        }
+        let (a, b) = match (a, b) {
+            (None, None) => return Ok(()),
+            (Some(a), Some(b)) => (self.a.deref(a), self.b.deref(b)),
+            _ => return Err(Self::fail(path, "entry present on one side only")),
+        };
+        let (na, nb) = (self.a.node(a), self.b.node(b));
+        if na.tag != nb.tag {
+            return Err(Self::fail(path, "tag differs"));
+        }
+        match (&na.kind, &nb.kind) {
+            (
+                Kind::Scalar {
+                    value: va,
+                    style: sa,
+                },
+                Kind::Scalar {
+                    value: vb,
+                    style: sb,
+                },
+            ) => {
+                let plain_a = *sa == ScalarStyle::Plain;
+                let plain_b = *sb == ScalarStyle::Plain;
+                if va != vb || plain_a != plain_b {
+                    return Err(Self::fail(path, "value differs"));
+                }
+                Ok(())
+            }
+            (Kind::Map { .. }, Kind::Map { .. }) => {
+                let ea = effective_entries(self.a, a);
+                let eb = effective_entries(self.b, b);
+                if ea.len() != eb.len() {
+                    return Err(Self::fail(path, "mapping size differs"));
+                }
+                if ea.iter().zip(eb.iter()).all(|(x, y)| x.0 == y.0) {
+                    // Untouched mappings keep their key order: compare pairwise.
+                    for ((k, _, v), (_, _, w)) in ea.iter().zip(eb.iter()) {
+                        path.push(k.clone());
+                        self.same(Some(*v), Some(*w), path, depth + 1)?;
+                        path.pop();
+                    }
+                    return Ok(());
+                }
+                let mb: HashMap<&str, NodeId> =
+                    eb.iter().map(|(k, _, v)| (k.as_str(), *v)).collect();
+                for (k, _, v) in &ea {
+                    path.push(k.clone());
+                    let w = mb.get(k.as_str()).copied();
+                    if w.is_none() {
+                        return Err(Self::fail(path, "key missing"));
+                    }
+                    self.same(Some(*v), w, path, depth + 1)?;
+                    path.pop();
+                }
+                Ok(())
+            }
+            (Kind::Seq { items: ia, .. }, Kind::Seq { items: ib, .. }) => {
+                if ia.len() != ib.len() {
+                    return Err(Self::fail(path, "sequence length differs"));
+                }
+                for (i, (&x, &y)) in ia.iter().zip(ib.iter()).enumerate() {
+                    path.push(format!("[{i}]"));
+                    self.same(Some(x), Some(y), path, depth + 1)?;
+                    path.pop();
+                }
+                Ok(())
+            }
+            _ => Err(Self::fail(path, "node kind differs")),
+        }
+    }
+}
+
+/// Reserved by Lambda (serverless-facts.md §3), plus AWS_DEFAULT_REGION (rejected at deploy).
+pub const RESERVED: &[&str] = &[
+    "_HANDLER",
+    "_X_AMZN_TRACE_ID",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_EXECUTION_ENV",
+    "AWS_LAMBDA_FUNCTION_NAME",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+    "AWS_LAMBDA_FUNCTION_VERSION",
+    "AWS_LAMBDA_INITIALIZATION_TYPE",
+    "AWS_LAMBDA_LOG_GROUP_NAME",
+    "AWS_LAMBDA_LOG_STREAM_NAME",
+    "AWS_ACCESS_KEY",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_LAMBDA_RUNTIME_API",
+    "LAMBDA_TASK_ROOT",
+    "LAMBDA_RUNTIME_DIR",
+];
+
+/// `[A-Za-z][A-Za-z0-9_]*`
+pub fn valid_name(name: &str) -> bool {
+    let mut c = name.chars();
+    c.next().is_some_and(|f| f.is_ascii_alphabetic())
+        && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
+}
+
+/// Check one name; `location` says where it comes from.
+pub(crate) fn check_name(name: &str, location: &str) -> Result<(), Error> {
+    if !valid_name(name) {
+        return Err(Error::InvalidName {
+            name: name.chars().take(80).collect(),
+            location: location.to_string(),
+        });
+    }
+    if RESERVED.contains(&name) {
+        return Err(Error::Reserved {
+            name: name.to_string(),
+            location: location.to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// The environments of the original file: (label, entries) for the provider and each function.
+/// (provider environment mapping, provider environment is an unknown variable, functions with
+/// their environment mapping)
+type EnvMaps = (Option<NodeId>, bool, Vec<(String, Option<NodeId>)>);
+
+fn env_maps(tree: &Tree<'_>) -> EnvMaps {
+    let mut provider = None;
+    let mut provider_unknown = false;
+    let mut functions = Vec::new();
+    let Some(root) = tree.root.map(|r| tree.deref(r)) else {
+        return (None, false, functions);
+    };
+    if !matches!(tree.node(root).kind, Kind::Map { .. }) {
+        return (None, false, functions);
+    }
+    if let Some((_, _, p)) = tree.lookup(root, "provider", 0) {
+        let p = tree.deref(p);
+        if let Some((_, _, e)) = tree.lookup(p, "environment", 0) {
+            let e = tree.deref(e);
+            match tree.node(e).kind {
+                Kind::Map { .. } => provider = Some(e),
+                _ => provider_unknown = !tree.node(e).is_null(),
+            }
+        }
+    }
+    if let Some((_, _, f)) = tree.lookup(root, "functions", 0) {
+        let f = tree.deref(f);
+        if matches!(tree.node(f).kind, Kind::Map { .. }) {
+            for (name, _, fv) in effective_entries(tree, f) {
+                let fv = tree.deref(fv);
+                let env = tree
+                    .lookup(fv, "environment", 0)
+                    .map(|(_, _, e)| tree.deref(e))
+                    .filter(|&e| matches!(tree.node(e).kind, Kind::Map { .. }));
+                functions.push((name, env));
+            }
+        }
+    }
+    (provider, provider_unknown, functions)
+}
+
+/// Key names in the original file's environments (the secrets' names are checked separately).
+pub(crate) fn check_names(tree: &Tree<'_>) -> Result<Vec<String>, Error> {
+    let (provider, _, functions) = env_maps(tree);
+    let mut notes = Vec::new();
+    let mut maps: Vec<(String, NodeId)> = Vec::new();
+    if let Some(p) = provider {
+        maps.push(("provider.environment".into(), p));
+    }
+    for (name, env) in functions {
+        if let Some(e) = env {
+            maps.push((format!("functions.{name}.environment"), e));
+        }
+    }
+    for (label, m) in maps {
+        for (key, k, _) in effective_entries(tree, m) {
+            let kn = tree.node(k);
+            if key.contains("${") || kn.scalar().is_none() {
+                continue;
+            }
+            let loc = format!("{label} (line {}:{})", kn.line, kn.col + 1);
+            check_name(&key, &loc)?;
+            if key == "TZ" {
+                notes.push(format!(
+                    "{loc} sets TZ; older Lambda docs list it as reserved, check that your runtime honours it"
+                ));
+            }
+        }
+    }
+    Ok(notes)
+}
+
+/// 4 KB check on the merged environment of every function of the output (or the provider
+/// environment alone when there are no functions).
+pub(crate) fn check_sizes(
+    b: &Tree<'_>,
+    names: &[&str],
+    yaml_values: &[&str],
+    raw_len: &[usize],
+    limit: usize,
+) -> Result<(), Error> {
+    let (provider, provider_unknown, functions) = env_maps(b);
+    let size_of = |key: &str, v: NodeId| -> (usize, bool) {
+        let n = b.node(b.deref(v));
+        if let Some(i) = names.iter().position(|x| *x == key)
+            && n.scalar() == Some(yaml_values[i])
+        {
+            return (raw_len[i], false);
+        }
+        if n.is_null() {
+            return (0, false);
+        }
+        match n.scalar() {
+            Some(s) => (s.len(), s.contains("${") || n.tag.is_some()),
+            None => {
+                // A CloudFormation intrinsic (long form): count its source text.
+                (n.end.saturating_sub(n.start), true)
+            }
+        }
+    };
+    let mut provider_entries: Vec<(String, usize, bool)> = Vec::new();
+    if let Some(p) = provider {
+        for (key, _, v) in effective_entries(b, p) {
+            let (s, est) = size_of(&key, v);
+            provider_entries.push((key, s, est));
+        }
+    }
+    let check = |label: &str, entries: Vec<(String, usize, bool)>| -> Result<(), Error> {
+        let total: usize = entries.iter().map(|(k, s, _)| k.len() + s).sum();
+        if total > limit {
+            let mut largest: Vec<(String, usize)> = entries
+                .iter()
+                .map(|(k, s, _)| (k.clone(), k.len() + s))
+                .collect();
+            largest.sort_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(&y.0)));
+            largest.truncate(3);
+            return Err(Error::TooLarge {
+                function: label.to_string(),
+                bytes: total,
+                limit,
+                largest_keys: largest,
+                estimated: provider_unknown || entries.iter().any(|e| e.2),
+            });
+        }
+        Ok(())
+    };
+    if functions.is_empty() {
+        return check("provider.environment", provider_entries);
+    }
+    for (name, env) in functions {
+        let mut merged = provider_entries.clone();
+        if let Some(e) = env {
+            for (key, _, v) in effective_entries(b, e) {
+                let (s, est) = size_of(&key, v);
+                match merged.iter_mut().find(|x| x.0 == key) {
+                    Some(slot) => *slot = (key, s, est),
+                    None => merged.push((key, s, est)),
+                }
+            }
+        }
+        check(&name, merged)?;
+    }
+    Ok(())
+}

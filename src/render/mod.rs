@@ -1,0 +1,281 @@
+//! Format-preserving rendering of secrets into `serverless.yml`.
+//!
+//! [`render`] parses the file once into a span tree ([`tree`]), plans where each secret goes
+//! ([`edit`]: `provider.environment`, function environments that would shadow it, or every
+//! function when the provider environment is a `${...}` string), splices the new text into the
+//! original bytes, re-parses the result and checks it ([`check`]). Everything outside the
+//! changed entries is byte-for-byte the input. Secret values never reach notes, errors or the
+//! masked text handed to [`unified_diff`].
+//!
+//! Limitations: multi-document files, a flow-style top level, `provider` given as a scalar,
+//! environments shared through anchors with non-environment places, and values containing
+//! `$${` are refused with [`Error::Unsupported`] / [`Error::Unwritable`].
+
+mod check;
+mod diff;
+mod edit;
+mod quote;
+mod stage;
+mod tree;
+
+use zeroize::Zeroizing;
+
+pub use check::{RESERVED, valid_name};
+pub use diff::unified_diff;
+pub use quote::{encode_value, serverless_escape, serverless_unescape};
+pub use stage::detect_stage;
+
+/// What a masked secret value looks like in [`Rendered::masked_output`].
+pub const MASK: &str = "****";
+
+/// One secret, in stage-file order. No `Debug`: it holds a plaintext value.
+#[derive(Clone, Copy)]
+pub struct Secret<'a> {
+    pub name: &'a str,
+    pub value: &'a str,
+}
+
+/// Options for [`render`].
+#[derive(Debug, Clone)]
+pub struct RenderOptions {
+    /// `false`: leave every environment alone (the file is returned unchanged, with a note).
+    pub set_env: bool,
+    /// Per-function limit on the merged environment, bytes of keys plus values (AWS: 4 KB).
+    pub env_limit: usize,
+}
+
+impl Default for RenderOptions {
+    fn default() -> Self {
+        RenderOptions {
+            set_env: true,
+            env_limit: 4096,
+        }
+    }
+}
+
+/// Result of [`render`]. No `Debug`: `output` contains the secrets.
+pub struct Rendered {
+    /// The new file.
+    pub output: String,
+    /// The input with every value that the render replaces written as `****`: diff this
+    /// against `masked_output` (the old values may be secrets from an earlier render).
+    pub masked_original: String,
+    /// The new file with every secret value written as `"****"`.
+    pub masked_output: String,
+    /// Human-readable lines for stderr; never contain values.
+    pub notes: Vec<String>,
+    /// Whether `output` differs from the input.
+    pub changed: bool,
+}
+
+/// Errors never contain a secret value; `Display` says where and what to do.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The file is not valid YAML.
+    #[error(
+        "{line}:{col}: invalid YAML: {message}\n  {line} | {snippet}\nhint: fix the YAML syntax at that position (Serverless would reject the file too)"
+    )]
+    Parse {
+        line: usize,
+        col: usize,
+        message: String,
+        snippet: String,
+    },
+    /// Valid YAML whose shape cannot be edited safely.
+    #[error("{line}:{col}: cannot add the secrets: {what}\nhint: {hint}")]
+    Unsupported {
+        line: usize,
+        col: usize,
+        what: String,
+        hint: String,
+    },
+    /// A merged function environment over the Lambda limit.
+    #[error("{}", too_large(function, *bytes, *limit, largest_keys, *estimated))]
+    TooLarge {
+        function: String,
+        bytes: usize,
+        limit: usize,
+        largest_keys: Vec<(String, usize)>,
+        estimated: bool,
+    },
+    /// An environment key that Lambda rejects.
+    #[error(
+        "{location}: invalid environment variable name `{name}` (must match [A-Za-z][A-Za-z0-9_]*)\nhint: rename the key"
+    )]
+    InvalidName { name: String, location: String },
+    /// A name reserved by the Lambda runtime.
+    #[error(
+        "{location}: `{name}` is reserved by AWS Lambda and cannot be set\nhint: rename the key"
+    )]
+    Reserved { name: String, location: String },
+    /// A secret value that cannot be written so Serverless reads it back unchanged.
+    #[error("secret `{name}`: {reason}\nhint: change the value (the tool never prints it)")]
+    Unwritable { name: String, reason: String },
+    /// A bug: the edit did not produce the intended document. Nothing was written.
+    #[error(
+        "internal error, nothing was written: {message}\nhint: please report this with the file's structure (not its secrets)"
+    )]
+    Internal { message: String },
+}
+
+fn too_large(
+    function: &str,
+    bytes: usize,
+    limit: usize,
+    largest: &[(String, usize)],
+    estimated: bool,
+) -> String {
+    let keys: Vec<String> = largest
+        .iter()
+        .map(|(k, s)| format!("{k} ({s} bytes)"))
+        .collect();
+    let est = if estimated {
+        " (an estimate: some values are unresolved `${...}` variables or CloudFormation intrinsics, counted as written)"
+    } else {
+        ""
+    };
+    format!(
+        "function `{function}`: merged environment is {bytes} bytes{est}, over the {limit}-byte Lambda limit; largest keys: {}\nhint: move large values to SSM Parameter Store or Secrets Manager",
+        keys.join(", ")
+    )
+}
+
+fn parse_error(src: &str, e: tree::ParseError, secrets: &[Secret<'_>]) -> Error {
+    let lines: Vec<&str> = src.lines().collect();
+    let idx = e.line.saturating_sub(1).min(lines.len().saturating_sub(1));
+    let mut snippet: String = lines
+        .get(idx)
+        .map(|l| l.trim_start_matches('\u{feff}').trim_end_matches('\r'))
+        .unwrap_or("")
+        .chars()
+        .take(200)
+        .collect();
+    // The input may be an earlier render's output: never echo a secret back.
+    let mut by_len: Vec<&str> = secrets
+        .iter()
+        .map(|s| s.value)
+        .filter(|v| !v.is_empty())
+        .collect();
+    by_len.sort_by_key(|v| std::cmp::Reverse(v.len()));
+    for v in by_len {
+        snippet = snippet.replace(v, MASK);
+    }
+    Error::Parse {
+        line: e.line.max(1),
+        col: e.col + 1,
+        message: e.message,
+        snippet,
+    }
+}
+
+fn unchanged(source: &str, notes: Vec<String>) -> Rendered {
+    Rendered {
+        output: source.to_string(),
+        masked_original: source.to_string(),
+        masked_output: source.to_string(),
+        notes,
+        changed: false,
+    }
+}
+
+/// Render `secrets` into `source` (see the module docs). Pure: no I/O.
+pub fn render(
+    source: &str,
+    secrets: &[Secret<'_>],
+    opts: &RenderOptions,
+) -> Result<Rendered, Error> {
+    let tree = tree::Tree::parse(source).map_err(|e| parse_error(source, e, secrets))?;
+    if let Some((line, col)) = tree.second_document {
+        return Err(Error::Unsupported {
+            line,
+            col: col + 1,
+            what: "the file has more than one YAML document".into(),
+            hint: "Serverless reads a single document; remove the extra `---` sections".into(),
+        });
+    }
+    if secrets.is_empty() {
+        return Ok(unchanged(source, Vec::new()));
+    }
+    if !opts.set_env {
+        return Ok(unchanged(
+            source,
+            vec!["environment injection is turned off: serverless.yml left unchanged".into()],
+        ));
+    }
+    let names: Vec<&str> = secrets.iter().map(|s| s.name).collect();
+    let mut yaml_values: Vec<Zeroizing<String>> = Vec::with_capacity(secrets.len());
+    let mut encoded: Vec<Zeroizing<String>> = Vec::with_capacity(secrets.len());
+    for (i, s) in secrets.iter().enumerate() {
+        check::check_name(s.name, "secret file")?;
+        if names[..i].contains(&s.name) {
+            return Err(Error::InvalidName {
+                name: s.name.to_string(),
+                location: "secret file (listed twice)".into(),
+            });
+        }
+        let escaped = quote::serverless_escape(s.value).map_err(|_| Error::Unwritable {
+            name: s.name.to_string(),
+            reason: "the value contains `$${`, which Serverless v3 always treats as a variable; it cannot be written literally".into(),
+        })?;
+        encoded.push(quote::double_quoted(&escaped));
+        yaml_values.push(escaped);
+    }
+    let enc: Vec<&str> = encoded.iter().map(|s| s.as_str()).collect();
+    let yv: Vec<&str> = yaml_values.iter().map(|s| s.as_str()).collect();
+
+    let mut notes = check::check_names(&tree)?;
+    let plan = edit::plan(&tree, &names, &enc)?;
+    let (edits, changed_keys) = edit::edits(&tree, &plan, &names, &enc)?;
+    notes.extend(check::check_sharing(&tree, &plan, &edits)?);
+    notes.extend(plan.notes.iter().cloned());
+    if !plan.variable_env {
+        for (sp, keys) in plan.slots.iter().zip(&changed_keys) {
+            if let Some(f) = &sp.function
+                && !keys.is_empty()
+            {
+                let list: Vec<&str> = keys.iter().map(|&k| names[k]).collect();
+                notes.push(format!(
+                    "function `{f}` sets {} in its own environment, which would shadow the secret; overridden there too",
+                    list.join(", ")
+                ));
+            }
+        }
+    }
+
+    let output = edit::apply(source, &edits, |i| enc[i]);
+    let masked_quoted = format!("\"{MASK}\"");
+    let masked_output = edit::apply(source, &edits, |_| masked_quoted.as_str());
+    let masked_original = edit::mask_original(source, &edits, MASK);
+
+    let out_tree = tree::Tree::parse(&output).map_err(|e| Error::Internal {
+        message: format!(
+            "the edited file does not parse at {}:{} ({})",
+            e.line,
+            e.col + 1,
+            e.message
+        ),
+    })?;
+    if out_tree.second_document.is_some() {
+        return Err(Error::Internal {
+            message: "the edited file has more than one document".into(),
+        });
+    }
+    let expect = check::Expect {
+        names: &names,
+        yaml_values: &yv,
+        variable_env: plan.variable_env,
+    };
+    check::verify(&tree, &out_tree, &expect)?;
+    let raw_len: Vec<usize> = secrets.iter().map(|s| s.value.len()).collect();
+    check::check_sizes(&out_tree, &names, &yv, &raw_len, opts.env_limit)?;
+    drop(out_tree);
+    let changed = output != source;
+    Ok(Rendered {
+        output,
+        masked_original,
+        masked_output,
+        notes,
+        changed,
+    })
+}

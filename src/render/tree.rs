@@ -1,0 +1,669 @@
+//! Span tree: one pass over saphyr-parser events builds a flat arena of nodes, each with its
+//! byte range in the original text, so edits can be spliced without re-serialising anything.
+//!
+//! saphyr-parser's markers are *character* indices and some end markers are unreliable
+//! (block scalars, block collections, flow collection ends), so this module converts indices
+//! to bytes through a table and derives content ends itself (see yaml-editing.md §6).
+
+use std::borrow::Cow;
+
+use saphyr_parser::{Event, Parser, ScalarStyle, Span};
+
+/// Index of a node in [`Tree::nodes`].
+pub(crate) type NodeId = usize;
+
+/// Deepest nesting we accept; the later walks are recursive and must not overflow the stack.
+pub(crate) const MAX_DEPTH: usize = 256;
+
+pub(crate) enum Kind<'a> {
+    Scalar {
+        value: Cow<'a, str>,
+        style: ScalarStyle,
+    },
+    Map {
+        flow: bool,
+        entries: Vec<(NodeId, NodeId)>,
+    },
+    Seq {
+        flow: bool,
+        items: Vec<NodeId>,
+    },
+    Alias {
+        target: NodeId,
+    },
+}
+
+pub(crate) struct Node<'a> {
+    pub kind: Kind<'a>,
+    /// `!Ref`, `!!str`, ... (handle + suffix as written after resolution by the parser).
+    pub tag: Option<String>,
+    /// Parser anchor id, 0 when the node has no anchor.
+    pub anchor: usize,
+    /// Byte offset of the node's first byte (its tag/anchor when it has one; `{`/`[` for flow
+    /// collections; the `|`/`>` header for block scalars).
+    pub start: usize,
+    /// Byte offset just past the node's content (never includes trailing blanks or comments).
+    pub end: usize,
+    /// 1-based line and 0-based character column of `start` as reported by the parser.
+    pub line: usize,
+    pub col: usize,
+    /// Nesting depth (number of enclosing collections); orders same-offset inserts.
+    pub depth: usize,
+}
+
+impl Node<'_> {
+    pub fn is_null(&self) -> bool {
+        match &self.kind {
+            Kind::Scalar { value, style } => {
+                *style == ScalarStyle::Plain
+                    && self.tag.is_none()
+                    && matches!(value.as_ref(), "" | "~" | "null" | "Null" | "NULL")
+            }
+            _ => false,
+        }
+    }
+
+    /// A zero-width empty scalar (`KEY:` with nothing after it).
+    pub fn is_empty_plain(&self) -> bool {
+        matches!(&self.kind, Kind::Scalar { value, style } if value.is_empty() && *style == ScalarStyle::Plain)
+            && self.tag.is_none()
+            && self.anchor == 0
+            && self.start == self.end
+    }
+
+    pub fn scalar(&self) -> Option<&str> {
+        match &self.kind {
+            Kind::Scalar { value, .. } => Some(value),
+            _ => None,
+        }
+    }
+}
+
+/// A parse error in parser coordinates (1-based line, 0-based column).
+pub(crate) struct ParseError {
+    pub line: usize,
+    pub col: usize,
+    pub message: String,
+}
+
+pub(crate) struct Tree<'a> {
+    pub src: &'a str,
+    pub nodes: Vec<Node<'a>>,
+    /// Root node of the (single) document; `None` for an empty stream.
+    pub root: Option<NodeId>,
+    /// Whether any alias occurs (enables the alias-aware checks, which cost a resolved walk).
+    pub has_alias: bool,
+    /// Position of a second document's start, if any (multi-document files are refused).
+    pub second_document: Option<(usize, usize)>,
+    /// Line ending to use for inserted lines.
+    pub eol: &'static str,
+}
+
+struct Frame {
+    node: NodeId,
+    pending_key: Option<NodeId>,
+}
+
+/// Char index → byte offset. Identity for ASCII input, otherwise a table (one entry per char).
+struct ByteIndex {
+    table: Option<Vec<usize>>,
+    len: usize,
+}
+
+impl ByteIndex {
+    fn new(src: &str) -> Self {
+        let table = if src.is_ascii() {
+            None
+        } else {
+            let mut t: Vec<usize> = src.char_indices().map(|(b, _)| b).collect();
+            t.push(src.len());
+            Some(t)
+        };
+        ByteIndex {
+            table,
+            len: src.len(),
+        }
+    }
+
+    fn byte(&self, char_index: usize) -> usize {
+        match &self.table {
+            None => char_index.min(self.len),
+            Some(t) => t.get(char_index).copied().unwrap_or(self.len),
+        }
+    }
+}
+
+fn tag_string(tag: Option<Cow<'_, saphyr_parser::Tag>>) -> Option<String> {
+    tag.map(|t| {
+        if t.handle == "tag:yaml.org,2002:" {
+            format!("!!{}", t.suffix)
+        } else {
+            format!("{}{}", t.handle, t.suffix)
+        }
+    })
+}
+
+fn err(span: &Span, message: impl Into<String>) -> ParseError {
+    ParseError {
+        line: span.start.line(),
+        col: span.start.col(),
+        message: message.into(),
+    }
+}
+
+impl<'a> Tree<'a> {
+    pub fn parse(src: &'a str) -> Result<Tree<'a>, ParseError> {
+        let bi = ByteIndex::new(src);
+        let bytes = src.as_bytes();
+        let mut nodes: Vec<Node<'a>> = Vec::new();
+        let mut stack: Vec<Frame> = Vec::new();
+        let mut root = None;
+        let mut documents = 0;
+        let mut has_alias = false;
+        let mut second_document = None;
+        // anchor id → node; ids are unique per definition, so redefinitions are handled.
+        let mut anchors: Vec<Option<NodeId>> = Vec::new();
+        // End of the previous event, used to find block scalar headers.
+        let mut last_end = 0usize;
+        let mut parser = Parser::new_from_str(src);
+        while let Some(ev) = parser.next_event() {
+            let (ev, span) = ev.map_err(|e| ParseError {
+                line: e.marker().line(),
+                col: e.marker().col(),
+                message: e.info().to_string(),
+            })?;
+            let s = bi.byte(span.start.index());
+            let e = bi.byte(span.end.index()).max(s);
+            let is_map_start = matches!(ev, Event::MappingStart(..));
+            let new_node = match ev {
+                Event::StreamStart | Event::StreamEnd | Event::Nothing => None,
+                Event::DocumentStart(_) => {
+                    documents += 1;
+                    if documents == 2 {
+                        second_document = Some((span.start.line(), span.start.col()));
+                    }
+                    None
+                }
+                Event::DocumentEnd => None,
+                Event::Alias(id) => {
+                    has_alias = true;
+                    let target = anchors
+                        .get(id)
+                        .copied()
+                        .flatten()
+                        .ok_or_else(|| err(&span, "alias to an unknown anchor"))?;
+                    Some(Node {
+                        kind: Kind::Alias { target },
+                        tag: None,
+                        anchor: 0,
+                        start: s,
+                        end: trim_end(bytes, s, e),
+                        line: span.start.line(),
+                        col: span.start.col(),
+                        depth: stack.len(),
+                    })
+                }
+                Event::Scalar(value, style, anchor, tag) => {
+                    let (start, end) = match style {
+                        ScalarStyle::Literal | ScalarStyle::Folded => {
+                            block_scalar_range(bytes, last_end, s, e)
+                        }
+                        ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted => {
+                            (s, quoted_end(bytes, s, e))
+                        }
+                        _ => (s, trim_end(bytes, s, e)),
+                    };
+                    Some(Node {
+                        kind: Kind::Scalar { value, style },
+                        tag: tag_string(tag),
+                        anchor,
+                        start,
+                        end,
+                        line: span.start.line(),
+                        col: span.start.col(),
+                        depth: stack.len(),
+                    })
+                }
+                Event::MappingStart(anchor, tag) | Event::SequenceStart(anchor, tag) => {
+                    let is_map = is_map_start;
+                    let open = if is_map { b'{' } else { b'[' };
+                    let flow_at = bytes[s..e].iter().position(|&c| c == open).map(|p| s + p);
+                    let flow = flow_at.is_some();
+                    let kind = if is_map {
+                        Kind::Map {
+                            flow,
+                            entries: Vec::new(),
+                        }
+                    } else {
+                        Kind::Seq {
+                            flow,
+                            items: Vec::new(),
+                        }
+                    };
+                    Some(Node {
+                        kind,
+                        tag: tag_string(tag),
+                        anchor,
+                        // Block collections: `start` is the first child's start, fixed below.
+                        start: flow_at.unwrap_or(s),
+                        end: e,
+                        line: span.start.line(),
+                        col: span.start.col(),
+                        depth: stack.len(),
+                    })
+                }
+                Event::MappingEnd | Event::SequenceEnd => {
+                    let frame = stack
+                        .pop()
+                        .ok_or_else(|| err(&span, "unbalanced collection end"))?;
+                    let id = frame.node;
+                    let (flow, last_child, first_child) = match &nodes[id].kind {
+                        Kind::Map { flow, entries } => (
+                            *flow,
+                            entries.last().map(|&(_, v)| v),
+                            entries.first().map(|&(k, _)| k),
+                        ),
+                        Kind::Seq { flow, items } => {
+                            (*flow, items.last().copied(), items.first().copied())
+                        }
+                        _ => (false, None, None),
+                    };
+                    if let Some(k) = frame.pending_key {
+                        // A key without a value cannot happen in a complete mapping.
+                        return Err(err(&span, format!("dangling key at node {k}")));
+                    }
+                    if flow {
+                        let close = if matches!(ev, Event::MappingEnd) {
+                            b'}'
+                        } else {
+                            b']'
+                        };
+                        let from = last_child.map_or(nodes[id].start + 1, |c| nodes[c].end);
+                        nodes[id].end =
+                            flow_close(bytes, from.min(s).max(nodes[id].start), close).unwrap_or(e);
+                    } else {
+                        if nodes[id].anchor == 0
+                            && nodes[id].tag.is_none()
+                            && let Some(f) = first_child
+                        {
+                            nodes[id].start = nodes[f].start;
+                        }
+                        nodes[id].end = last_child.map_or(nodes[id].start, |c| nodes[c].end);
+                    }
+                    if let Kind::Map { entries, .. } = &nodes[id].kind {
+                        check_duplicates(&nodes, entries)?;
+                    }
+                    last_end = e;
+                    None
+                }
+            };
+            if let Some(node) = new_node {
+                let anchor = node.anchor;
+                let is_collection = matches!(node.kind, Kind::Map { .. } | Kind::Seq { .. });
+                last_end = if is_collection { e } else { node.end };
+                let id = nodes.len();
+                nodes.push(node);
+                if anchor > 0 {
+                    if anchors.len() <= anchor {
+                        anchors.resize(anchor + 1, None);
+                    }
+                    anchors[anchor] = Some(id);
+                }
+                match stack.last_mut() {
+                    None => {
+                        if root.is_none() {
+                            root = Some(id);
+                        }
+                    }
+                    Some(frame) => match &mut nodes[frame.node].kind {
+                        Kind::Map { entries, .. } => match frame.pending_key.take() {
+                            None => frame.pending_key = Some(id),
+                            Some(k) => entries.push((k, id)),
+                        },
+                        Kind::Seq { items, .. } => items.push(id),
+                        _ => {}
+                    },
+                }
+                if is_collection {
+                    if stack.len() >= MAX_DEPTH {
+                        return Err(err(
+                            &span,
+                            format!("nesting deeper than {MAX_DEPTH} levels is not supported"),
+                        ));
+                    }
+                    stack.push(Frame {
+                        node: id,
+                        pending_key: None,
+                    });
+                }
+            }
+        }
+        let eol = match src.find('\n') {
+            Some(i) if i > 0 && bytes[i - 1] == b'\r' => "\r\n",
+            _ => "\n",
+        };
+        Ok(Tree {
+            src,
+            nodes,
+            root,
+            has_alias,
+            second_document,
+            eol,
+        })
+    }
+
+    pub fn node(&self, id: NodeId) -> &Node<'a> {
+        &self.nodes[id]
+    }
+
+    /// Follow aliases (bounded: an alias always points at an earlier node, so chains end).
+    pub fn deref(&self, mut id: NodeId) -> NodeId {
+        for _ in 0..self.nodes.len() + 1 {
+            match self.nodes[id].kind {
+                Kind::Alias { target } => id = target,
+                _ => return id,
+            }
+        }
+        id
+    }
+
+    /// Explicit entry with a scalar key equal to `key` (not following merges).
+    pub fn explicit(&self, map: NodeId, key: &str) -> Option<(NodeId, NodeId)> {
+        match &self.nodes[map].kind {
+            Kind::Map { entries, .. } => entries
+                .iter()
+                .copied()
+                .find(|&(k, _)| self.nodes[k].scalar() == Some(key) && !self.is_merge_key(k)),
+            _ => None,
+        }
+    }
+
+    pub fn is_merge_key(&self, k: NodeId) -> bool {
+        let n = &self.nodes[k];
+        matches!(&n.kind, Kind::Scalar { value, style } if value == "<<" && *style == ScalarStyle::Plain)
+            && n.tag.is_none()
+    }
+
+    /// Maps merged into `map` through `<<`, in precedence order (already dereferenced).
+    pub fn merge_sources(&self, map: NodeId) -> Vec<NodeId> {
+        let mut out = Vec::new();
+        if let Kind::Map { entries, .. } = &self.nodes[map].kind {
+            for &(k, v) in entries {
+                if !self.is_merge_key(k) {
+                    continue;
+                }
+                let v = self.deref(v);
+                match &self.nodes[v].kind {
+                    Kind::Map { .. } => out.push(v),
+                    Kind::Seq { items, .. } => {
+                        for &i in items {
+                            let i = self.deref(i);
+                            if matches!(self.nodes[i].kind, Kind::Map { .. }) {
+                                out.push(i);
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        out
+    }
+
+    /// Look `key` up in `map` the way a YAML loader resolves it: explicit entries first, then
+    /// merge sources in order. Returns the map that actually holds the entry and its key/value.
+    pub fn lookup(&self, map: NodeId, key: &str, depth: usize) -> Option<(NodeId, NodeId, NodeId)> {
+        if let Some((k, v)) = self.explicit(map, key) {
+            return Some((map, k, v));
+        }
+        if depth >= MAX_DEPTH {
+            return None;
+        }
+        self.merge_sources(map)
+            .into_iter()
+            .find_map(|m| self.lookup(m, key, depth + 1))
+    }
+
+    /// Column (characters) of a map's first key: the indentation for new entries.
+    pub fn key_col(&self, map: NodeId) -> Option<usize> {
+        match &self.nodes[map].kind {
+            Kind::Map { entries, .. } => entries.first().map(|&(k, _)| self.nodes[k].col),
+            _ => None,
+        }
+    }
+
+    /// The byte range of the `:` after a key, and the first byte of the value text after it
+    /// (skipping blanks, line breaks and comments). `None` when there is no `:` (e.g. `{A}`).
+    pub fn colon_after(&self, key: NodeId) -> Option<(usize, usize)> {
+        let b = self.src.as_bytes();
+        let mut i = self.nodes[key].end;
+        i = skip_trivia(b, i);
+        if b.get(i) != Some(&b':') {
+            return None;
+        }
+        let colon = i;
+        Some((colon, skip_trivia(b, colon + 1)))
+    }
+}
+
+/// Skip spaces, tabs, line breaks and `#` comments.
+pub(crate) fn skip_trivia(b: &[u8], mut i: usize) -> usize {
+    while i < b.len() {
+        match b[i] {
+            b' ' | b'\t' | b'\r' | b'\n' => i += 1,
+            b'#' if i == 0 || matches!(b[i - 1], b' ' | b'\t' | b'\r' | b'\n') => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            _ => break,
+        }
+    }
+    i
+}
+
+fn trim_end(b: &[u8], start: usize, mut end: usize) -> usize {
+    while end > start && matches!(b[end - 1], b' ' | b'\t' | b'\r' | b'\n') {
+        end -= 1;
+    }
+    end
+}
+
+/// End of a quoted scalar: just past its closing quote. The parser's end can run on over
+/// blanks and a trailing comment, so scan the quotes ourselves.
+fn quoted_end(b: &[u8], s: usize, e: usize) -> usize {
+    let Some(open) = b[s..]
+        .iter()
+        .position(|&c| c == b'"' || c == b'\'')
+        .map(|p| s + p)
+    else {
+        return trim_end(b, s, e);
+    };
+    let q = b[open];
+    let mut i = open + 1;
+    while i < b.len() {
+        match b[i] {
+            b'\\' if q == b'"' => i += 2,
+            b'\'' if q == b'\'' && b.get(i + 1) == Some(&b'\'') => i += 2,
+            c if c == q => return i + 1,
+            _ => i += 1,
+        }
+    }
+    trim_end(b, s, e)
+}
+
+/// Find the closing bracket of a flow collection scanning from `from` over blanks, commas and
+/// comments (the parser's end span can be a `,` or include a trailing comment).
+fn flow_close(b: &[u8], from: usize, close: u8) -> Option<usize> {
+    let mut i = from;
+    loop {
+        i = skip_trivia(b, i);
+        match b.get(i) {
+            Some(&c) if c == close => return Some(i + 1),
+            Some(b',') => i += 1,
+            _ => return None,
+        }
+    }
+}
+
+/// A block scalar's header position and content end. The parser's span starts at the first
+/// content character and ends at the next token, so the header is found by scanning forward
+/// from the previous event, and the end is the last non-blank content line (or, with `+`
+/// chomping, the last line break inside the span, so trailing blank lines stay with the value).
+fn block_scalar_range(b: &[u8], last_end: usize, s: usize, e: usize) -> (usize, usize) {
+    // Header: first `|`/`>` between the previous event and the content that is not in a
+    // comment or a tag/anchor token.
+    let mut header = None;
+    let mut i = last_end.min(s);
+    while i < s {
+        match b[i] {
+            b'|' | b'>' => {
+                header = Some(i);
+                break;
+            }
+            b'#' if i == 0 || matches!(b[i - 1], b' ' | b'\t' | b'\n' | b'\r') => {
+                while i < s && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'!' | b'&' => {
+                while i < s && !matches!(b[i], b' ' | b'\t' | b'\n' | b'\r') {
+                    i += 1;
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    let Some(h) = header else {
+        return (s, trim_end(b, s, e));
+    };
+    let mut j = h + 1;
+    let mut keep = false;
+    while j < b.len() && (b[j].is_ascii_digit() || b[j] == b'+' || b[j] == b'-') {
+        keep |= b[j] == b'+';
+        j += 1;
+    }
+    let header_end = j;
+    // Content lines live in [s, e); the last line there may be the next token's indentation.
+    let mut end = header_end;
+    let mut line_start = s;
+    // `s` is the first content char; back up to its line start so indentation counts.
+    while line_start > header_end && b[line_start - 1] != b'\n' {
+        line_start -= 1;
+    }
+    let mut pos = line_start;
+    while pos < e {
+        let nl = b[pos..e].iter().position(|&c| c == b'\n').map(|p| pos + p);
+        let line_end = nl.unwrap_or(e);
+        let content_end = trim_cr(b, pos, line_end);
+        let blank = b[pos..content_end].iter().all(|&c| c == b' ' || c == b'\t');
+        if !blank {
+            end = content_end;
+        } else if keep && let Some(n) = nl {
+            end = n;
+        }
+        match nl {
+            Some(n) => pos = n + 1,
+            None => break,
+        }
+    }
+    if keep && e == b.len() && end < e && !b[end..e].contains(&b'\n') {
+        // keep-chomped scalar at EOF without a final line break: everything is content.
+        end = trim_end(b, end, e).max(end);
+    }
+    (h, end.max(header_end))
+}
+
+fn trim_cr(b: &[u8], start: usize, end: usize) -> usize {
+    if end > start && b[end - 1] == b'\r' {
+        end - 1
+    } else {
+        end
+    }
+}
+
+fn check_duplicates(nodes: &[Node<'_>], entries: &[(NodeId, NodeId)]) -> Result<(), ParseError> {
+    // js-yaml (Serverless's loader) rejects duplicate keys; so do we, with the position.
+    let keys = entries.iter().filter_map(|&(k, _)| {
+        let n = &nodes[k];
+        match n.scalar() {
+            Some("<<") if n.tag.is_none() => None,
+            Some(v) => Some((v, k)),
+            None => None,
+        }
+    });
+    if entries.len() <= 16 {
+        let keys: Vec<_> = keys.collect();
+        for (i, (v, k)) in keys.iter().enumerate() {
+            if keys[..i].iter().any(|(w, _)| w == v) {
+                return Err(dup(&nodes[*k], v));
+            }
+        }
+    } else {
+        let mut seen = std::collections::HashSet::new();
+        for (v, k) in keys {
+            if !seen.insert(v) {
+                return Err(dup(&nodes[k], v));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn dup(n: &Node<'_>, key: &str) -> ParseError {
+    let shown: String = key.chars().take(60).collect();
+    ParseError {
+        line: n.line,
+        col: n.col,
+        message: format!("duplicate mapping key `{shown}`"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text<'a>(t: &'a Tree<'_>, id: NodeId) -> &'a str {
+        &t.src[t.nodes[id].start..t.nodes[id].end]
+    }
+
+    #[test]
+    fn spans_of_common_shapes() {
+        let src = "a: &p\n  e: { A: 1, B: \"two\" ,}   # c\n  x: !Ref Foo\n  m: |+\n    hi\n\n# c\n  n: [1, [2]]\nü: \"é\"\n";
+        let t = Tree::parse(src).ok().expect("parses");
+        let root = t.root.expect("root");
+        let (_, p) = t.explicit(root, "a").expect("a");
+        let (_, e) = t.explicit(p, "e").expect("e");
+        assert_eq!(text(&t, e), "{ A: 1, B: \"two\" ,}");
+        let (_, x) = t.explicit(p, "x").expect("x");
+        assert_eq!(text(&t, x), "!Ref Foo");
+        let (_, m) = t.explicit(p, "m").expect("m");
+        assert_eq!(text(&t, m), "|+\n    hi\n");
+        let (_, n) = t.explicit(p, "n").expect("n");
+        assert_eq!(text(&t, n), "[1, [2]]");
+        let (_, u) = t.explicit(root, "ü").expect("ü");
+        assert_eq!(text(&t, u), "\"é\"");
+        assert_eq!(
+            &src[t.nodes[p].start..t.nodes[p].end],
+            &src[3..src.len() - 10]
+        );
+    }
+
+    #[test]
+    fn block_scalar_end_excludes_trailing_comment() {
+        let src = "a:\n  - b\n  - c: |\n      x\n    # c\nd: 1\n";
+        let t = Tree::parse(src).ok().expect("parses");
+        let s = t
+            .nodes
+            .iter()
+            .position(|n| n.scalar() == Some("x\n"))
+            .expect("block");
+        assert_eq!(text(&t, s), "|\n      x");
+    }
+
+    #[test]
+    fn duplicate_keys_are_errors() {
+        assert!(Tree::parse("a: 1\nb: 2\na: 3\n").is_err());
+        assert!(Tree::parse("<<: {a: 1}\n<<: {b: 1}\n").is_ok());
+    }
+}
