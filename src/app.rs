@@ -91,6 +91,7 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
             rm(&store, &stage.stage, &key).map_err(in_stage(&stage.stage))
         }
         Command::Decrypt { file } => decrypt(&file),
+        Command::Render(args) => crate::render_command::run(&args),
         Command::Exec {
             stage,
             pristine,
@@ -333,13 +334,18 @@ fn cwd() -> Result<PathBuf, Failure> {
 }
 
 pub(crate) fn secrets_dir(args: &StoreArgs) -> Result<PathBuf, Failure> {
+    secrets_dir_from(args, &cwd()?)
+}
+
+/// The secrets folder for a service folder: the override, else the nearest `secrets/`.
+pub(crate) fn secrets_dir_from(args: &StoreArgs, service_dir: &Path) -> Result<PathBuf, Failure> {
     match &args.secrets_dir {
         Some(d) if d.is_dir() => Ok(d.clone()),
         Some(d) => Err(Failure::new(format!(
             "--secrets-dir {}: no such folder",
             d.display()
         ))),
-        None => Ok(store::find_secrets_dir(&cwd()?)?),
+        None => Ok(store::find_secrets_dir(service_dir)?),
     }
 }
 
@@ -545,7 +551,7 @@ fn json_string(s: &str) -> String {
     o
 }
 
-fn print_stdout(s: &str) -> Result<u8, Failure> {
+pub(crate) fn print_stdout(s: &str) -> Result<u8, Failure> {
     let mut out = std::io::stdout().lock();
     match out.write_all(s.as_bytes()).and_then(|()| out.flush()) {
         Ok(()) => Ok(EXIT_OK),
@@ -581,7 +587,7 @@ fn decrypt(path: &Path) -> Result<u8, Failure> {
 }
 
 /// The repository root (nearest folder with `.git`), else `start`.
-fn repo_root(start: &Path) -> PathBuf {
+pub(crate) fn repo_root(start: &Path) -> PathBuf {
     start
         .ancestors()
         .find(|d| d.join(".git").exists())

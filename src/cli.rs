@@ -81,6 +81,8 @@ pub enum Command {
     },
     /// Decrypt any SOPS YAML file to plaintext YAML on stdout, like `sops decrypt`
     Decrypt { file: PathBuf },
+    /// Rewrite serverless.yml with the stage's secrets in its environment (stdout, -o, --in-place or --diff)
+    Render(RenderArgs),
     /// Run a command with the stage's secrets in its environment (no shell, nothing on disk)
     Exec {
         #[command(flatten)]
@@ -128,4 +130,40 @@ pub enum Command {
         #[command(flatten)]
         store: StoreArgs,
     },
+}
+
+#[derive(Args, Debug)]
+pub struct RenderArgs {
+    /// Stage (default: a literal provider.stage, else the default of ${opt:stage, 'X'}, else dev)
+    #[arg(long, short = 's')]
+    pub stage: Option<String>,
+    /// The Serverless config (default: serverless.yml, then serverless.yaml, in the current folder)
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Write the rendered file here (atomically, mode 0600) instead of stdout
+    #[arg(long, short = 'o', value_name = "PATH", conflicts_with_all = ["in_place", "diff"])]
+    pub output: Option<PathBuf>,
+    /// Replace the config file itself (refused for a file tracked by git unless --force or CI is set)
+    #[arg(long, conflicts_with = "diff")]
+    pub in_place: bool,
+    /// With --in-place: write even though the file is tracked by git
+    #[arg(long, requires = "in_place")]
+    pub force: bool,
+    /// Print a unified diff of the config against the rendered file (secrets masked) and write nothing
+    #[arg(long)]
+    pub diff: bool,
+    /// With --diff: show the secret values instead of ****
+    #[arg(long, requires = "diff")]
+    pub show_values: bool,
+    /// With --diff: exit 1 when the rendered file differs
+    #[arg(long, requires = "diff")]
+    pub exit_code: bool,
+    /// Set the secrets as Lambda environment variables even if seed.yml says sls_set_secret_envs: false
+    #[arg(long, conflicts_with = "no_set_env")]
+    pub set_env: bool,
+    /// Leave the environment alone (as seed.yml's sls_set_secret_envs: false)
+    #[arg(long)]
+    pub no_set_env: bool,
+    #[command(flatten)]
+    pub store: StoreArgs,
 }

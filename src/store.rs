@@ -215,11 +215,14 @@ pub fn lock_dir(dir: &Path) -> Result<DirLock, StoreError> {
 /// Writes `text` to `path` atomically: a temporary file in the same folder, synced, then
 /// renamed over the target. Keeps the existing file's mode; new files get `new_mode`.
 pub fn write_atomic(path: &Path, text: &[u8], new_mode: u32) -> Result<(), StoreError> {
+    write_with_mode(path, text, existing_mode(path).unwrap_or(new_mode))
+}
+
+fn write_with_mode(path: &Path, text: &[u8], mode: u32) -> Result<(), StoreError> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    let mode = existing_mode(path).unwrap_or(new_mode);
     let mut tmp = tempfile::Builder::new()
         .prefix(".sls-secrets-")
         .tempfile_in(dir)
@@ -256,6 +259,11 @@ fn set_mode(f: &File, mode: u32) -> std::io::Result<()> {
 #[cfg(not(unix))]
 fn set_mode(_: &File, _: u32) -> std::io::Result<()> {
     Ok(())
+}
+
+/// Writes plaintext atomically with mode 0600, whatever mode an existing file had.
+pub fn write_private(path: &Path, text: &[u8]) -> Result<(), StoreError> {
+    write_with_mode(path, text, 0o600)
 }
 
 /// Encrypts `file`, checks the text decrypts back to the same values with the same key,

@@ -1,0 +1,184 @@
+//! `render`: the CLI side of rendering — finding the config, stage and secrets, and writing
+//! the result to stdout, a file, the config itself, or a masked diff.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use zeroize::Zeroizing;
+
+use crate::app::{self, EXIT_CHANGES, EXIT_OK, Failure};
+use crate::cli::RenderArgs;
+use crate::render::{self, RenderOptions, Secret};
+use crate::store;
+
+fn config_path(arg: Option<&Path>) -> Result<PathBuf, Failure> {
+    if let Some(p) = arg {
+        return if p.is_file() {
+            Ok(p.to_owned())
+        } else {
+            Err(Failure::new(format!("{}: no such file", p.display())))
+        };
+    }
+    for name in ["serverless.yml", "serverless.yaml"] {
+        let p = PathBuf::from(name);
+        if p.is_file() {
+            return Ok(p);
+        }
+    }
+    Err(
+        Failure::new("no serverless.yml or serverless.yaml in the current folder")
+            .hint("run in the service folder, or pass -c FILE"),
+    )
+}
+
+/// Whether git tracks `path` (`None` when git can't tell, e.g. not a repository).
+fn tracked_by_git(path: &Path) -> bool {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["ls-files", "--error-unmatch", "--"])
+        .arg(path.file_name().unwrap_or_default())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn render_failure(config: &Path, e: render::Error) -> Failure {
+    // The library's Display already says where (line:col) and what to do.
+    Failure::new(format!("{}:{e}", config.display()))
+}
+
+pub fn run(args: &RenderArgs) -> Result<u8, Failure> {
+    let config = config_path(args.config.as_deref())?;
+    let source = std::fs::read_to_string(&config)
+        .map_err(|e| Failure::new(format!("{}: {e}", config.display())))?;
+    let service_dir = std::path::absolute(&config)
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_owned))
+        .unwrap_or_else(|| PathBuf::from("."));
+
+    let (stage, why) = match &args.stage {
+        Some(s) => (s.clone(), "from --stage".to_owned()),
+        None => match render::detect_stage(&source) {
+            Some((s, why)) => (s, format!("from {why} in {}", config.display())),
+            None => (
+                "dev".to_owned(),
+                "the default; pass --stage to choose".to_owned(),
+            ),
+        },
+    };
+    store::check_stage(&stage)?;
+    eprintln!("sls-secrets: stage `{stage}` ({why})");
+
+    let set_env = if args.set_env {
+        true
+    } else if args.no_set_env {
+        false
+    } else {
+        let root = app::repo_root(&service_dir);
+        match crate::seed::set_secret_envs(&service_dir, &root).map_err(Failure::new)? {
+            Some(s) => {
+                if !s.set_env {
+                    eprintln!(
+                        "sls-secrets: {} sets sls_set_secret_envs: false; leaving the environment alone (--set-env overrides)",
+                        s.file.display()
+                    );
+                }
+                s.set_env
+            }
+            None => true,
+        }
+    };
+
+    // With the opt-out there is nothing to inject, so no key is needed.
+    let env = if set_env {
+        let dir = app::secrets_dir_from(&args.store, &service_dir)?;
+        let path = store::stage_path(&dir, &stage)?;
+        if !path.exists() {
+            return Err(store::StoreError::NoStage { stage, path }.into());
+        }
+        let file = store::open(&path, &app::identities()?)?;
+        app::stage_env(&path, &file)?
+    } else {
+        Vec::new()
+    };
+    let secrets: Vec<Secret<'_>> = env
+        .iter()
+        .map(|(k, v)| Secret {
+            name: k,
+            value: v.as_str(),
+        })
+        .collect();
+    let opts = RenderOptions {
+        set_env,
+        ..RenderOptions::default()
+    };
+    let rendered =
+        render::render(&source, &secrets, &opts).map_err(|e| render_failure(&config, e))?;
+    let output = Zeroizing::new(rendered.output);
+    for note in &rendered.notes {
+        eprintln!("sls-secrets: {note}");
+    }
+
+    if args.diff {
+        let color = std::io::stdout().is_terminal()
+            && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        let label = config.display().to_string();
+        let diff = Zeroizing::new(if args.show_values {
+            render::unified_diff(&source, &output, &label, color)
+        } else {
+            render::unified_diff(
+                &rendered.masked_original,
+                &rendered.masked_output,
+                &label,
+                color,
+            )
+        });
+        app::print_stdout(&diff)?;
+        return Ok(if args.exit_code && rendered.changed {
+            EXIT_CHANGES
+        } else {
+            EXIT_OK
+        });
+    }
+    if let Some(out) = &args.output {
+        store::write_private(out, output.as_bytes())?;
+        eprintln!(
+            "sls-secrets: wrote {} (mode 0600; it holds plaintext secrets, do not commit it)",
+            out.display()
+        );
+        return Ok(EXIT_OK);
+    }
+    if args.in_place {
+        if rendered.changed
+            && tracked_by_git(&config)
+            && !args.force
+            && std::env::var_os("CI").is_none()
+        {
+            return Err(Failure::new(format!(
+                "{} is tracked by git; writing plaintext secrets into it risks committing them",
+                config.display()
+            ))
+            .hint("use -o serverless.rendered.yml with `serverless deploy -c`, or pass --force (CI sets CI and is allowed)"));
+        }
+        if rendered.changed {
+            store::write_private(&config, output.as_bytes())?;
+        }
+        eprintln!(
+            "sls-secrets: {} {}",
+            if rendered.changed {
+                "rendered"
+            } else {
+                "unchanged:"
+            },
+            config.display()
+        );
+        return Ok(EXIT_OK);
+    }
+    app::print_stdout(&output)
+}
