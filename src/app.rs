@@ -121,6 +121,13 @@ fn exec(
     drop(file);
     for (name, _) in &env {
         check_name(name).map_err(|f| Failure::new(format!("{}: {}", path.display(), f.message)))?;
+        if crate::exec::hijacks_process(name) {
+            return Err(Failure::new(format!(
+                "{}: `{name}` would change which program runs or what it loads; exec refuses to set it",
+                path.display()
+            ))
+            .hint("rename the secret; set such variables in the build itself"));
+        }
     }
     let overridden = crate::exec::overridden(&env);
     if !overridden.is_empty() && !pristine {
@@ -189,9 +196,11 @@ fn rotate(args: &StoreArgs, stage: Option<&str>, _all: bool) -> Result<u8, Failu
     let ids = identities()?;
     let stages = selected_stages(args, stage)?;
     let _lock = store::lock_dir(stages[0].1.parent().unwrap_or(Path::new(".")))?;
+    // Open and plan every file before writing any: a file that can't be decrypted stops the
+    // whole rotation with nothing written (sops once wrote an empty file here).
+    let mut planned = Vec::new();
     for (stage, path) in &stages {
-        // Decrypt first: if that fails nothing is written (sops once wrote an empty file here).
-        let mut file = store::open(path, &ids)?;
+        let file = store::open(path, &ids).map_err(|e| in_stage(stage)(e.into()))?;
         let rule = store::creation_rule(path)?;
         if !rule.kms.is_empty() {
             return Err(StoreError::KmsUnavailable { path: path.clone() }.into());
@@ -199,6 +208,9 @@ fn rotate(args: &StoreArgs, stage: Option<&str>, _all: bool) -> Result<u8, Failu
         if rule.age.is_empty() {
             return Err(StoreError::NoRecipients { path: path.clone() }.into());
         }
+        planned.push((stage, path, file, rule));
+    }
+    for (stage, path, mut file, rule) in planned {
         let key = crate::sops::DataKey::generate()
             .map_err(|e| Failure::new(format!("random number generator: {e}")))?;
         let age = store::wrap_age(&key, &rule.age)?;
@@ -397,7 +409,30 @@ pub fn stage_env(
     Ok(out)
 }
 
+/// Stage secrets are always encrypted: refuse a name the file's rule would leave in clear.
+pub(crate) fn refuse_unencrypted(
+    path: &Path,
+    rule: &crate::sops::rules::Rule,
+    name: &str,
+) -> Result<(), Failure> {
+    if rule.encrypts(&[name.to_owned()]) {
+        return Ok(());
+    }
+    Err(Failure::new(format!(
+        "{}: `{name}` would be stored unencrypted (the file's rule is `{}: {}`)",
+        path.display(),
+        rule.key(),
+        rule.text()
+    ))
+    .hint("pick a name the rule encrypts; to keep a non-secret value in clear, use `sops set`"))
+}
+
 pub(crate) fn check_name(name: &str) -> Result<(), Failure> {
+    if name == "sops" {
+        return Err(Failure::new(
+            "`sops` is the name of the metadata block of a sops file; pick another name",
+        ));
+    }
     envname::check(name).map_err(|e| {
         let f = Failure::new(e.to_string());
         match e {
@@ -452,6 +487,7 @@ fn set(args: &StoreArgs, stage: &str, key: &str, from_file: Option<&Path>) -> Re
     let ids = identities()?;
     let _lock = store::lock_dir(path.parent().unwrap_or(Path::new(".")))?;
     let (mut file, created) = store::open_or_create(&path, &ids)?;
+    refuse_unencrypted(&path, &file.meta.rule, key)?;
     let items = file.top_mut();
     let existing = items.iter_mut().find_map(|i| match i {
         MapItem::Entry(k, v) if k == key => Some(v),
@@ -626,6 +662,7 @@ fn init(mut age: Vec<String>, kms: Vec<String>) -> Result<u8, Failure> {
             age.push(recipient);
         } else {
             age = ids.recipients();
+            age.sort();
             age.dedup();
         }
     }
@@ -707,6 +744,13 @@ fn create_identity(path: &Path) -> Result<String, Failure> {
         "# created: {created}\n# public key: {recipient}\n{}\n",
         secret.as_str()
     ));
-    store::write_atomic(path, text.as_bytes(), 0o600)?;
+    if path.exists() {
+        return Err(Failure::new(format!(
+            "{} exists but holds no age identity",
+            path.display()
+        ))
+        .hint("add your identity to it, or pass --age RECIPIENT"));
+    }
+    crate::edit::write_private_new(path, &text)?;
     Ok(recipient)
 }

@@ -58,11 +58,18 @@ pub fn find(start: &Path) -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("SOPS_CONFIG").filter(|v| !v.is_empty()) {
         return Some(PathBuf::from(p));
     }
-    start
-        .ancestors()
-        .take(100)
-        .map(|d| d.join(CONFIG_NAME))
-        .find(|p| p.is_file())
+    // Like sops, up to 100 parents; but never above the repository root when there is one.
+    let root = start.ancestors().find(|d| d.join(".git").exists());
+    for dir in start.ancestors().take(100) {
+        let p = dir.join(CONFIG_NAME);
+        if p.is_file() {
+            return Some(p);
+        }
+        if Some(dir) == root {
+            break;
+        }
+    }
+    None
 }
 
 impl Config {
@@ -131,6 +138,16 @@ impl Config {
         Ok(None)
     }
 
+    /// A private key pasted where a recipient belongs must not be echoed anywhere.
+    fn check_recipients(&self, age: &[String], at: &str) -> Result<(), ConfigError> {
+        if age.iter().any(|r| crate::keys::age::looks_private(r)) {
+            return Err(self.invalid(format!(
+                "{at}: holds an age PRIVATE key (AGE-SECRET-KEY-...); put the public recipient (age1...) there, and treat that private key as leaked"
+            )));
+        }
+        Ok(())
+    }
+
     fn parse_rule(&self, index: usize, rule: &[MapItem]) -> Result<CreationRule, ConfigError> {
         let at = |what: &str| format!("creation_rules[{index}].{what}");
         let mut out = CreationRule {
@@ -158,6 +175,7 @@ impl Config {
             let g = groups[0];
             out.age = string_list(g, "age")
                 .map_err(|w| self.invalid(format!("{}: {w}", at("key_groups[0].age"))))?;
+            self.check_recipients(&out.age, &at("key_groups[0].age"))?;
             if let Some(Value::Seq(kms)) = yaml::value::get(g, "kms") {
                 for k in kms {
                     let SeqItem::Value(Value::Map(k)) = k else {
@@ -184,6 +202,7 @@ impl Config {
         } else {
             out.age = string_list(rule, "age")
                 .map_err(|w| self.invalid(format!("{}: {w}", at("age"))))?;
+            self.check_recipients(&out.age, &at("age"))?;
             let profile = str_of(rule, "aws_profile").unwrap_or_default();
             for entry in
                 string_list(rule, "kms").map_err(|w| self.invalid(format!("{}: {w}", at("kms"))))?
@@ -199,7 +218,13 @@ impl Config {
             }
         }
         for key in crate::sops::rules::RULE_KEYS {
-            if let Some(text) = str_of(rule, key) {
+            let text = match yaml::value::get(rule, key) {
+                None | Some(Value::Null) => None,
+                Some(Value::Str(t)) if t.is_empty() => None,
+                Some(Value::Str(t)) => Some(t.to_string()),
+                Some(_) => return Err(self.invalid(format!("{}: expected a string", at(key)))),
+            };
+            if let Some(text) = text {
                 if out.rule.is_some() {
                     return Err(self.invalid(format!(
                         "creation_rules[{index}]: more than one encryption rule"

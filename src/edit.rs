@@ -87,10 +87,23 @@ pub fn edit(args: &StoreArgs, stage: &str) -> Result<u8, Failure> {
     let (mut file, created) = store::open_or_create(&path, &ids)?;
 
     let interrupted = Arc::new(AtomicBool::new(false));
+    // No core dump may carry the plaintext.
+    let _ = rustix::process::getrlimit(rustix::process::Resource::Core)
+        .maximum
+        .map(|max| {
+            rustix::process::setrlimit(
+                rustix::process::Resource::Core,
+                rustix::process::Rlimit {
+                    current: Some(0),
+                    maximum: Some(max),
+                },
+            )
+        });
     for sig in [
         signal_hook::consts::SIGINT,
         signal_hook::consts::SIGTERM,
         signal_hook::consts::SIGHUP,
+        signal_hook::consts::SIGQUIT,
     ] {
         signal_hook::flag::register(sig, Arc::clone(&interrupted))
             .map_err(|e| Failure::new(format!("installing signal handlers: {e}")))?;
@@ -104,12 +117,23 @@ pub fn edit(args: &StoreArgs, stage: &str) -> Result<u8, Failure> {
         .tempdir_in(temp_root())
         .map_err(|e| Failure::new(format!("creating a private temporary folder: {e}")))?;
     let tmp = dir.path().join(format!("{stage}.yml"));
+    // Typed values (from files sops wrote) are shown as text, so saving unchanged passes.
+    let shown = crate::yaml::Document {
+        items: file
+            .top()
+            .iter()
+            .map(|i| match i {
+                MapItem::Entry(k, v) => MapItem::Entry(k.clone(), as_text(v)),
+                other => other.clone(),
+            })
+            .collect(),
+    };
     let original = Zeroizing::new(if file.top().is_empty() {
         NEW_FILE_TEMPLATE.to_owned()
     } else {
-        file.to_plain_yaml()
+        crate::yaml::emit(std::slice::from_ref(&shown), crate::sops::SOPS_INDENT)
     });
-    write_private(&tmp, &original)?;
+    write_private_new(&tmp, &original)?;
 
     let editor = editor();
     let argv = shlex::split(&editor)
@@ -137,7 +161,22 @@ pub fn edit(args: &StoreArgs, stage: &str) -> Result<u8, Failure> {
                 .map_err(|e| Failure::new(format!("reading the edited file: {e}")))?,
         );
         match validate(&text) {
-            Ok(items) => break items,
+            Ok(items) => {
+                let clear = items.iter().find_map(|i| match i {
+                    MapItem::Entry(k, _) if !file.meta.rule.encrypts(std::slice::from_ref(k)) => {
+                        Some(k.clone())
+                    }
+                    _ => None,
+                });
+                match clear {
+                    None => break items,
+                    Some(k) => {
+                        return Err(Failure::new(format!(
+                            "`{k}` would be stored unencrypted by the file's rule; nothing was written"
+                        )));
+                    }
+                }
+            }
             Err(why) => {
                 if std::io::stdin().is_terminal() && ask_reopen(&why) {
                     continue;
@@ -151,7 +190,7 @@ pub fn edit(args: &StoreArgs, stage: &str) -> Result<u8, Failure> {
     drop(dir);
 
     let has_entries = items.iter().any(|i| matches!(i, MapItem::Entry(..)));
-    if (created && !has_entries) || (!created && items == *file.top()) {
+    if (created && !has_entries) || (!created && items == shown.items) {
         eprintln!("no changes to {}", path.display());
         return Ok(EXIT_OK);
     }
@@ -159,6 +198,18 @@ pub fn edit(args: &StoreArgs, stage: &str) -> Result<u8, Failure> {
     store::save(&path, &mut file)?;
     eprintln!("saved {}", path.display());
     Ok(EXIT_OK)
+}
+
+fn as_text(v: &Value) -> Value {
+    match v {
+        Value::Int(i) => Value::Str(crate::yaml::Text::new(i.to_string())),
+        Value::Float(f) => Value::Str(crate::yaml::Text::new(crate::sops::tree::format_go_float(
+            *f,
+        ))),
+        Value::Bool(b) => Value::Str(crate::yaml::Text::new(b.to_string())),
+        Value::Time(t) => Value::Str(t.clone()),
+        other => other.clone(),
+    }
 }
 
 fn ask_reopen(why: &str) -> bool {
@@ -171,7 +222,8 @@ fn ask_reopen(why: &str) -> bool {
     !answer.trim().eq_ignore_ascii_case("n")
 }
 
-fn write_private(path: &Path, text: &str) -> Result<(), Failure> {
+/// Creates a new 0600 file (never replaces an existing one).
+pub(crate) fn write_private_new(path: &Path, text: &str) -> Result<(), Failure> {
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);
     #[cfg(unix)]

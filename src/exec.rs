@@ -8,7 +8,31 @@ use std::ffi::OsString;
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 
+use signal_hook::iterator::SignalsInfo;
+use signal_hook::iterator::exfiltrator::WithOrigin;
+use signal_hook::low_level::siginfo::Cause;
+
 use crate::yaml::Text;
+
+/// Variables that hold or find the age identities: never passed to the child.
+pub const KEY_VARIABLES: [&str; 3] = ["SOPS_AGE_KEY", "SOPS_AGE_KEY_FILE", "SOPS_AGE_KEY_CMD"];
+
+/// Variables that change which program runs or what code it loads. A stage file is not
+/// covered by its MAC for empty values and can be forged by anyone who can push, so `exec`
+/// refuses to let it set these.
+pub fn hijacks_process(name: &str) -> bool {
+    const EXACT: [&str; 8] = [
+        "PATH",
+        "BASH_ENV",
+        "ENV",
+        "NODE_OPTIONS",
+        "PYTHONPATH",
+        "PYTHONSTARTUP",
+        "PERL5OPT",
+        "RUBYOPT",
+    ];
+    EXACT.contains(&name) || name.starts_with("LD_") || name.starts_with("DYLD_")
+}
 
 /// Values shorter than this are not masked: masking `1` or `yes` would garble the output
 /// without protecting anything.
@@ -74,8 +98,12 @@ pub fn run(
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     }
 
+    // The child must not inherit the keys that open every stage.
+    for key_var in KEY_VARIABLES {
+        cmd.env_remove(key_var);
+    }
     // Register before spawning so a signal arriving in between is not lost.
-    let mut signals = signal_hook::iterator::Signals::new([
+    let mut signals = SignalsInfo::<WithOrigin>::new([
         signal_hook::consts::SIGINT,
         signal_hook::consts::SIGTERM,
         signal_hook::consts::SIGHUP,
@@ -91,8 +119,15 @@ pub fn run(
     let pid = rustix::process::Pid::from_raw(child.id() as i32);
     let handle = signals.handle();
     let forwarder = std::thread::spawn(move || {
-        for sig in signals.forever() {
-            if let (Some(pid), Some(sig)) = (pid, rustix::process::Signal::from_named_raw(sig)) {
+        for origin in signals.forever() {
+            // Ctrl-C at a terminal (sent by the kernel) already reached the child, which is in
+            // our process group: forwarding it would deliver it twice.
+            if matches!(origin.cause, Cause::Kernel) {
+                continue;
+            }
+            if let (Some(pid), Some(sig)) =
+                (pid, rustix::process::Signal::from_named_raw(origin.signal))
+            {
                 let _ = rustix::process::kill_process(pid, sig);
             }
         }

@@ -105,12 +105,15 @@ pub fn check_stage(stage: &str) -> Result<(), StoreError> {
 /// The nearest `secrets/` folder from `start` up to the repository root (the first folder
 /// holding `.git`), so one folder serves every service of a monorepo.
 pub fn find_secrets_dir(start: &Path) -> Result<PathBuf, StoreError> {
+    // Outside a repository only the start folder counts: walking up to `/` could pick up a
+    // folder (and keys) that another user controls.
+    let in_repo = start.ancestors().any(|d| d.join(".git").exists());
     for dir in start.ancestors() {
         let candidate = dir.join(SECRETS_DIR);
         if candidate.is_dir() {
             return Ok(candidate);
         }
-        if dir.join(".git").exists() {
+        if !in_repo || dir.join(".git").exists() {
             break;
         }
     }
@@ -208,7 +211,17 @@ pub struct DirLock(#[allow(dead_code)] File);
 
 pub fn lock_dir(dir: &Path) -> Result<DirLock, StoreError> {
     let f = File::open(dir).map_err(io(dir))?;
-    f.lock().map_err(io(dir))?;
+    match f.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            eprintln!(
+                "sls-secrets: waiting for another sls-secrets to finish with {}...",
+                dir.display()
+            );
+            f.lock().map_err(io(dir))?;
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(io(dir)(e)),
+    }
     Ok(DirLock(f))
 }
 
@@ -282,7 +295,10 @@ pub fn save(path: &Path, file: &mut PlainFile) -> Result<(), StoreError> {
         .map_err(|_| StoreError::VerifyFailed {
             path: path.to_owned(),
         })?;
-    if reread.docs != file.docs {
+    // Compare as text: NaN != NaN would fail a structural comparison.
+    if *zeroize::Zeroizing::new(reread.to_plain_yaml())
+        != *zeroize::Zeroizing::new(file.to_plain_yaml())
+    {
         return Err(StoreError::VerifyFailed {
             path: path.to_owned(),
         });

@@ -73,7 +73,8 @@ pub fn canonical_rfc3339(s: &str) -> Option<String> {
         rest = &frac[n..];
     }
     let zone = match rest {
-        "Z" | "z" | "+00:00" => "Z".to_string(),
+        // Go prints any zero offset as `Z`.
+        "Z" | "z" | "+00:00" | "-00:00" => "Z".to_string(),
         _ => {
             let z = rest.as_bytes();
             let ok = z.len() == 6

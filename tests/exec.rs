@@ -172,3 +172,35 @@ fn secrets_are_not_in_the_child_command_line() {
     assert!(text.contains("exec"), "{text}");
     assert!(!text.contains("pa55-w0rd-xyz"), "{text}");
 }
+
+#[test]
+fn the_child_never_sees_the_age_key_and_stage_files_cannot_hijack_it() {
+    let r = repo();
+    let o = r
+        .cmd(".")
+        .env("SOPS_AGE_KEY_CMD", format!("cat {}", r.key_file.display()))
+        .args([
+            "exec",
+            "--stage",
+            "prod",
+            "--",
+            "sh",
+            "-c",
+            "echo \"[$SOPS_AGE_KEY_FILE][$SOPS_AGE_KEY_CMD][$SOPS_AGE_KEY]\"",
+        ])
+        .output()
+        .unwrap();
+    assert_ok(&o);
+    assert_eq!(stdout(&o), "[][][]\n");
+    for name in ["PATH", "LD_PRELOAD", "NODE_OPTIONS", "BASH_ENV"] {
+        let r = Repo::with_config();
+        r.set("prod", name, "/tmp/evil");
+        let o = r.run(&["exec", "--stage", "prod", "--", "true"]);
+        assert_error(&o);
+        assert!(
+            stderr(&o).contains("exec refuses to set it"),
+            "{name}: {}",
+            stderr(&o)
+        );
+    }
+}

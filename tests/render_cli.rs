@@ -23,9 +23,17 @@ fn stdout_by_default_with_the_stage_from_the_file() {
     assert_ok(&o);
     assert_eq!(
         stdout(&o),
-        SERVICE.replace("API_KEY: placeholder\n", "API_KEY: \"staging-api-key-1234\"\n    DB_PASSWORD: \"staging-db-pass-5678\"\n")
+        SERVICE.replace(
+            "API_KEY: placeholder\n",
+            "API_KEY: \"staging-api-key-1234\"\n    DB_PASSWORD: \"staging-db-pass-5678\"\n"
+        )
     );
-    assert!(stderr(&o).contains("stage `staging` (from default of ${opt:stage, ...} in serverless.yml)"), "{}", stderr(&o));
+    assert!(
+        stderr(&o)
+            .contains("stage `staging` (from default of ${opt:stage, ...} in serverless.yml)"),
+        "{}",
+        stderr(&o)
+    );
     // The config is untouched.
     assert_eq!(r.read("svc/serverless.yml"), SERVICE);
 }
@@ -33,44 +41,99 @@ fn stdout_by_default_with_the_stage_from_the_file() {
 #[test]
 fn masked_diff_is_deterministic_and_leaks_nothing() {
     let r = repo();
-    let o = r.cmd("svc").args(["render", "--stage", "staging", "--diff", "--exit-code"]).env("NO_COLOR", "1").output().unwrap();
+    let o = r
+        .cmd("svc")
+        .args(["render", "--stage", "staging", "--diff", "--exit-code"])
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let all = stdout(&o) + &stderr(&o);
-    assert!(!all.contains("staging-api-key") && !all.contains("staging-db-pass"), "{all}");
+    assert!(
+        !all.contains("staging-api-key") && !all.contains("staging-db-pass"),
+        "{all}"
+    );
     insta::assert_snapshot!("render_cli_masked_diff", stdout(&o));
-    let again = r.cmd("svc").args(["render", "--stage", "staging", "--diff"]).output().unwrap();
+    let again = r
+        .cmd("svc")
+        .args(["render", "--stage", "staging", "--diff"])
+        .output()
+        .unwrap();
     assert_eq!(again.status.code(), Some(0));
     assert_eq!(stdout(&again), stdout(&o));
 
-    let shown = r.cmd("svc").args(["render", "--stage", "staging", "--diff", "--show-values"]).output().unwrap();
-    assert!(stdout(&shown).contains("+    DB_PASSWORD: \"staging-db-pass-5678\""), "{}", stdout(&shown));
+    let shown = r
+        .cmd("svc")
+        .args(["render", "--stage", "staging", "--diff", "--show-values"])
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&shown).contains("+    DB_PASSWORD: \"staging-db-pass-5678\""),
+        "{}",
+        stdout(&shown)
+    );
     assert!(stdout(&shown).contains("-    API_KEY: placeholder"));
 }
 
 #[test]
 fn output_file_is_private_and_in_place_refuses_tracked_files() {
     let r = repo();
-    let o = r.cmd("svc").args(["render", "-s", "prod", "-o", "rendered.yml"]).output().unwrap();
+    let o = r
+        .cmd("svc")
+        .args(["render", "-s", "prod", "-o", "rendered.yml"])
+        .output()
+        .unwrap();
     assert_ok(&o);
-    assert!(r.read("svc/rendered.yml").contains("API_KEY: \"prod-api-key-9999\""));
+    assert!(
+        r.read("svc/rendered.yml")
+            .contains("API_KEY: \"prod-api-key-9999\"")
+    );
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(r.path().join("svc/rendered.yml")).unwrap().permissions().mode();
+        let mode = std::fs::metadata(r.path().join("svc/rendered.yml"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
     // A real git repository that tracks serverless.yml.
     std::fs::remove_dir_all(r.path().join(".git")).unwrap();
     let git = |args: &[&str]| {
-        assert!(std::process::Command::new("git").args(args).current_dir(r.path()).env("HOME", r.path().join("home")).output().unwrap().status.success());
+        assert!(
+            std::process::Command::new("git")
+                .args(args)
+                .current_dir(r.path())
+                .env("HOME", r.path().join("home"))
+                .output()
+                .unwrap()
+                .status
+                .success()
+        );
     };
     git(&["init", "-q"]);
-    git(&["-c", "user.name=t", "-c", "user.email=t@t", "add", "svc/serverless.yml"]);
-    let o = r.cmd("svc").args(["render", "-s", "prod", "--in-place"]).output().unwrap();
+    git(&[
+        "-c",
+        "user.name=t",
+        "-c",
+        "user.email=t@t",
+        "add",
+        "svc/serverless.yml",
+    ]);
+    let o = r
+        .cmd("svc")
+        .args(["render", "-s", "prod", "--in-place"])
+        .output()
+        .unwrap();
     assert_error(&o);
     assert!(stderr(&o).contains("tracked by git"), "{}", stderr(&o));
     assert_eq!(r.read("svc/serverless.yml"), SERVICE, "nothing written");
-    let o = r.cmd("svc").args(["render", "-s", "prod", "--in-place"]).env("CI", "true").output().unwrap();
+    let o = r
+        .cmd("svc")
+        .args(["render", "-s", "prod", "--in-place"])
+        .env("CI", "true")
+        .output()
+        .unwrap();
     assert_ok(&o);
     assert!(r.read("svc/serverless.yml").contains("prod-api-key-9999"));
 }
@@ -78,31 +141,74 @@ fn output_file_is_private_and_in_place_refuses_tracked_files() {
 #[test]
 fn seed_opt_out_leaves_the_environment_alone_without_needing_a_key() {
     let r = repo();
-    r.write("seed.yml", "before_compile:\n  - echo hi\nsls_set_secret_envs: false\n");
-    let o = r.cmd("svc").env("SOPS_AGE_KEY_FILE", "/nonexistent").args(["render", "--stage", "staging"]).output().unwrap();
+    r.write(
+        "seed.yml",
+        "before_compile:\n  - echo hi\nsls_set_secret_envs: false\n",
+    );
+    let o = r
+        .cmd("svc")
+        .env("SOPS_AGE_KEY_FILE", "/nonexistent")
+        .args(["render", "--stage", "staging"])
+        .output()
+        .unwrap();
     assert_ok(&o);
     assert_eq!(stdout(&o), SERVICE);
-    assert!(stderr(&o).contains("sls_set_secret_envs: false"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("sls_set_secret_envs: false"),
+        "{}",
+        stderr(&o)
+    );
     // --set-env overrides the opt-out.
-    let o = r.cmd("svc").args(["render", "--stage", "staging", "--set-env"]).output().unwrap();
+    let o = r
+        .cmd("svc")
+        .args(["render", "--stage", "staging", "--set-env"])
+        .output()
+        .unwrap();
     assert!(stdout(&o).contains("staging-db-pass-5678"));
     // exec still gives the build its secrets (Seed: the opt-out only stops Lambda injection).
-    let o = r.cmd("svc").args(["exec", "--stage", "staging", "--", "sh", "-c", "echo $DB_PASSWORD"]).output().unwrap();
+    let o = r
+        .cmd("svc")
+        .args([
+            "exec",
+            "--stage",
+            "staging",
+            "--",
+            "sh",
+            "-c",
+            "echo $DB_PASSWORD",
+        ])
+        .output()
+        .unwrap();
     assert_eq!(stdout(&o), "staging-db-pass-5678\n");
 }
 
 #[test]
 fn bad_input_is_a_located_error_and_writes_nothing() {
     let r = repo();
-    r.write("svc/serverless.yml", "provider:\n  environment:\n    A: [unclosed\n");
-    let o = r.cmd("svc").args(["render", "-s", "staging", "-o", "out.yml"]).output().unwrap();
+    r.write(
+        "svc/serverless.yml",
+        "provider:\n  environment:\n    A: [unclosed\n",
+    );
+    let o = r
+        .cmd("svc")
+        .args(["render", "-s", "staging", "-o", "out.yml"])
+        .output()
+        .unwrap();
     assert_error(&o);
     assert!(stderr(&o).contains("serverless.yml:"), "{}", stderr(&o));
     assert!(!r.path().join("svc/out.yml").exists());
-    let o = r.cmd("svc").args(["render", "-s", "nosuchstage"]).output().unwrap();
+    let o = r
+        .cmd("svc")
+        .args(["render", "-s", "nosuchstage"])
+        .output()
+        .unwrap();
     assert_error(&o);
     assert!(stderr(&o).contains("has no secrets file"), "{}", stderr(&o));
-    let o = r.cmd(".").args(["render", "-s", "staging"]).output().unwrap();
+    let o = r
+        .cmd(".")
+        .args(["render", "-s", "staging"])
+        .output()
+        .unwrap();
     assert_error(&o);
     assert!(stderr(&o).contains("no serverless.yml"), "{}", stderr(&o));
 }

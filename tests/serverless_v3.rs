@@ -22,10 +22,18 @@ const SECRETS: &[(&str, &str)] = &[
 
 fn serverless() -> Option<PathBuf> {
     let from_env = std::env::var_os("SLS_SECRETS_TEST_SERVERLESS").map(PathBuf::from);
-    let local = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/serverless/node_modules/.bin/serverless"));
-    match from_env.filter(|p| p.exists()).or(Some(local).filter(|p| p.exists())) {
+    let local = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/serverless/node_modules/.bin/serverless"
+    ));
+    match from_env
+        .filter(|p| p.exists())
+        .or(Some(local).filter(|p| p.exists()))
+    {
         Some(p) => Some(p),
-        None if std::env::var_os("CI").is_some() => panic!("Serverless v3 is missing; run scripts/test"),
+        None if std::env::var_os("CI").is_some() => {
+            panic!("Serverless v3 is missing; run scripts/test")
+        }
         None => {
             eprintln!("skipping: Serverless v3 not installed (run scripts/test)");
             None
@@ -47,8 +55,17 @@ fn copy_dir(from: &Path, to: &Path) {
 
 /// Renders `service` with the stage's secrets, packages it with Serverless v3, and returns
 /// each Lambda function's environment from the CloudFormation template.
-fn package(r: &Repo, sls: &Path, service: &str, stage: &str) -> Vec<(String, serde_json::Map<String, serde_json::Value>)> {
-    let o = r.cmd(service).args(["render", "--stage", stage, "-o", "serverless.rendered.yml"]).output().unwrap();
+fn package(
+    r: &Repo,
+    sls: &Path,
+    service: &str,
+    stage: &str,
+) -> Vec<(String, serde_json::Map<String, serde_json::Value>)> {
+    let o = r
+        .cmd(service)
+        .args(["render", "--stage", stage, "-o", "serverless.rendered.yml"])
+        .output()
+        .unwrap();
     assert_ok(&o);
     let o = std::process::Command::new(sls)
         .args(["package", "--stage", stage, "-c", "serverless.rendered.yml"])
@@ -62,13 +79,26 @@ fn package(r: &Repo, sls: &Path, service: &str, stage: &str) -> Vec<(String, ser
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .output()
         .unwrap();
-    assert!(o.status.success(), "sls package failed for {service}:\n{}\n{}", String::from_utf8_lossy(&o.stdout), stderr(&o));
-    let tpl = std::fs::read_to_string(r.path().join(service).join(".serverless/cloudformation-template-update-stack.json")).unwrap();
+    assert!(
+        o.status.success(),
+        "sls package failed for {service}:\n{}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        stderr(&o)
+    );
+    let tpl = std::fs::read_to_string(
+        r.path()
+            .join(service)
+            .join(".serverless/cloudformation-template-update-stack.json"),
+    )
+    .unwrap();
     let tpl: serde_json::Value = serde_json::from_str(&tpl).unwrap();
     let mut out = Vec::new();
     for (name, res) in tpl["Resources"].as_object().unwrap() {
         if res["Type"] == "AWS::Lambda::Function" {
-            let vars = res["Properties"]["Environment"]["Variables"].as_object().cloned().unwrap_or_default();
+            let vars = res["Properties"]["Environment"]["Variables"]
+                .as_object()
+                .cloned()
+                .unwrap_or_default();
             out.push((name.clone(), vars));
         }
     }
@@ -76,10 +106,18 @@ fn package(r: &Repo, sls: &Path, service: &str, stage: &str) -> Vec<(String, ser
     out
 }
 
-fn assert_every_secret(service: &str, functions: &[(String, serde_json::Map<String, serde_json::Value>)], secrets: &[(&str, &str)]) {
+fn assert_every_secret(
+    service: &str,
+    functions: &[(String, serde_json::Map<String, serde_json::Value>)],
+    secrets: &[(&str, &str)],
+) {
     for (name, vars) in functions {
         for (k, v) in secrets {
-            assert_eq!(vars.get(*k).and_then(|x| x.as_str()), Some(*v), "{service}: {name} has the wrong {k}");
+            assert_eq!(
+                vars.get(*k).and_then(|x| x.as_str()),
+                Some(*v),
+                "{service}: {name} has the wrong {k}"
+            );
         }
     }
 }
@@ -92,7 +130,10 @@ fn every_function_gets_every_secret_exactly() {
         r.write("v.txt", v);
         assert_ok(&r.run(&["set", "--stage", "production", k, "--from-file", "v.txt"]));
     }
-    let fixtures = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/serverless"));
+    let fixtures = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/serverless"
+    ));
     for case in ["shadowing", "file-env", "anchors", "flow-tags", "no-env"] {
         copy_dir(&fixtures.join(case), &r.path().join(case));
         let functions = package(&r, &sls, case, "production");
@@ -116,14 +157,20 @@ fn every_function_gets_every_secret_exactly() {
 fn the_demo_renders_into_every_function() {
     let Some(sls) = serverless() else { return };
     let r = Repo::new();
-    copy_dir(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/demo")), &r.path().join("demo"));
+    copy_dir(
+        Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/demo")),
+        &r.path().join("demo"),
+    );
     std::fs::copy(r.path().join("demo/demo-age-key.txt"), &r.key_file).unwrap();
     let functions = package(&r, &sls, "demo", "production");
     assert_eq!(functions.len(), 2);
     let secrets = [
         ("DB_PASSWORD", "correct-horse-battery-staple"),
         ("STRIPE_API_KEY", "sk_live_51Demo0nlyNotARealKey"),
-        ("DATABASE_URL", "postgres://orders:${not-a-variable}@db.internal:5432/orders"),
+        (
+            "DATABASE_URL",
+            "postgres://orders:${not-a-variable}@db.internal:5432/orders",
+        ),
     ];
     assert_every_secret("demo", &functions, &secrets);
 }

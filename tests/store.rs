@@ -391,3 +391,34 @@ fn identities_come_from_every_sops_source() {
     );
     assert!(!stderr(&o).contains("NOTAKEY"));
 }
+
+#[test]
+fn values_are_never_stored_in_clear() {
+    let r = Repo::with_config();
+    let o = r.run_stdin(
+        &["set", "--stage", "prod", "REGION_unencrypted"],
+        "eu-west-1",
+    );
+    assert_error(&o);
+    assert!(
+        stderr(&o).contains("would be stored unencrypted"),
+        "{}",
+        stderr(&o)
+    );
+    // An empty rule means "unset" (the default suffix), as in sops, not "encrypt nothing".
+    r.write(
+        ".sops.yaml",
+        &format!("creation_rules:\n  - path_regex: secrets/.*\\.yml$\n    age: {}\n    unencrypted_regex: ''\n", common::TEST_RECIPIENT_1),
+    );
+    r.set("dev", "TOKEN", "supersecret-value");
+    assert!(!r.read("secrets/dev.yml").contains("supersecret-value"));
+    // A private key pasted as a recipient is refused and never echoed.
+    r.write(
+        ".sops.yaml",
+        &format!("creation_rules:\n  - age: {}\n", common::TEST_KEY_1),
+    );
+    let o = r.run_stdin(&["set", "--stage", "qa", "TOKEN"], "x");
+    assert_error(&o);
+    assert!(stderr(&o).contains("PRIVATE key"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains(common::TEST_KEY_1));
+}

@@ -4,6 +4,9 @@
 mod common;
 
 use common::{Repo, assert_error, stderr, stdout};
+use sls_secrets::keys::age::{AgeIdentities, parse_identities};
+use sls_secrets::store;
+use sls_secrets::yaml::{MapItem, Text, Value};
 
 const SECRETS: [(&str, &str); 3] = [
     ("ALPHA", "alpha-plaintext-1"),
@@ -14,9 +17,25 @@ const SECRETS: [(&str, &str); 3] = [
 fn repo() -> (Repo, String) {
     let r = Repo::with_config();
     for (k, v) in SECRETS {
-        r.set("prod", k, v);
+        if k.ends_with("_unencrypted") {
+            // `set` refuses to store values in clear; add one the way sops can, via the library.
+            let path = r.path().join("secrets/prod.yml");
+            let ids = AgeIdentities::from_identities(
+                parse_identities(common::TEST_KEY_1, "test").unwrap(),
+                "test",
+            );
+            let mut file = store::open(&path, &ids).unwrap();
+            file.top_mut().push(MapItem::Entry(
+                k.to_owned(),
+                Value::Str(Text::new(v.to_owned())),
+            ));
+            store::save(&path, &mut file).unwrap();
+        } else {
+            r.set("prod", k, v);
+        }
     }
     let text = r.read("secrets/prod.yml");
+    assert!(text.contains("REGION_unencrypted: eu-west-1"));
     (r, text)
 }
 

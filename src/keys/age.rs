@@ -13,7 +13,7 @@ use crate::sops::{AgeEntry, DataKey};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AgeError {
-    #[error("`{0}` is not an age recipient (expected age1...)")]
+    #[error("`{}` is not an age recipient (expected age1...)", redact_private(.0))]
     BadRecipient(String),
     #[error("{source_name}: line {line} is not an age identity (expected AGE-SECRET-KEY-1...)")]
     BadIdentity { source_name: String, line: usize },
@@ -200,9 +200,18 @@ impl AgeIdentities {
         let mut reader = decryptor
             .decrypt(self.identities.iter().map(|i| i as &dyn age::Identity))
             .ok()?;
-        let mut key = Zeroizing::new(Vec::with_capacity(32));
-        reader.read_to_end(&mut key).ok()?;
-        DataKey::from_bytes(&key)
+        // A data key is 32 bytes (33 for a Shamir share): read into a fixed buffer so no
+        // reallocation leaves an unwiped copy behind.
+        let mut key = Zeroizing::new([0u8; 34]);
+        let mut n = 0;
+        while n < key.len() {
+            match reader.read(&mut key[n..]) {
+                Ok(0) => break,
+                Ok(k) => n += k,
+                Err(_) => return None,
+            }
+        }
+        DataKey::from_bytes(&key[..n])
     }
 }
 
@@ -238,6 +247,21 @@ fn run_key_cmd(cmd: &str, name: &str) -> Result<Zeroizing<String>, AgeError> {
     String::from_utf8(stdout.to_vec())
         .map(Zeroizing::new)
         .map_err(|_| err("printed non-UTF-8 output".into()))
+}
+
+/// Whether text looks like an age private key (or plugin identity) rather than a recipient.
+pub fn looks_private(s: &str) -> bool {
+    let t = s.trim_start().to_ascii_uppercase();
+    t.starts_with("AGE-SECRET-KEY-") || t.starts_with("AGE-PLUGIN-")
+}
+
+/// Never echo a private key, even one given where a recipient belongs.
+fn redact_private(s: &str) -> String {
+    if looks_private(s) {
+        "AGE-SECRET-KEY-… (a private key: treat it as leaked)".to_owned()
+    } else {
+        s.to_owned()
+    }
 }
 
 /// Parses an `age1...` recipient.

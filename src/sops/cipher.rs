@@ -18,9 +18,13 @@ pub struct DataKey(SecretBox<[u8; 32]>);
 
 impl DataKey {
     pub fn from_bytes(bytes: &[u8]) -> Option<DataKey> {
-        let arr: [u8; 32] = bytes.try_into().ok()?;
-        let mut arr = Zeroizing::new(arr);
-        Some(DataKey(SecretBox::new(Box::new(std::mem::take(&mut *arr)))))
+        if bytes.len() != 32 {
+            return None;
+        }
+        // Built in place: no stack copy of the key is left behind.
+        Some(DataKey(SecretBox::init_with_mut(|k: &mut [u8; 32]| {
+            k.copy_from_slice(bytes)
+        })))
     }
 
     /// A fresh random key from the OS CSPRNG.

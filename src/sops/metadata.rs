@@ -128,7 +128,8 @@ impl Metadata {
 
         let mut rule = None;
         for key in RULE_KEYS {
-            let Some(text) = str_field(items, key)? else {
+            // sops treats an empty rule as unset; so must we, or "" would encrypt nothing.
+            let Some(text) = str_field(items, key)?.filter(|t| !t.is_empty()) else {
                 continue;
             };
             if rule.is_some() {
