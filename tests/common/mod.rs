@@ -31,8 +31,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 /// The first test age identity of ../shared/sops-vectors (sops' own test key).
-pub const TEST_KEY_1: &str =
-    "AGE-SECRET-KEY-1NJT5YCS2LWU4V4QAJQ6R4JNU7LXPDX602DZ9NUFANVU5GDTGUWCQ5T59M6";
+pub const TEST_KEY_1: &str = "AGE-SECRET-KEY-1NJT5YCS2LWU4V4QAJQ6R4JNU7LXPDX602DZ9NUFANVU5GDTGUWCQ5T59M6";
 pub const TEST_RECIPIENT_1: &str = "age1yt3tfqlfrwdwx0z0ynwplcr6qxcxfaqycuprpmy89nr83ltx74tqdpszlw";
 
 /// A throwaway repository: a temp folder with `.git`, an isolated HOME, and an age key.
@@ -56,9 +55,7 @@ impl Repo {
         let r = Repo::new();
         r.write(
             ".sops.yaml",
-            &format!(
-                "creation_rules:\n  - path_regex: secrets/.*\\.yml$\n    age: {TEST_RECIPIENT_1}\n"
-            ),
+            &format!("creation_rules:\n  - path_regex: secrets/.*\\.yml$\n    age: {TEST_RECIPIENT_1}\n"),
         );
         std::fs::create_dir(r.path().join("secrets")).unwrap();
         r
@@ -104,12 +101,7 @@ impl Repo {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
         child.wait_with_output().unwrap()
     }
 
@@ -129,43 +121,22 @@ pub fn stderr(o: &Output) -> String {
 
 #[track_caller]
 pub fn assert_ok(o: &Output) {
-    assert!(
-        o.status.success(),
-        "failed: {:?}\nstdout: {}\nstderr: {}",
-        o.status,
-        stdout(o),
-        stderr(o)
-    );
+    assert!(o.status.success(), "failed: {:?}\nstdout: {}\nstderr: {}", o.status, stdout(o), stderr(o));
 }
 
 #[track_caller]
 pub fn assert_error(o: &Output) {
-    assert_eq!(
-        o.status.code(),
-        Some(2),
-        "expected exit 2\nstdout: {}\nstderr: {}",
-        stdout(o),
-        stderr(o)
-    );
-    assert!(
-        stderr(o).contains("error: "),
-        "no error line: {}",
-        stderr(o)
-    );
+    assert_eq!(o.status.code(), Some(2), "expected exit 2\nstdout: {}\nstderr: {}", stdout(o), stderr(o));
+    assert!(stderr(o).contains("error: "), "no error line: {}", stderr(o));
 }
 
 /// The real sops binary (installed into .venv by scripts/test). Required in CI.
 pub fn sops() -> Option<PathBuf> {
     let from_env = std::env::var_os("SLS_SECRETS_TEST_SOPS").map(PathBuf::from);
     let local = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.venv/bin/sops"));
-    match from_env
-        .filter(|p| p.exists())
-        .or(Some(local).filter(|p| p.exists()))
-    {
+    match from_env.filter(|p| p.exists()).or(Some(local).filter(|p| p.exists())) {
         Some(p) => Some(p),
-        None if std::env::var_os("CI").is_some() => {
-            panic!("the sops binary is missing; run scripts/test")
-        }
+        None if std::env::var_os("CI").is_some() => panic!("the sops binary is missing; run scripts/test"),
         None => {
             eprintln!("skipping: sops binary not installed (run scripts/test)");
             None
