@@ -610,12 +610,12 @@ fn cli_flat_comma_list_and_role_form() {
     let Some(m) = common::moto() else { return };
     let role = "arn:aws:iam::123456789012:role/deploy";
     let r = repo_with_rule(&format!("    kms: {}, {}+{role}\n", m.arn, m.arn2));
-    set(&r, "prod", "A", "1");
+    set(&r, "prod", "API_TOKEN", "1");
     let text = r.read("secrets/prod.yml");
     assert_eq!(text.matches("- arn: ").count(), 2, "{text}");
     assert!(text.contains(&format!("role: {role}")), "{text}");
     let o = cmd_no_age(&r)
-        .args(["get", "--stage", "prod", "A"])
+        .args(["get", "--stage", "prod", "API_TOKEN"])
         .output()
         .unwrap();
     assert_ok(&o);
