@@ -286,6 +286,12 @@ fn keys(args: &StoreArgs, stage: Option<&str>) -> Result<u8, Failure> {
                     for d in diff {
                         out.push_str(&format!("    {d}\n"));
                     }
+                    if let Some(k) = rule.kms.iter().find(|k| !have_kms.contains(&&k.arn)) {
+                        out.push_str(&format!(
+                            "  or keep the data key and add a KMS key: `sls-secrets keys --stage {stage} --add-kms {}`\n",
+                            k.arn
+                        ));
+                    }
                 }
             }
             Err(e) => out.push_str(&format!("  .sops.yaml: {e}\n")),
