@@ -687,7 +687,11 @@ fn cli_rotate_rewraps_for_kms() {
     );
     let o = cmd(&r).args(["keys", "--stage", "prod"]).output().unwrap();
     assert_ok(&o);
-    assert!(stdout(&o).contains(&format!("--add-kms {}", m.arn)), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains(&format!("--add-kms {}", m.arn)),
+        "{}",
+        stdout(&o)
+    );
     let o = cmd(&r)
         .args(["rotate", "--stage", "prod"])
         .output()
