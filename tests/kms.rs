@@ -196,7 +196,7 @@ fn no_key_lists_kms_attempts() {
         .expect("must fail");
     let d = e.details();
     assert!(d.contains("AWS KMS keys tried:"), "{d}");
-    assert!(d.contains(&format!("{}: KMS key", m.arn)), "{d}");
+    assert!(d.contains(&format!("  - KMS key {} can't", m.arn)), "{d}");
     assert!(d.contains("encryption context"), "{d}");
 }
 

@@ -169,7 +169,7 @@ impl KmsError {
             }
             KmsError::NoCredentials { via, .. } => {
                 let mut h = String::from(
-                    "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE for a profile in ~/.aws/config (run `aws sso login` first for SSO profiles)",
+                    "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE for a profile in ~/.aws/config (for SSO profiles: `eval \"$(aws configure export-credentials --format env)\"`)",
                 );
                 if via.contains("profile") {
                     h.push_str("; check that the profile named in the file exists in ~/.aws/config or ~/.aws/credentials");

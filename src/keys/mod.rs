@@ -48,7 +48,13 @@ impl NoKey {
         if !self.kms.is_empty() {
             s.push_str("AWS KMS keys tried:\n");
             for a in &self.kms {
-                s.push_str(&format!("  - {}: {}\n", a.arn, a.error));
+                // Most messages name the key already.
+                let msg = a.error.to_string();
+                if msg.contains(&a.arn) {
+                    s.push_str(&format!("  - {msg}\n"));
+                } else {
+                    s.push_str(&format!("  - {}: {msg}\n", a.arn));
+                }
             }
             // One hint per kind of failure, in the order met.
             let mut hints: Vec<String> = Vec::new();
