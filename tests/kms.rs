@@ -551,6 +551,49 @@ fn cli_age_and_kms_file_opens_either_way_with_call_counts() {
     assert_eq!(count(&calls, ENCRYPT), 0, "{calls:?}");
 }
 
+/// `render` (merged from the render branch): one Decrypt per render of a stage file with
+/// many secrets, none with the age key.
+#[test]
+fn cli_render_makes_one_decrypt() {
+    let Some(m) = common::moto() else { return };
+    let _turn = recorder();
+    let mk = marker("render");
+    let r = repo_with_rule(&format!(
+        "    key_groups:\n      - age:\n          - {}\n        kms:\n          - arn: {}\n            context:\n              run: {mk}\n",
+        common::TEST_RECIPIENT_1,
+        m.arn
+    ));
+    r.write(
+        "svc/serverless.yml",
+        "service: svc\nprovider:\n  name: aws\n  environment:\n    LOG_LEVEL: info\nfunctions:\n  fn1:\n    handler: h.fn1\n",
+    );
+    for i in 0..10 {
+        set(&r, "prod", &format!("SECRET_{i}"), &format!("value-{i}"));
+    }
+    let render = |with_age: bool| {
+        let mut c = r.cmd("svc");
+        pass_aws_env(&mut c);
+        if !with_age {
+            c.env_remove("SOPS_AGE_KEY_FILE");
+        }
+        let o = c.args(["render", "--stage", "prod"]).output().unwrap();
+        assert_ok(&o);
+        assert!(
+            stdout(&o).contains("SECRET_9: \"value-9\""),
+            "{}",
+            stdout(&o)
+        );
+    };
+    m.start_recording();
+    render(true);
+    let calls = m.stop_recording(&mk);
+    assert_eq!(count(&calls, DECRYPT), 0, "{calls:?}");
+    m.start_recording();
+    render(false);
+    let calls = m.stop_recording(&mk);
+    assert_eq!(count(&calls, DECRYPT), 1, "{calls:?}");
+}
+
 #[test]
 fn cli_context_mismatch_and_wrong_key_fail_clearly() {
     let Some(m) = common::moto() else { return };

@@ -779,6 +779,54 @@ mod tests {
         assert_eq!(compact_credentials_error("boom\nline"), "boom line");
     }
 
+    fn service_error(code: &str, msg: &str) -> KmsError {
+        use aws_sdk_kms::error::ErrorMetadata;
+        use aws_sdk_kms::operation::decrypt::DecryptError;
+        let e = DecryptError::generic(ErrorMetadata::builder().code(code).message(msg).build());
+        classify(
+            "Decrypt",
+            "arn:aws:kms:us-east-1:111122223333:key/k",
+            "us-east-1",
+            "https://kms.us-east-1.amazonaws.com",
+            "role arn:aws:iam::111122223333:role/ci (assumed from credentials), access key ASIA…WXYZ",
+            SdkError::<DecryptError, ()>::service_error(e, ()),
+        )
+    }
+
+    #[test]
+    fn access_denied_names_key_and_identity() {
+        let e = service_error(
+            "AccessDeniedException",
+            "User: arn:aws:sts::111122223333:assumed-role/ci/sops@host is not authorized to perform: kms:Decrypt",
+        );
+        assert!(matches!(e, KmsError::AccessDenied { .. }), "{e:?}");
+        let msg = e.to_string();
+        assert!(msg.starts_with("KMS denied Decrypt with key arn:aws:kms:us-east-1:111122223333:key/k to role arn:aws:iam::111122223333:role/ci"), "{msg}");
+        assert!(msg.contains("assumed-role/ci/sops@host"), "{msg}");
+        assert!(e.hint().is_some_and(|h| h.contains("kms:Decrypt")));
+    }
+
+    #[test]
+    fn service_errors_are_typed() {
+        assert!(matches!(
+            service_error("IncorrectKeyException", ""),
+            KmsError::InvalidCiphertext { .. }
+        ));
+        assert!(matches!(
+            service_error("DisabledException", "key is disabled"),
+            KmsError::Disabled { .. }
+        ));
+        assert!(matches!(
+            service_error("UnrecognizedClientException", "bad token"),
+            KmsError::NoCredentials { .. }
+        ));
+        let e = service_error("ThrottlingException", "slow down\nplease");
+        assert_eq!(
+            e.to_string(),
+            "KMS Decrypt with key arn:aws:kms:us-east-1:111122223333:key/k failed: ThrottlingException: slow down please"
+        );
+    }
+
     #[test]
     fn masks_key_ids() {
         assert_eq!(mask_key_id("AKIAIOSFODNN7EXAMPLE"), "AKIA…MPLE");
