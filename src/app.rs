@@ -104,7 +104,20 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
             crate::edit::edit(&store, &stage.stage).map_err(in_stage(&stage.stage))
         }
         Command::Rotate { stage, all, store } => rotate(&store, stage.as_deref(), all),
-        Command::Keys { stage, store } => keys(&store, stage.as_deref()),
+        Command::Keys {
+            stage,
+            add_kms: Some(arn),
+            context,
+            aws_profile,
+            store,
+        } => add_kms(
+            &store,
+            stage.as_deref().unwrap_or_default(),
+            &arn,
+            &context,
+            aws_profile,
+        ),
+        Command::Keys { stage, store, .. } => keys(&store, stage.as_deref()),
     }
 }
 
@@ -202,28 +215,69 @@ fn rotate(args: &StoreArgs, stage: Option<&str>, _all: bool) -> Result<u8, Failu
     for (stage, path) in &stages {
         let file = store::open(path, &ids).map_err(|e| in_stage(stage)(e.into()))?;
         let rule = store::creation_rule(path)?;
-        if !rule.kms.is_empty() {
-            return Err(StoreError::KmsUnavailable { path: path.clone() }.into());
-        }
-        if rule.age.is_empty() {
-            return Err(StoreError::NoRecipients { path: path.clone() }.into());
-        }
+        let key = crate::sops::DataKey::generate()
+            .map_err(|e| Failure::new(format!("random number generator: {e}")))?;
+        let (age, kms) = store::wrap_for_rule(path, &key, &rule)?;
+        let mut file = file;
+        file.set_key(key);
+        file.meta.set_age(age);
+        file.meta.set_kms(kms);
         planned.push((stage, path, file, rule));
     }
     for (stage, path, mut file, rule) in planned {
-        let key = crate::sops::DataKey::generate()
-            .map_err(|e| Failure::new(format!("random number generator: {e}")))?;
-        let age = store::wrap_age(&key, &rule.age)?;
-        file.set_key(key);
-        file.meta.set_age(age);
-        file.meta.set_kms(Vec::new());
         store::save(path, &mut file)?;
+        let names: Vec<&str> = rule
+            .age
+            .iter()
+            .map(String::as_str)
+            .chain(rule.kms.iter().map(|k| k.arn.as_str()))
+            .collect();
         eprintln!(
             "rotated {} (stage {stage}): new data key for {}",
             path.display(),
-            rule.age.join(", ")
+            names.join(", ")
         );
     }
+    Ok(EXIT_OK)
+}
+
+/// `keys --add-kms ARN`: wraps the stage's current data key for one more KMS key. Values and
+/// their ciphertexts are unchanged; only the `sops:` block gains an entry.
+fn add_kms(
+    args: &StoreArgs,
+    stage: &str,
+    arn: &str,
+    context: &[String],
+    aws_profile: Option<String>,
+) -> Result<u8, Failure> {
+    let mut spec = crate::keys::KmsKeySpec::parse(arn).map_err(|e| {
+        let hint = e.hint();
+        let f = Failure::new(e.to_string());
+        match hint {
+            Some(h) => f.hint(h),
+            None => f,
+        }
+    })?;
+    for kv in context {
+        let Some((k, v)) = kv.split_once('=').filter(|(k, _)| !k.is_empty()) else {
+            return Err(Failure::new(format!("--context `{kv}` is not KEY=VALUE"))
+                .hint("example: --context stage=prod"));
+        };
+        spec.context.retain(|(old, _)| old != k);
+        spec.context.push((k.to_owned(), v.to_owned()));
+    }
+    spec.aws_profile = aws_profile.unwrap_or_default();
+    let path = existing_stage_file(args, stage)?;
+    let ids = identities()?;
+    let _lock = store::lock_dir(path.parent().unwrap_or(Path::new(".")))?;
+    let mut file = store::open(&path, &ids)?;
+    store::add_kms_key(&path, &mut file, &spec)?;
+    store::save(&path, &mut file)?;
+    eprintln!(
+        "{} (stage {stage}) can now also be opened with KMS key {}; values unchanged",
+        path.display(),
+        spec.arn
+    );
     Ok(EXIT_OK)
 }
 
@@ -300,6 +354,12 @@ fn keys(args: &StoreArgs, stage: Option<&str>) -> Result<u8, Failure> {
                     ));
                     for d in diff {
                         out.push_str(&format!("    {d}\n"));
+                    }
+                    if let Some(k) = rule.kms.iter().find(|k| !have_kms.contains(&&k.arn)) {
+                        out.push_str(&format!(
+                            "  or keep the data key and add a KMS key: `sls-secrets keys --stage {stage} --add-kms {}`\n",
+                            k.arn
+                        ));
                     }
                 }
             }

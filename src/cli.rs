@@ -127,6 +127,16 @@ pub enum Command {
         /// Only this stage
         #[arg(long, short = 's')]
         stage: Option<String>,
+        /// Also wrap the stage's current data key for this AWS KMS key (ARN, or ARN+ROLE_ARN);
+        /// values are unchanged. Needs --stage and a key that opens the file now
+        #[arg(long, value_name = "ARN", requires = "stage")]
+        add_kms: Option<String>,
+        /// Encryption context for --add-kms, KEY=VALUE; repeatable
+        #[arg(long, value_name = "KEY=VALUE", requires = "add_kms")]
+        context: Vec<String>,
+        /// AWS shared-config profile recorded for --add-kms (sops' aws_profile)
+        #[arg(long, value_name = "PROFILE", requires = "add_kms")]
+        aws_profile: Option<String>,
         #[command(flatten)]
         store: StoreArgs,
     },

@@ -6,8 +6,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::config::{self, Config, ConfigError};
-use crate::keys::{self, AgeIdentities, NoKey};
-use crate::sops::{self, AgeEntry, DataKey, Metadata, PlainFile, SopsError};
+use crate::keys::{self, AgeIdentities, KmsError, KmsKeySpec, NoKey};
+use crate::sops::{self, AgeEntry, DataKey, KmsEntry, Metadata, PlainFile, SopsError};
 
 pub const SECRETS_DIR: &str = "secrets";
 
@@ -45,8 +45,14 @@ pub enum StoreError {
     NoRecipients { path: PathBuf },
     #[error("{0}")]
     Age(#[from] keys::AgeError),
-    #[error("{path}: KMS keys need the AWS KMS key source, which this build does not have yet")]
-    KmsUnavailable { path: PathBuf },
+    #[error("{path}: {source}")]
+    Kms {
+        path: PathBuf,
+        #[source]
+        source: KmsError,
+    },
+    #[error("{path} is already encrypted for KMS key {arn}")]
+    KmsKeyPresent { path: PathBuf, arn: String },
     #[error("internal error: {path} did not decrypt to what was written; nothing was changed")]
     VerifyFailed { path: PathBuf },
 }
@@ -61,10 +67,14 @@ impl StoreError {
             StoreError::NoStage { stage, .. } => {
                 format!("create it with `sls-secrets set --stage {stage} NAME`")
             }
+            StoreError::NoKey { source, .. } if source.has_kms() && source.file_recipients.is_empty() => {
+                source.details().trim_end().to_owned()
+            }
             StoreError::NoKey { source, .. } => format!(
                 "{}set SOPS_AGE_KEY_FILE to a file holding one of the file's age identities",
                 source.details()
             ),
+            StoreError::Kms { source, .. } => return source.hint(),
             StoreError::NoRule { .. } | StoreError::NoRecipients { .. } => {
                 "run `sls-secrets init` to add a rule for secrets/*.yml to .sops.yaml".into()
             }
@@ -159,22 +169,12 @@ pub fn open_or_create(path: &Path, ids: &AgeIdentities) -> Result<(PlainFile, bo
         return open(path, ids).map(|f| (f, false));
     }
     let rule = creation_rule(path)?;
-    if !rule.kms.is_empty() {
-        return Err(StoreError::KmsUnavailable {
-            path: path.to_owned(),
-        });
-    }
-    if rule.age.is_empty() {
-        return Err(StoreError::NoRecipients {
-            path: path.to_owned(),
-        });
-    }
     let key = DataKey::generate().map_err(|e| StoreError::Io {
         path: path.to_owned(),
         source: std::io::Error::other(e.to_string()),
     })?;
-    let age = wrap_age(&key, &rule.age)?;
-    let mut meta = Metadata::new(age, Vec::new());
+    let (age, kms) = wrap_for_rule(path, &key, &rule)?;
+    let mut meta = Metadata::new(age, kms);
     if let Some(r) = rule.rule {
         meta.rule = r;
     }
@@ -194,6 +194,46 @@ pub fn creation_rule(path: &Path) -> Result<config::CreationRule, StoreError> {
     cfg.rule_for(&abs)?.ok_or_else(|| StoreError::NoRule {
         path: path.to_owned(),
     })
+}
+
+/// Wraps a data key for every key a creation rule names: age locally, then one KMS
+/// `Encrypt` per KMS key.
+pub fn wrap_for_rule(
+    path: &Path,
+    key: &DataKey,
+    rule: &config::CreationRule,
+) -> Result<(Vec<AgeEntry>, Vec<KmsEntry>), StoreError> {
+    if rule.age.is_empty() && rule.kms.is_empty() {
+        return Err(StoreError::NoRecipients {
+            path: path.to_owned(),
+        });
+    }
+    let age = wrap_age(key, &rule.age)?;
+    let specs: Vec<KmsKeySpec> = rule.kms.iter().map(KmsKeySpec::from).collect();
+    let kms = keys::wrap_kms(key, &specs).map_err(|source| StoreError::Kms {
+        path: path.to_owned(),
+        source,
+    })?;
+    Ok((age, kms))
+}
+
+/// Adds a KMS key to an open file: the *same* data key is wrapped for it (one `Encrypt`), so
+/// values stay as they are. Save the file to keep the change.
+pub fn add_kms_key(path: &Path, file: &mut PlainFile, spec: &KmsKeySpec) -> Result<(), StoreError> {
+    if file.meta.kms.iter().any(|k| k.arn == spec.arn) {
+        return Err(StoreError::KmsKeyPresent {
+            path: path.to_owned(),
+            arn: spec.arn.clone(),
+        });
+    }
+    let entry = keys::kms::wrap(&file.key, spec).map_err(|source| StoreError::Kms {
+        path: path.to_owned(),
+        source,
+    })?;
+    let mut kms = file.meta.kms.clone();
+    kms.push(entry);
+    file.meta.set_kms(kms);
+    Ok(())
 }
 
 /// One age stanza per recipient.

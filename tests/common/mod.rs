@@ -169,15 +169,166 @@ pub fn sops() -> Option<PathBuf> {
     }
 }
 
-/// Runs sops with the repo's key and no update check.
+/// Runs sops with the repo's key, the AWS test variables (moto) and no update check.
 pub fn run_sops(sops: &Path, repo: &Repo, args: &[&str]) -> Output {
-    Command::new(sops)
-        .args(args)
+    let mut c = Command::new(sops);
+    c.args(args)
         .current_dir(repo.path())
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", repo.path().join("home"))
-        .env("SOPS_AGE_KEY_FILE", &repo.key_file)
-        .output()
-        .unwrap()
+        .env("SOPS_AGE_KEY_FILE", &repo.key_file);
+    pass_aws_env(&mut c).output().unwrap()
+}
+
+/// The local AWS KMS (moto server) that scripts/test starts, and the two keys it created.
+/// Missing in CI is a failure, never a skip.
+pub struct Moto {
+    /// `http://127.0.0.1:PORT`
+    pub url: String,
+    /// The key stage files are wrapped for.
+    pub arn: String,
+    /// Another key: the wrong one.
+    pub arn2: String,
+}
+
+pub fn moto() -> Option<Moto> {
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    match (
+        var("SLS_SECRETS_TEST_MOTO_URL"),
+        var("SLS_SECRETS_TEST_KMS_ARN"),
+        var("SLS_SECRETS_TEST_KMS_ARN2"),
+    ) {
+        (Some(url), Some(arn), Some(arn2)) => Some(Moto { url, arn, arn2 }),
+        _ if std::env::var_os("CI").is_some() => {
+            panic!("no moto server: SLS_SECRETS_TEST_MOTO_URL/_KMS_ARN unset; run scripts/test")
+        }
+        _ => {
+            eprintln!("skipping: no moto server (run scripts/test, which starts one)");
+            None
+        }
+    }
+}
+
+/// The AWS variables a child process needs to reach moto (and nothing from the real machine).
+pub const AWS_VARS: &[&str] = &[
+    "AWS_ENDPOINT_URL_KMS",
+    "AWS_ENDPOINT_URL_STS",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_EC2_METADATA_DISABLED",
+];
+
+/// Copies the AWS test variables (set by scripts/test) into a child's environment.
+pub fn pass_aws_env(c: &mut Command) -> &mut Command {
+    for k in AWS_VARS {
+        if let Some(v) = std::env::var_os(k) {
+            c.env(k, v);
+        }
+    }
+    c
+}
+
+impl Moto {
+    /// One HTTP/1.1 request to moto's own API (`/moto-api/...`); returns the body.
+    pub fn api(&self, method: &str, path: &str) -> String {
+        http(&self.url, method, path)
+    }
+
+    /// Starts a fresh recording of every request moto receives.
+    pub fn start_recording(&self) {
+        self.api("POST", "/moto-api/recorder/reset-recording");
+        self.api("POST", "/moto-api/recorder/start-recording");
+    }
+
+    /// Stops recording; returns what each recorded request whose body contains `marker` was:
+    /// its `X-Amz-Target` (`TrentService.Decrypt`, JSON protocol) or `Action=...` (STS, query
+    /// protocol). The recorder is process-global: a unique context value keeps tests apart.
+    pub fn stop_recording(&self, marker: &str) -> Vec<String> {
+        use base64::Engine;
+        self.api("POST", "/moto-api/recorder/stop-recording");
+        let body = self.api("GET", "/moto-api/recorder/download-recording");
+        body.lines()
+            .filter(|l| !l.trim().is_empty())
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter_map(|e| {
+                let raw = e["body"].as_str().unwrap_or_default();
+                let text = if e["body_encoded"].as_bool() == Some(true) {
+                    let bytes = base64::engine::general_purpose::STANDARD
+                        .decode(raw)
+                        .unwrap_or_default();
+                    String::from_utf8_lossy(&bytes).into_owned()
+                } else {
+                    raw.to_owned()
+                };
+                if !text.contains(marker) {
+                    return None;
+                }
+                match e["headers"]["X-Amz-Target"].as_str() {
+                    Some(t) => Some(t.to_owned()),
+                    None => text
+                        .split('&')
+                        .find(|p| p.starts_with("Action="))
+                        .map(str::to_owned),
+                }
+            })
+            .collect()
+    }
+}
+
+/// Counts how often `target` (e.g. `TrentService.Decrypt`) occurs.
+pub fn count(targets: &[String], target: &str) -> usize {
+    targets.iter().filter(|t| *t == target).count()
+}
+
+/// A minimal HTTP/1.1 client (Connection: close) for moto's API; no extra dependency.
+pub fn http(base: &str, method: &str, path: &str) -> String {
+    use std::io::Read;
+    let host = base.trim_start_matches("http://").trim_end_matches('/');
+    let mut s = std::net::TcpStream::connect(host).expect("connect to moto");
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).expect("read moto response");
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    assert!(
+        head.starts_with("HTTP/1.1 2") || head.starts_with("HTTP/1.0 2"),
+        "{method} {path}: {head}"
+    );
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    }
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        body = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// A unique marker for one test's requests (used as an encryption-context value).
+pub fn marker(name: &str) -> String {
+    let n = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("{name}-{}-{n}", std::process::id())
 }
