@@ -3,7 +3,11 @@
 use std::process::Command;
 
 fn help(args: &[&str]) -> String {
-    let o = Command::new(env!("CARGO_BIN_EXE_sls-secrets")).args(args).env("NO_COLOR", "1").output().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_sls-secrets"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
     assert!(o.status.success());
     String::from_utf8(o.stdout).unwrap()
 }
@@ -20,8 +24,14 @@ fn render_help() {
 
 #[test]
 fn usage_errors_exit_2() {
-    let o = Command::new(env!("CARGO_BIN_EXE_sls-secrets")).args(["set"]).output().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_sls-secrets"))
+        .args(["set"])
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(2));
-    let o = Command::new(env!("CARGO_BIN_EXE_sls-secrets")).args(["frobnicate"]).output().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_sls-secrets"))
+        .args(["frobnicate"])
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(2));
 }
