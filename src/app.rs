@@ -286,8 +286,12 @@ fn keys(args: &StoreArgs, stage: Option<&str>) -> Result<u8, Failure> {
     for (stage, path) in selected_stages(args, stage)? {
         let text = std::fs::read_to_string(&path)
             .map_err(|e| Failure::new(format!("{}: {e}", path.display())))?;
-        let file = crate::sops::parse(&text)
-            .map_err(|e| Failure::new(format!("{}: {e}", path.display())))?;
+        let file = crate::sops::parse(&text).map_err(|source| {
+            Failure::from(StoreError::Sops {
+                path: path.clone(),
+                source,
+            })
+        })?;
         let meta = &file.meta;
         out.push_str(&format!("{} (stage {stage})\n", path.display()));
         for a in &meta.age {
@@ -599,8 +603,12 @@ fn list(args: &StoreArgs, stage: &str, json: bool) -> Result<u8, Failure> {
     let path = existing_stage_file(args, stage)?;
     let text = std::fs::read_to_string(&path)
         .map_err(|e| Failure::new(format!("{}: {e}", path.display())))?;
-    let file =
-        crate::sops::parse(&text).map_err(|e| Failure::new(format!("{}: {e}", path.display())))?;
+    let file = crate::sops::parse(&text).map_err(|source| {
+        Failure::from(StoreError::Sops {
+            path: path.clone(),
+            source,
+        })
+    })?;
     let names: Vec<&str> = file
         .docs
         .first()

@@ -12,7 +12,7 @@ pub const STAGE_PATH_REGEX: &str = r"(^|/)secrets/[^/]+\.ya?ml$";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{path}: {source}")]
+    #[error("{path}:{source}")]
     Yaml {
         path: String,
         #[source]

@@ -48,7 +48,7 @@ fn editor() -> String {
 
 /// Checks the edited text: one flat mapping of valid names to string values.
 fn validate(text: &str) -> Result<Vec<MapItem>, String> {
-    let docs = yaml::parse(text).map_err(|e| e.to_string())?;
+    let docs = yaml::parse(text).map_err(|e| format!("line:column {e}"))?;
     if docs.len() > 1 {
         return Err("only one YAML document is allowed".into());
     }

@@ -23,7 +23,7 @@ pub fn set_secret_envs(
             let Ok(text) = std::fs::read_to_string(&file) else {
                 continue;
             };
-            let docs = yaml::parse(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+            let docs = yaml::parse(&text).map_err(|e| format!("{}:{e}", file.display()))?;
             let Some(doc) = docs.first() else { continue };
             match yaml::value::get(&doc.items, "sls_set_secret_envs") {
                 None | Some(Value::Null) => {}

@@ -25,7 +25,7 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{path}: {source}")]
+    #[error("{}", located(path, source))]
     Sops {
         path: PathBuf,
         #[source]
@@ -55,6 +55,14 @@ pub enum StoreError {
     KmsKeyPresent { path: PathBuf, arn: String },
     #[error("internal error: {path} did not decrypt to what was written; nothing was changed")]
     VerifyFailed { path: PathBuf },
+}
+
+/// `FILE:LINE:COL: what` for YAML errors, `FILE: what` otherwise.
+fn located(path: &Path, e: &SopsError) -> String {
+    match e {
+        SopsError::Yaml(y) => format!("{}:{y}", path.display()),
+        other => format!("{}: {other}", path.display()),
+    }
 }
 
 impl StoreError {

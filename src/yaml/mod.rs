@@ -31,7 +31,8 @@ pub use value::{Document, MapItem, SeqItem, Text, Value};
 /// A YAML load error. Positions are 1-based. Messages never contain scalar contents, which may
 /// be secrets; key names are fine.
 #[derive(thiserror::Error, Debug, Clone, PartialEq)]
-#[error("line {line}, column {col}: {kind}")]
+/// Displays as `LINE:COL: what`, so a caller can prefix `FILE:` for `FILE:LINE:COL: what`.
+#[error("{line}:{col}: {kind}")]
 pub struct Error {
     pub line: usize,
     pub col: usize,
