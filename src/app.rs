@@ -284,14 +284,7 @@ fn add_kms(
 fn keys(args: &StoreArgs, stage: Option<&str>) -> Result<u8, Failure> {
     let mut out = String::new();
     for (stage, path) in selected_stages(args, stage)? {
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| Failure::new(format!("{}: {e}", path.display())))?;
-        let file = crate::sops::parse(&text).map_err(|source| {
-            Failure::from(StoreError::Sops {
-                path: path.clone(),
-                source,
-            })
-        })?;
+        let file = read_encrypted(&path)?;
         let meta = &file.meta;
         out.push_str(&format!("{} (stage {stage})\n", path.display()));
         for a in &meta.age {
@@ -599,16 +592,21 @@ fn get(args: &StoreArgs, stage: &str, key: &str) -> Result<u8, Failure> {
     Ok(EXIT_OK)
 }
 
-fn list(args: &StoreArgs, stage: &str, json: bool) -> Result<u8, Failure> {
-    let path = existing_stage_file(args, stage)?;
-    let text = std::fs::read_to_string(&path)
+/// A stage file parsed but not decrypted: names and metadata need no key.
+fn read_encrypted(path: &Path) -> Result<crate::sops::EncryptedFile, Failure> {
+    let text = std::fs::read_to_string(path)
         .map_err(|e| Failure::new(format!("{}: {e}", path.display())))?;
-    let file = crate::sops::parse(&text).map_err(|source| {
+    crate::sops::parse(&text).map_err(|source| {
         Failure::from(StoreError::Sops {
-            path: path.clone(),
+            path: path.to_owned(),
             source,
         })
-    })?;
+    })
+}
+
+fn list(args: &StoreArgs, stage: &str, json: bool) -> Result<u8, Failure> {
+    let path = existing_stage_file(args, stage)?;
+    let file = read_encrypted(&path)?;
     let names: Vec<&str> = file
         .docs
         .first()

@@ -21,24 +21,11 @@ const SECRETS: &[(&str, &str)] = &[
 ];
 
 fn serverless() -> Option<PathBuf> {
-    let from_env = std::env::var_os("SLS_SECRETS_TEST_SERVERLESS").map(PathBuf::from);
-    let local = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/serverless/node_modules/.bin/serverless"
-    ));
-    match from_env
-        .filter(|p| p.exists())
-        .or(Some(local).filter(|p| p.exists()))
-    {
-        Some(p) => Some(p),
-        None if std::env::var_os("CI").is_some() => {
-            panic!("Serverless v3 is missing; run scripts/test")
-        }
-        None => {
-            eprintln!("skipping: Serverless v3 not installed (run scripts/test)");
-            None
-        }
-    }
+    common::tool(
+        "SLS_SECRETS_TEST_SERVERLESS",
+        "tests/serverless/node_modules/.bin/serverless",
+        "Serverless v3",
+    )
 }
 
 fn copy_dir(from: &Path, to: &Path) {

@@ -489,27 +489,8 @@ impl Cmp<'_, '_, '_> {
     }
 }
 
-/// Reserved by Lambda (serverless-facts.md §3), plus AWS_DEFAULT_REGION (rejected at deploy).
-pub const RESERVED: &[&str] = &[
-    "_HANDLER",
-    "_X_AMZN_TRACE_ID",
-    "AWS_REGION",
-    "AWS_DEFAULT_REGION",
-    "AWS_EXECUTION_ENV",
-    "AWS_LAMBDA_FUNCTION_NAME",
-    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
-    "AWS_LAMBDA_FUNCTION_VERSION",
-    "AWS_LAMBDA_INITIALIZATION_TYPE",
-    "AWS_LAMBDA_LOG_GROUP_NAME",
-    "AWS_LAMBDA_LOG_STREAM_NAME",
-    "AWS_ACCESS_KEY",
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-    "AWS_LAMBDA_RUNTIME_API",
-    "LAMBDA_TASK_ROOT",
-    "LAMBDA_RUNTIME_DIR",
-];
+/// Reserved by Lambda: one list for the store and render.
+pub use crate::envname::RESERVED;
 
 /// `[A-Za-z][A-Za-z0-9_]*`
 pub fn valid_name(name: &str) -> bool {

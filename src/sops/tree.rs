@@ -370,15 +370,7 @@ fn parse_go_float(s: &str) -> Option<f64> {
 
 /// Go's `strconv.FormatFloat(f, 'f', -1, 64)`: shortest round-trip digits, never an exponent.
 pub fn format_go_float(f: f64) -> String {
-    if f.is_nan() {
-        "NaN".to_owned()
-    } else if f == f64::INFINITY {
-        "+Inf".to_owned()
-    } else if f == f64::NEG_INFINITY {
-        "-Inf".to_owned()
-    } else {
-        format!("{f}")
-    }
+    crate::yaml::float_to_sops(f)
 }
 
 /// The bytes sops hashes and encrypts for a scalar (`ToBytes`, sops.go).

@@ -150,23 +150,27 @@ pub fn assert_error(o: &Output) {
     );
 }
 
-/// The real sops binary (installed into .venv by scripts/test). Required in CI.
-pub fn sops() -> Option<PathBuf> {
-    let from_env = std::env::var_os("SLS_SECRETS_TEST_SOPS").map(PathBuf::from);
-    let local = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.venv/bin/sops"));
+/// A test tool installed by scripts/test: `$env_var`, else `rel` in the repo. Missing in CI
+/// is a failure; locally the test skips with a message.
+pub fn tool(env_var: &str, rel: &str, what: &str) -> Option<PathBuf> {
+    let from_env = std::env::var_os(env_var).map(PathBuf::from);
+    let local = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel);
     match from_env
         .filter(|p| p.exists())
         .or(Some(local).filter(|p| p.exists()))
     {
         Some(p) => Some(p),
-        None if std::env::var_os("CI").is_some() => {
-            panic!("the sops binary is missing; run scripts/test")
-        }
+        None if std::env::var_os("CI").is_some() => panic!("{what} is missing; run scripts/test"),
         None => {
-            eprintln!("skipping: sops binary not installed (run scripts/test)");
+            eprintln!("skipping: {what} not installed (run scripts/test)");
             None
         }
     }
+}
+
+/// The real sops binary (installed into .venv by scripts/test). Required in CI.
+pub fn sops() -> Option<PathBuf> {
+    tool("SLS_SECRETS_TEST_SOPS", ".venv/bin/sops", "the sops binary")
 }
 
 /// Runs sops with the repo's key, the AWS test variables (moto) and no update check.
