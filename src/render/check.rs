@@ -5,12 +5,13 @@
 //!   except for the intended environment entries, each of which must be exactly the secret;
 //! - the merged environment of every function: key names, reserved names, the 4 KB limit.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 use saphyr_parser::ScalarStyle;
 
 use super::Error;
-use super::edit::{Edit, Plan, Slot, effective_entries, unsupported};
+use super::edit::{Edit, Entry, Plan, Slot, effective_entries, key_repr, unsupported};
 use super::tree::{Kind, MAX_DEPTH, NodeId, Tree};
 
 /// Upper bound on nodes visited while resolving aliases (guards against alias bombs).
@@ -215,7 +216,46 @@ struct Cmp<'a, 'b, 'x> {
     a: &'a Tree<'a>,
     b: &'b Tree<'b>,
     exp: &'x Expect<'x>,
+    /// Secret name → index in `exp.names`.
+    name_index: HashMap<&'x str, usize>,
     budget: usize,
+}
+
+/// Key lookup over one mapping's effective entries: a scan for the usual handful of keys, a
+/// hash map for large mappings (no allocation at all in the common case).
+enum Keys<'e> {
+    Scan(&'e [Entry<'e>]),
+    Hash(HashMap<&'e str, NodeId>),
+}
+
+impl<'e> Keys<'e> {
+    fn new(entries: &'e [Entry<'e>]) -> Self {
+        if entries.len() <= 16 {
+            Keys::Scan(entries)
+        } else {
+            Keys::Hash(entries.iter().map(|(k, _, v)| (&**k, *v)).collect())
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<NodeId> {
+        match self {
+            Keys::Scan(e) => e.iter().find(|(k, _, _)| k == key).map(|e| e.2),
+            Keys::Hash(m) => m.get(key).copied(),
+        }
+    }
+}
+
+/// One step of the path being compared, resolved to text only for an error message.
+#[derive(Clone, Copy)]
+enum Seg {
+    /// A key node of the original.
+    A(NodeId),
+    /// A key node of the output.
+    B(NodeId),
+    /// A sequence index.
+    Item(usize),
+    /// A secret's name.
+    Name(usize),
 }
 
 enum Mismatch {
@@ -229,6 +269,7 @@ pub(crate) fn verify(a: &Tree<'_>, b: &Tree<'_>, exp: &Expect<'_>) -> Result<(),
         a,
         b,
         exp,
+        name_index: exp.names.iter().enumerate().map(|(i, n)| (*n, i)).collect(),
         budget: BUDGET,
     };
     let mut path = Vec::new();
@@ -247,8 +288,18 @@ impl Cmp<'_, '_, '_> {
         Ok(())
     }
 
-    fn fail(path: &[String], what: &str) -> Mismatch {
-        Mismatch::At(format!("{what} at `{}`", path.join(".")))
+    /// The path is rendered only here, on failure: the walk itself allocates nothing per node.
+    fn fail(&self, path: &[Seg], what: &str) -> Mismatch {
+        let parts: Vec<String> = path
+            .iter()
+            .map(|s| match *s {
+                Seg::A(k) => key_repr(self.a, k).into_owned(),
+                Seg::B(k) => key_repr(self.b, k).into_owned(),
+                Seg::Item(i) => format!("[{i}]"),
+                Seg::Name(i) => self.exp.names[i].to_string(),
+            })
+            .collect();
+        Mismatch::At(format!("{what} at `{}`", parts.join(".")))
     }
 
     fn node(
@@ -256,7 +307,7 @@ impl Cmp<'_, '_, '_> {
         a: Option<NodeId>,
         b: Option<NodeId>,
         ctx: Ctx,
-        path: &mut Vec<String>,
+        path: &mut Vec<Seg>,
         depth: usize,
     ) -> Result<(), Mismatch> {
         self.tick()?;
@@ -288,24 +339,22 @@ impl Cmp<'_, '_, '_> {
                 if matches!(ctx, Ctx::ProviderEnv | Ctx::FunctionEnv) {
                     return self.env(&ea, &eb, ctx, path, depth);
                 }
-                let mb: HashMap<&str, NodeId> =
-                    eb.iter().map(|(k, _, v)| (k.as_str(), *v)).collect();
-                let ma: HashMap<&str, NodeId> =
-                    ea.iter().map(|(k, _, v)| (k.as_str(), *v)).collect();
-                for (k, _, v) in &ea {
-                    path.push(k.clone());
+                let mb = Keys::new(&eb);
+                let ma = Keys::new(&ea);
+                for (k, kn, v) in &ea {
+                    path.push(Seg::A(*kn));
                     let c = child_ctx(ctx, k);
-                    match mb.get(k.as_str()) {
-                        Some(&w) => self.node(Some(*v), Some(w), c, path, depth + 1)?,
-                        None => return Err(Self::fail(path, "entry missing in the output")),
+                    match mb.get(k) {
+                        Some(w) => self.node(Some(*v), Some(w), c, path, depth + 1)?,
+                        None => return Err(self.fail(path, "entry missing in the output")),
                     }
                     path.pop();
                 }
-                for (k, _, w) in &eb {
-                    if ma.contains_key(k.as_str()) {
+                for (k, kn, w) in &eb {
+                    if ma.get(k).is_some() {
                         continue;
                     }
-                    path.push(k.clone());
+                    path.push(Seg::B(*kn));
                     let c = child_ctx(ctx, k);
                     let creatable = matches!(
                         (ctx, c),
@@ -314,10 +363,27 @@ impl Cmp<'_, '_, '_> {
                             | (Ctx::Function, Ctx::FunctionEnv)
                     );
                     if !creatable {
-                        return Err(Self::fail(path, "unexpected new entry"));
+                        return Err(self.fail(path, "unexpected new entry"));
                     }
                     self.node(None, Some(*w), c, path, depth + 1)?;
                     path.pop();
+                }
+                // The environment that must receive the secrets has to exist in the output:
+                // the walk above only checks environments present on either side (found by
+                // fuzzing: an insert that landed inside a comment verified as "unchanged").
+                let holds = match ctx {
+                    Ctx::Root if !self.exp.variable_env => Some("provider"),
+                    Ctx::Provider if !self.exp.variable_env => Some("environment"),
+                    Ctx::Function if self.exp.variable_env => Some("environment"),
+                    _ => None,
+                };
+                if let Some(key) = holds
+                    && !self.exp.names.is_empty()
+                    && mb.get(key).is_none()
+                {
+                    return Err(
+                        self.fail(path, &format!("`{key}` missing: secret entries missing"))
+                    );
                 }
                 Ok(())
             }
@@ -326,13 +392,13 @@ impl Cmp<'_, '_, '_> {
                     let ea = effective_entries(self.a, fa);
                     let eb = effective_entries(self.b, fb);
                     if ea.len() != eb.len() {
-                        return Err(Self::fail(path, "different number of functions"));
+                        return Err(self.fail(path, "different number of functions"));
                     }
-                    for ((ka, _, va), (kb, _, vb)) in ea.iter().zip(eb.iter()) {
+                    for ((ka, kn, va), (kb, _, vb)) in ea.iter().zip(eb.iter()) {
                         if ka != kb {
-                            return Err(Self::fail(path, "function names differ"));
+                            return Err(self.fail(path, "function names differ"));
                         }
-                        path.push(ka.clone());
+                        path.push(Seg::A(*kn));
                         self.node(Some(*va), Some(*vb), Ctx::Function, path, depth + 1)?;
                         path.pop();
                     }
@@ -354,53 +420,56 @@ impl Cmp<'_, '_, '_> {
 
     fn env(
         &mut self,
-        ea: &[(String, NodeId, NodeId)],
-        eb: &[(String, NodeId, NodeId)],
+        ea: &[Entry<'_>],
+        eb: &[Entry<'_>],
         ctx: Ctx,
-        path: &mut Vec<String>,
+        path: &mut Vec<Seg>,
         depth: usize,
     ) -> Result<(), Mismatch> {
-        let mb: HashMap<&str, NodeId> = eb.iter().map(|(k, _, v)| (k.as_str(), *v)).collect();
-        let ma: HashMap<&str, NodeId> = ea.iter().map(|(k, _, v)| (k.as_str(), *v)).collect();
-        let required = self.required(ctx);
-        for (i, name) in self.exp.names.iter().enumerate() {
-            path.push((*name).to_string());
-            match mb.get(name) {
-                Some(&v) => {
-                    let n = self.b.node(v);
-                    let ok = matches!(&n.kind, Kind::Scalar { value, style: ScalarStyle::DoubleQuoted } if value == self.exp.yaml_values[i])
-                        && n.tag.is_none();
-                    if !ok {
-                        return Err(Self::fail(
-                            path,
-                            "secret entry does not resolve to the secret",
-                        ));
-                    }
+        let mb = Keys::new(eb);
+        let ma = Keys::new(ea);
+        // Driven by the environment's own entries (a few) rather than by every secret name,
+        // so checking 2,000 function environments against 200 secrets stays linear.
+        if self.required(ctx) {
+            for (i, name) in self.exp.names.iter().enumerate() {
+                if mb.get(name).is_none() {
+                    path.push(Seg::Name(i));
+                    return Err(self.fail(path, "secret entry missing"));
                 }
-                None if required => return Err(Self::fail(path, "secret entry missing")),
-                None if ma.contains_key(name) => {
-                    return Err(Self::fail(path, "entry removed from the environment"));
-                }
-                None => {}
             }
-            path.pop();
         }
-        for (k, _, v) in ea {
-            if self.exp.names.contains(&k.as_str()) {
+        for (k, _, w) in eb {
+            let Some(&i) = self.name_index.get(&**k) else {
+                continue;
+            };
+            let n = self.b.node(*w);
+            let ok = matches!(&n.kind, Kind::Scalar { value, style: ScalarStyle::DoubleQuoted } if value == self.exp.yaml_values[i])
+                && n.tag.is_none();
+            if !ok {
+                path.push(Seg::Name(i));
+                return Err(self.fail(path, "secret entry does not resolve to the secret"));
+            }
+        }
+        for (k, kn, v) in ea {
+            if let Some(&i) = self.name_index.get(&**k) {
+                if mb.get(k).is_none() {
+                    path.push(Seg::Name(i));
+                    return Err(self.fail(path, "entry removed from the environment"));
+                }
                 continue;
             }
-            path.push(k.clone());
-            let w = mb.get(k.as_str()).copied();
+            path.push(Seg::A(*kn));
+            let w = mb.get(k);
             if w.is_none() {
-                return Err(Self::fail(path, "entry missing in the output"));
+                return Err(self.fail(path, "entry missing in the output"));
             }
             self.node(Some(*v), w, Ctx::Other, path, depth + 1)?;
             path.pop();
         }
-        for (k, _, _) in eb {
-            if !ma.contains_key(k.as_str()) && !self.exp.names.contains(&k.as_str()) {
-                path.push(k.clone());
-                return Err(Self::fail(path, "unexpected new entry"));
+        for (k, kn, _) in eb {
+            if ma.get(k).is_none() && !self.name_index.contains_key(&**k) {
+                path.push(Seg::B(*kn));
+                return Err(self.fail(path, "unexpected new entry"));
             }
         }
         Ok(())
@@ -411,7 +480,7 @@ impl Cmp<'_, '_, '_> {
         &mut self,
         a: Option<NodeId>,
         b: Option<NodeId>,
-        path: &mut Vec<String>,
+        path: &mut Vec<Seg>,
         depth: usize,
     ) -> Result<(), Mismatch> {
         self.tick()?;
@@ -421,11 +490,11 @@ impl Cmp<'_, '_, '_> {
         let (a, b) = match (a, b) {
             (None, None) => return Ok(()),
             (Some(a), Some(b)) => (self.a.deref(a), self.b.deref(b)),
-            _ => return Err(Self::fail(path, "entry present on one side only")),
+            _ => return Err(self.fail(path, "entry present on one side only")),
         };
         let (na, nb) = (self.a.node(a), self.b.node(b));
         if na.tag != nb.tag {
-            return Err(Self::fail(path, "tag differs"));
+            return Err(self.fail(path, "tag differs"));
         }
         match (&na.kind, &nb.kind) {
             (
@@ -441,7 +510,7 @@ impl Cmp<'_, '_, '_> {
                 let plain_a = *sa == ScalarStyle::Plain;
                 let plain_b = *sb == ScalarStyle::Plain;
                 if va != vb || plain_a != plain_b {
-                    return Err(Self::fail(path, "value differs"));
+                    return Err(self.fail(path, "value differs"));
                 }
                 Ok(())
             }
@@ -449,24 +518,23 @@ impl Cmp<'_, '_, '_> {
                 let ea = effective_entries(self.a, a);
                 let eb = effective_entries(self.b, b);
                 if ea.len() != eb.len() {
-                    return Err(Self::fail(path, "mapping size differs"));
+                    return Err(self.fail(path, "mapping size differs"));
                 }
                 if ea.iter().zip(eb.iter()).all(|(x, y)| x.0 == y.0) {
                     // Untouched mappings keep their key order: compare pairwise.
-                    for ((k, _, v), (_, _, w)) in ea.iter().zip(eb.iter()) {
-                        path.push(k.clone());
+                    for ((_, kn, v), (_, _, w)) in ea.iter().zip(eb.iter()) {
+                        path.push(Seg::A(*kn));
                         self.same(Some(*v), Some(*w), path, depth + 1)?;
                         path.pop();
                     }
                     return Ok(());
                 }
-                let mb: HashMap<&str, NodeId> =
-                    eb.iter().map(|(k, _, v)| (k.as_str(), *v)).collect();
-                for (k, _, v) in &ea {
-                    path.push(k.clone());
-                    let w = mb.get(k.as_str()).copied();
+                let mb: HashMap<&str, NodeId> = eb.iter().map(|(k, _, v)| (&**k, *v)).collect();
+                for (k, kn, v) in &ea {
+                    path.push(Seg::A(*kn));
+                    let w = mb.get(&**k).copied();
                     if w.is_none() {
-                        return Err(Self::fail(path, "key missing"));
+                        return Err(self.fail(path, "key missing"));
                     }
                     self.same(Some(*v), w, path, depth + 1)?;
                     path.pop();
@@ -475,16 +543,16 @@ impl Cmp<'_, '_, '_> {
             }
             (Kind::Seq { items: ia, .. }, Kind::Seq { items: ib, .. }) => {
                 if ia.len() != ib.len() {
-                    return Err(Self::fail(path, "sequence length differs"));
+                    return Err(self.fail(path, "sequence length differs"));
                 }
                 for (i, (&x, &y)) in ia.iter().zip(ib.iter()).enumerate() {
-                    path.push(format!("[{i}]"));
+                    path.push(Seg::Item(i));
                     self.same(Some(x), Some(y), path, depth + 1)?;
                     path.pop();
                 }
                 Ok(())
             }
-            _ => Err(Self::fail(path, "node kind differs")),
+            _ => Err(self.fail(path, "node kind differs")),
         }
     }
 }
@@ -550,7 +618,7 @@ fn env_maps(tree: &Tree<'_>) -> EnvMaps {
                     .lookup(fv, "environment", 0)
                     .map(|(_, _, e)| tree.deref(e))
                     .filter(|&e| matches!(tree.node(e).kind, Kind::Map { .. }));
-                functions.push((name, env));
+                functions.push((name.into_owned(), env));
             }
         }
     }
@@ -589,7 +657,9 @@ pub(crate) fn check_names(tree: &Tree<'_>) -> Result<Vec<String>, Error> {
 }
 
 /// 4 KB check on the merged environment of every function of the output (or the provider
-/// environment alone when there are no functions).
+/// environment alone when there are no functions). Linear: each function's total is the
+/// provider total adjusted by the function's own entries; the merged list (for the message)
+/// is built only for a function over the limit.
 pub(crate) fn check_sizes(
     b: &Tree<'_>,
     names: &[&str],
@@ -598,9 +668,10 @@ pub(crate) fn check_sizes(
     limit: usize,
 ) -> Result<(), Error> {
     let (provider, provider_unknown, functions) = env_maps(b);
+    let name_index: HashMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (*n, i)).collect();
     let size_of = |key: &str, v: NodeId| -> (usize, bool) {
         let n = b.node(b.deref(v));
-        if let Some(i) = names.iter().position(|x| *x == key)
+        if let Some(&i) = name_index.get(key)
             && n.scalar() == Some(yaml_values[i])
         {
             return (raw_len[i], false);
@@ -620,43 +691,66 @@ pub(crate) fn check_sizes(
     if let Some(p) = provider {
         for (key, _, v) in effective_entries(b, p) {
             let (s, est) = size_of(&key, v);
-            provider_entries.push((key, s, est));
+            provider_entries.push((key.into_owned(), s, est));
         }
     }
-    let check = |label: &str, entries: Vec<(String, usize, bool)>| -> Result<(), Error> {
+    let provider_at: HashMap<&str, usize> = provider_entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (e.0.as_str(), i))
+        .collect();
+    let provider_total: usize = provider_entries.iter().map(|(k, s, _)| k.len() + s).sum();
+    let too_large = |label: &str, entries: Vec<(String, usize, bool)>| -> Error {
         let total: usize = entries.iter().map(|(k, s, _)| k.len() + s).sum();
-        if total > limit {
-            let mut largest: Vec<(String, usize)> = entries
-                .iter()
-                .map(|(k, s, _)| (k.clone(), k.len() + s))
-                .collect();
-            largest.sort_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(&y.0)));
-            largest.truncate(3);
-            return Err(Error::TooLarge {
-                function: label.to_string(),
-                bytes: total,
-                limit,
-                largest_keys: largest,
-                estimated: provider_unknown || entries.iter().any(|e| e.2),
-            });
+        let mut largest: Vec<(String, usize)> = entries
+            .iter()
+            .map(|(k, s, _)| (k.clone(), k.len() + s))
+            .collect();
+        largest.sort_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(&y.0)));
+        largest.truncate(3);
+        Error::TooLarge {
+            function: label.to_string(),
+            bytes: total,
+            limit,
+            largest_keys: largest,
+            estimated: provider_unknown || entries.iter().any(|e| e.2),
         }
-        Ok(())
     };
     if functions.is_empty() {
-        return check("provider.environment", provider_entries);
+        if provider_total > limit {
+            return Err(too_large("provider.environment", provider_entries));
+        }
+        return Ok(());
     }
     for (name, env) in functions {
-        let mut merged = provider_entries.clone();
-        if let Some(e) = env {
-            for (key, _, v) in effective_entries(b, e) {
-                let (s, est) = size_of(&key, v);
+        let own: Vec<(Cow<'_, str>, usize, bool)> = env
+            .map(|e| {
+                effective_entries(b, e)
+                    .into_iter()
+                    .map(|(key, _, v)| {
+                        let (s, est) = size_of(&key, v);
+                        (key, s, est)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut total = provider_total;
+        for (key, s, _) in &own {
+            if let Some(&i) = provider_at.get(&**key) {
+                total -= key.len() + provider_entries[i].1;
+            }
+            total += key.len() + s;
+        }
+        if total > limit {
+            let mut merged = provider_entries.clone();
+            for (key, s, est) in own {
                 match merged.iter_mut().find(|x| x.0 == key) {
-                    Some(slot) => *slot = (key, s, est),
-                    None => merged.push((key, s, est)),
+                    Some(slot) => *slot = (key.into_owned(), s, est),
+                    None => merged.push((key.into_owned(), s, est)),
                 }
             }
+            return Err(too_large(&name, merged));
         }
-        check(&name, merged)?;
     }
     Ok(())
 }

@@ -5,6 +5,7 @@
 //! Edits never touch bytes outside the value they replace or the lines they add. Inserted
 //! text is kept as pieces so the same plan renders the real file and a masked copy.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use super::Error;
@@ -253,7 +254,7 @@ pub(crate) fn plan(tree: &Tree<'_>, names: &[&str], encoded: &[&str]) -> Result<
                     for (name, k, v) in effective_entries(tree, f) {
                         let d = tree.deref(v);
                         let is_map = matches!(tree.node(d).kind, Kind::Map { .. });
-                        list.push((name, is_map.then_some(d), k));
+                        list.push((name.into_owned(), is_map.then_some(d), k));
                     }
                     Functions::Map(list)
                 }
@@ -342,6 +343,7 @@ pub(crate) fn plan(tree: &Tree<'_>, names: &[&str], encoded: &[&str]) -> Result<
     }
 
     // Normal mode: override keys that a function's own environment would shadow.
+    let name_index: HashMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (*n, i)).collect();
     match &functions {
         Functions::None => {}
         Functions::Opaque(n, how) => {
@@ -394,9 +396,26 @@ pub(crate) fn plan(tree: &Tree<'_>, names: &[&str], encoded: &[&str]) -> Result<
                 let e = tree.deref(ev);
                 let en = tree.node(e);
                 match &en.kind {
-                    Kind::Map { .. } => {
-                        for (i, name) in names.iter().enumerate() {
-                            if let Some((holder, _, v)) = tree.lookup(e, name, 0)
+                    Kind::Map { entries, .. } => {
+                        // Which secrets this environment sets. Without merge keys its entries
+                        // are exactly what `lookup` searches, so look its few keys up among
+                        // the names instead of every name among its keys.
+                        let candidates: Vec<usize> =
+                            if entries.iter().any(|&(k, _)| tree.is_merge_key(k)) {
+                                (0..names.len()).collect()
+                            } else {
+                                let mut c: Vec<usize> = entries
+                                    .iter()
+                                    .filter_map(|&(k, _)| {
+                                        tree.node(k).scalar().and_then(|s| name_index.get(s))
+                                    })
+                                    .copied()
+                                    .collect();
+                                c.sort_unstable();
+                                c
+                            };
+                        for i in candidates {
+                            if let Some((holder, _, v)) = tree.lookup(e, names[i], 0)
                                 && !plan.sets(holder, i)
                                 && !same_value(tree, v, encoded[i])
                             {
@@ -432,9 +451,12 @@ fn null_slot_ok(tree: &Tree<'_>, raw: NodeId, deref: NodeId, what: &str) -> Resu
     Ok(())
 }
 
+/// One effective entry: key text (borrowed from the tree for scalar keys), key node, value.
+pub(crate) type Entry<'t> = (Cow<'t, str>, NodeId, NodeId);
+
 /// Effective entries of a mapping: explicit keys, then merged keys not already present.
-pub(crate) fn effective_entries(tree: &Tree<'_>, map: NodeId) -> Vec<(String, NodeId, NodeId)> {
-    let mut out: Vec<(String, NodeId, NodeId)> = Vec::new();
+pub(crate) fn effective_entries<'t>(tree: &'t Tree<'_>, map: NodeId) -> Vec<Entry<'t>> {
+    let mut out: Vec<Entry<'t>> = Vec::new();
     if let Kind::Map { entries, .. } = &tree.node(map).kind
         && !entries.iter().any(|&(k, _)| tree.is_merge_key(k))
     {
@@ -447,11 +469,11 @@ pub(crate) fn effective_entries(tree: &Tree<'_>, map: NodeId) -> Vec<(String, No
     out
 }
 
-fn collect_entries(
-    tree: &Tree<'_>,
+fn collect_entries<'t>(
+    tree: &'t Tree<'_>,
     map: NodeId,
-    out: &mut Vec<(String, NodeId, NodeId)>,
-    seen: &mut std::collections::HashSet<String>,
+    out: &mut Vec<Entry<'t>>,
+    seen: &mut std::collections::HashSet<Cow<'t, str>>,
     depth: usize,
 ) {
     if depth > super::tree::MAX_DEPTH {
@@ -474,11 +496,11 @@ fn collect_entries(
 }
 
 /// Scalar keys compare by value; anything else by its source text (rare, never edited).
-pub(crate) fn key_repr(tree: &Tree<'_>, k: NodeId) -> String {
+pub(crate) fn key_repr<'t>(tree: &'t Tree<'_>, k: NodeId) -> Cow<'t, str> {
     let n = tree.node(k);
     match n.scalar() {
-        Some(v) => v.to_string(),
-        None => format!("\u{0}{}", &tree.src[n.start..n.end]),
+        Some(v) => Cow::Borrowed(v),
+        None => Cow::Owned(format!("\u{0}{}", &tree.src[n.start..n.end])),
     }
 }
 

@@ -2,8 +2,9 @@
 //! byte range in the original text, so edits can be spliced without re-serialising anything.
 //!
 //! saphyr-parser's markers are *character* indices and some end markers are unreliable
-//! (block scalars, block collections, flow collection ends), so this module converts indices
-//! to bytes through a table and derives content ends itself (see yaml-editing.md §6).
+//! (block scalars, block collections, flow collection ends, empty plain scalars), so this
+//! module converts indices to bytes itself ([`ByteIndex`]), derives content ends itself (see
+//! yaml-editing.md §6), and refuses a file whose reported positions do not match its text.
 
 use std::borrow::Cow;
 
@@ -104,32 +105,70 @@ struct Frame {
     pending_key: Option<NodeId>,
 }
 
-/// Char index → byte offset. Identity for ASCII input, otherwise a table (one entry per char).
-struct ByteIndex {
+/// Char index → byte offset. Identity for ASCII input. Otherwise two cursors (one for span
+/// starts, one for span ends) walk the UTF-8 text from the previous position: the parser
+/// reports positions almost in order, so this is one pass over the text instead of a table
+/// of one `usize` per character (8 MB for a 1 MB file). Should the walks ever exceed a few
+/// passes over the text (hostile input jumping back and forth), a full table takes over.
+struct ByteIndex<'s> {
+    bytes: &'s [u8],
+    ascii: bool,
+    /// (char index, byte offset) of the start and end cursors.
+    cursors: [(usize, usize); 2],
+    /// Characters walked so far; bounded by `budget` before the table is built.
+    walked: usize,
     table: Option<Vec<usize>>,
-    len: usize,
 }
 
-impl ByteIndex {
-    fn new(src: &str) -> Self {
-        let table = if src.is_ascii() {
-            None
-        } else {
-            let mut t: Vec<usize> = src.char_indices().map(|(b, _)| b).collect();
-            t.push(src.len());
-            Some(t)
-        };
+const START: usize = 0;
+const END: usize = 1;
+
+impl<'s> ByteIndex<'s> {
+    fn new(src: &'s str) -> Self {
         ByteIndex {
-            table,
-            len: src.len(),
+            bytes: src.as_bytes(),
+            ascii: src.is_ascii(),
+            cursors: [(0, 0); 2],
+            walked: 0,
+            table: None,
         }
     }
 
-    fn byte(&self, char_index: usize) -> usize {
-        match &self.table {
-            None => char_index.min(self.len),
-            Some(t) => t.get(char_index).copied().unwrap_or(self.len),
+    fn byte(&mut self, cursor: usize, char_index: usize) -> usize {
+        let len = self.bytes.len();
+        if self.ascii {
+            return char_index.min(len);
         }
+        if let Some(t) = &self.table {
+            return t.get(char_index).copied().unwrap_or(len);
+        }
+        let (mut ch, mut b) = self.cursors[cursor];
+        self.walked += ch.abs_diff(char_index);
+        if self.walked > 4 * len + 64 {
+            let src = std::str::from_utf8(self.bytes).unwrap_or_default();
+            let mut t: Vec<usize> = src.char_indices().map(|(b, _)| b).collect();
+            t.push(len);
+            let r = t.get(char_index).copied().unwrap_or(len);
+            self.table = Some(t);
+            return r;
+        }
+        let cont = |c: u8| c & 0xC0 == 0x80;
+        while ch < char_index && b < len {
+            b += 1;
+            while b < len && cont(self.bytes[b]) {
+                b += 1;
+            }
+            ch += 1;
+        }
+        while ch > char_index {
+            b -= 1;
+            while cont(self.bytes[b]) {
+                b -= 1;
+            }
+            ch -= 1;
+        }
+        self.cursors[cursor] = (ch, b);
+        b
     }
 }
 
@@ -153,9 +192,11 @@ fn err(span: &Span, message: impl Into<String>) -> ParseError {
 
 impl<'a> Tree<'a> {
     pub fn parse(src: &'a str) -> Result<Tree<'a>, ParseError> {
-        let bi = ByteIndex::new(src);
+        let mut bi = ByteIndex::new(src);
         let bytes = src.as_bytes();
-        let mut nodes: Vec<Node<'a>> = Vec::new();
+        // About one node per 10 bytes in real files: reserving up front avoids copying the
+        // arena on every doubling (untouched capacity costs address space, not memory).
+        let mut nodes: Vec<Node<'a>> = Vec::with_capacity(src.len() / 8 + 16);
         let mut stack: Vec<Frame> = Vec::new();
         let mut root = None;
         let mut documents = 0;
@@ -172,8 +213,8 @@ impl<'a> Tree<'a> {
                 col: e.marker().col(),
                 message: e.info().to_string(),
             })?;
-            let s = bi.byte(span.start.index());
-            let e = bi.byte(span.end.index()).max(s);
+            let s = bi.byte(START, span.start.index());
+            let e = bi.byte(END, span.end.index()).max(s);
             let is_map_start = matches!(ev, Event::MappingStart(..));
             let new_node = match ev {
                 Event::StreamStart | Event::StreamEnd | Event::Nothing => None,
@@ -204,12 +245,34 @@ impl<'a> Tree<'a> {
                     })
                 }
                 Event::Scalar(value, style, anchor, tag) => {
+                    // A one-line plain scalar without properties is its own source text. When
+                    // the parser's position disagrees, every offset after it is suspect: refuse
+                    // rather than splice at the wrong bytes (found by fuzzing: saphyr-parser
+                    // miscounts U+2028 inside a `%` directive line).
+                    if style == ScalarStyle::Plain
+                        && tag.is_none()
+                        && anchor == 0
+                        && !value.contains(' ')
+                        && bytes.get(s..s + value.len()) != Some(value.as_bytes())
+                    {
+                        return Err(err(
+                            &span,
+                            "the parser's position does not match the text (a line separator U+2028/U+2029 in a directive?)",
+                        ));
+                    }
                     let (start, end) = match style {
                         ScalarStyle::Literal | ScalarStyle::Folded => {
                             block_scalar_range(bytes, last_end, s, e)
                         }
                         ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted => {
                             (s, quoted_end(bytes, s, e))
+                        }
+                        // An empty plain scalar (`KEY:` with nothing after it) has no text,
+                        // but saphyr's span for it can run over the rest of the line: a flow
+                        // mapping's `}` and a trailing comment included (found by fuzzing:
+                        // an entry was inserted inside the comment).
+                        ScalarStyle::Plain if value.is_empty() && tag.is_none() && anchor == 0 => {
+                            (s, s)
                         }
                         _ => (s, trim_end(bytes, s, e)),
                     };
@@ -227,7 +290,7 @@ impl<'a> Tree<'a> {
                 Event::MappingStart(anchor, tag) | Event::SequenceStart(anchor, tag) => {
                     let is_map = is_map_start;
                     let open = if is_map { b'{' } else { b'[' };
-                    let flow_at = bytes[s..e].iter().position(|&c| c == open).map(|p| s + p);
+                    let flow_at = flow_open(bytes, s, e, open);
                     let flow = flow_at.is_some();
                     let kind = if is_map {
                         Kind::Map {
@@ -492,6 +555,26 @@ fn quoted_end(b: &[u8], s: usize, e: usize) -> usize {
     trim_end(b, s, e)
 }
 
+/// Position of a flow collection's `{`/`[` in a collection-start span: after the node's
+/// properties (tag, anchor) and any blanks or comments between them, never inside a comment
+/// (found by fuzzing: `&a # {` before a block mapping was taken for a flow mapping).
+fn flow_open(b: &[u8], s: usize, e: usize, open: u8) -> Option<usize> {
+    let mut i = s;
+    loop {
+        i = skip_trivia(b, i);
+        match b.get(i) {
+            Some(_) if i >= e => return None,
+            Some(&c) if c == open => return Some(i),
+            Some(b'!' | b'&') => {
+                while i < e && !matches!(b[i], b' ' | b'\t' | b'\r' | b'\n') {
+                    i += 1;
+                }
+            }
+            _ => return None,
+        }
+    }
+}
+
 /// Find the closing bracket of a flow collection scanning from `from` over blanks, commas and
 /// comments (the parser's end span can be a `,` or include a trailing comment).
 fn flow_close(b: &[u8], from: usize, close: u8) -> Option<usize> {
@@ -593,10 +676,10 @@ fn check_duplicates(nodes: &[Node<'_>], entries: &[(NodeId, NodeId)]) -> Result<
         }
     });
     if entries.len() <= 16 {
-        let keys: Vec<_> = keys.collect();
-        for (i, (v, k)) in keys.iter().enumerate() {
-            if keys[..i].iter().any(|(w, _)| w == v) {
-                return Err(dup(&nodes[*k], v));
+        // Pairwise, without allocating: most mappings have a handful of keys.
+        for (i, (v, k)) in keys.clone().enumerate() {
+            if keys.clone().take(i).any(|(w, _)| w == v) {
+                return Err(dup(&nodes[k], v));
             }
         }
     } else {

@@ -65,7 +65,8 @@ struct Slot {
 struct Builder<'a> {
     src: &'a str,
     /// Byte offset of every character (plus one past the end): saphyr markers count characters.
-    char_to_byte: Vec<usize>,
+    /// `None` for ASCII text (sops files nearly always are), where they are the same.
+    char_to_byte: Option<Vec<usize>>,
     events: Vec<(Event<'a>, Span)>,
     pos: usize,
     comments: Vec<Comment>,
@@ -78,8 +79,11 @@ struct Builder<'a> {
 
 impl<'a> Builder<'a> {
     fn new(src: &'a str, events: Vec<(Event<'a>, Span)>) -> Self {
-        let mut char_to_byte: Vec<usize> = src.char_indices().map(|(b, _)| b).collect();
-        char_to_byte.push(src.len());
+        let char_to_byte = (!src.is_ascii()).then(|| {
+            let mut t: Vec<usize> = src.char_indices().map(|(b, _)| b).collect();
+            t.push(src.len());
+            t
+        });
         let mut b = Builder {
             src,
             char_to_byte,
@@ -97,10 +101,10 @@ impl<'a> Builder<'a> {
     }
 
     fn byte(&self, char_idx: usize) -> usize {
-        self.char_to_byte
-            .get(char_idx)
-            .copied()
-            .unwrap_or(self.src.len())
+        match &self.char_to_byte {
+            None => char_idx.min(self.src.len()),
+            Some(t) => t.get(char_idx).copied().unwrap_or(self.src.len()),
+        }
     }
 
     /// Finds every `#` comment outside scalar (and alias) spans.

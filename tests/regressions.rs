@@ -1,0 +1,199 @@
+//! Regression tests for issue 6 (performance and fuzzing), each named after what it guards.
+//!
+//! Found by `cargo fuzz run render` (docs/fuzzing.md):
+//! - an empty plain value in a flow mapping followed by a comment containing `}` (saphyr's
+//!   span for the empty scalar runs to the end of the comment): a new `environment` entry was
+//!   inserted inside the comment, and the verification passed because it only compared
+//!   environments present on one side or the other.
+//! - a document whose anchor is followed by a comment containing `{` (` &a # \{`): after a
+//!   first render added `provider:`, the second render took the block mapping for a flow
+//!   mapping (its start span runs over the comment) and refused it, so render was not
+//!   idempotent.
+//! - U+2028 inside a `%` directive line: saphyr-parser's positions after it are off, so a
+//!   second render found no `:` after a key. Scalars now confirm the parser's positions.
+//!
+//! The others pin behaviour that the performance work of issue 6 rewrote, so a later
+//! optimisation cannot change it silently:
+//! - positions in non-ASCII files now come from cursors walking the text instead of a
+//!   char→byte table, including spans that move backwards (block scalars, flow ends);
+//! - the 4 KB check now adjusts the provider total per function instead of rebuilding the
+//!   merged list, so overridden keys must still be counted once;
+//! - the verification now indexes environments by their own keys, not by every secret name.
+
+use sls_secrets::render::{Error, RenderOptions, Secret, render};
+
+fn secrets<'a>(pairs: &'a [(&'a str, &'a str)]) -> Vec<Secret<'a>> {
+    pairs
+        .iter()
+        .map(|&(name, value)| Secret { name, value })
+        .collect()
+}
+
+#[test]
+fn flow_mapping_with_a_brace_in_its_trailing_comment_gets_the_entry_before_the_brace() {
+    let src = "service: flow\nprovider:\n   { A: 1, DB_PASSWORD: \"do\", l}   # flow styl }\n";
+    let r = render(
+        src,
+        &secrets(&[("DB_PASSWORD", "x")]),
+        &RenderOptions::default(),
+    )
+    .expect("renders");
+    assert_eq!(
+        r.output,
+        "service: flow\nprovider:\n   { A: 1, DB_PASSWORD: \"do\", l, environment: {DB_PASSWORD: \"x\"}}   # flow styl }\n"
+    );
+    // The same shape one level down: an empty value before `}` and a comment with `}`.
+    let src = "provider:\n  name: aws\n  environment: { A: 1, B}   # }\n";
+    let r = render(src, &secrets(&[("K1", "v")]), &RenderOptions::default()).expect("renders");
+    assert_eq!(
+        r.output,
+        "provider:\n  name: aws\n  environment: { A: 1, B, K1: \"v\"}   # }\n"
+    );
+}
+
+#[test]
+fn anchor_then_comment_with_a_brace_is_still_a_block_mapping() {
+    let src = " &?h___: #s\\${x}\\{o\n";
+    let opts = RenderOptions::default();
+    let pairs = [("DB_PASSWORD", "x")];
+    let once = render(src, &secrets(&pairs), &opts).expect("renders");
+    assert_eq!(
+        once.output,
+        " &?h___: #s\\${x}\\{o\nprovider:\n  environment:\n    DB_PASSWORD: \"x\"\n"
+    );
+    let twice = render(&once.output, &secrets(&pairs), &opts).expect("renders again");
+    assert_eq!(twice.output, once.output);
+    // The same with a tag and a brace in the comment before an existing mapping.
+    let src = "provider: !Tag # {\n  name: aws\n";
+    let r = render(src, &secrets(&pairs), &opts).expect("renders");
+    assert_eq!(
+        r.output,
+        "provider: !Tag # {\n  name: aws\n  environment:\n    DB_PASSWORD: \"x\"\n"
+    );
+}
+
+#[test]
+fn line_separator_in_a_directive_is_refused_not_spliced_at_wrong_offsets() {
+    let src = "%X a\u{2028}b\n---\nprovider:\n  environment:\n    DB_PASSWORD: old\n";
+    match render(
+        src,
+        &secrets(&[("DB_PASSWORD", "x")]),
+        &RenderOptions::default(),
+    ) {
+        Err(Error::Parse { message, .. }) => assert!(message.contains("position"), "{message}"),
+        Err(e) => panic!("unexpected error {e}"),
+        Ok(r) => assert_eq!(
+            r.output,
+            src.replace("DB_PASSWORD: old", "DB_PASSWORD: \"x\""),
+            "rendered at the wrong place"
+        ),
+    }
+}
+
+#[test]
+fn empty_value_before_a_comment_is_replaced_without_eating_the_comment() {
+    let src = "provider:\n  environment:\n    K1:   # set by CI\n    B: 2\n";
+    let r = render(src, &secrets(&[("K1", "v")]), &RenderOptions::default()).expect("renders");
+    assert_eq!(
+        r.output,
+        "provider:\n  environment:\n    K1: \"v\"   # set by CI\n    B: 2\n"
+    );
+}
+
+#[test]
+fn non_ascii_spans_that_move_backwards_splice_at_the_right_bytes() {
+    let src = "# ünï ✓\nprovider:\n  name: aws # größe\n  environment:\n    DESC: |\n      ✓ multi ü\n      line\n\n    FLOW: { a: \"ü\", b: 2 }   # ✓\n    OLD: ä   # ö\nfunctions:\n  f:\n    handler: h # ✓\n    description: >-\n      ß\n    environment: { OLD: ö, X: \"✓\" }\n";
+    let r = render(
+        src,
+        &secrets(&[("OLD", "néw"), ("NEW", "✓")]),
+        &RenderOptions::default(),
+    )
+    .expect("renders");
+    let want = src
+        .replace(
+            "    OLD: ä   # ö\n",
+            "    OLD: \"néw\"   # ö\n    NEW: \"✓\"\n",
+        )
+        .replace("{ OLD: ö, X:", "{ OLD: \"néw\", X:");
+    assert_eq!(r.output, want);
+}
+
+#[test]
+fn non_ascii_input_past_every_cursor_still_parses_errors_at_the_right_place() {
+    // An error after a long non-ASCII prefix: the position must be the parser's (line 3).
+    let src = "a: ✓✓✓✓✓✓✓✓\nb: ü\nc: [unclosed ✓\n";
+    match render(src, &secrets(&[("K1", "v")]), &RenderOptions::default()) {
+        Err(Error::Parse { line, .. }) => assert!(line >= 3, "line {line}"),
+        Err(e) => panic!("unexpected error {e}"),
+        Ok(_) => panic!("invalid YAML rendered"),
+    }
+}
+
+fn too_large(src: &str, limit: usize) -> (String, usize, Vec<(String, usize)>) {
+    let opts = RenderOptions {
+        env_limit: limit,
+        ..RenderOptions::default()
+    };
+    match render(src, &secrets(&[("S", "xxxxxxxxxxxxxxxxxxxx")]), &opts) {
+        Err(Error::TooLarge {
+            function,
+            bytes,
+            largest_keys,
+            ..
+        }) => (function, bytes, largest_keys),
+        Err(e) => panic!("unexpected error {e}"),
+        Ok(_) => panic!("limit {limit} not enforced"),
+    }
+}
+
+#[test]
+fn size_check_counts_a_function_override_once() {
+    // provider: AAAA (4+10) + S (1+20); function f overrides AAAA (4+2) and adds B (1+2).
+    let src = "provider:\n  name: aws\n  environment:\n    AAAA: \"1234567890\"\nfunctions:\n  f:\n    handler: h\n    environment:\n      AAAA: \"12\"\n      B: yy\n";
+    let opts = RenderOptions {
+        env_limit: 30,
+        ..RenderOptions::default()
+    };
+    let r = render(src, &secrets(&[("S", "xxxxxxxxxxxxxxxxxxxx")]), &opts);
+    assert!(r.is_ok(), "30 bytes fit a 30-byte limit");
+    let (function, bytes, largest) = too_large(src, 29);
+    assert_eq!((function.as_str(), bytes), ("f", 30));
+    assert_eq!(
+        largest,
+        vec![("S".into(), 21), ("AAAA".into(), 6), ("B".into(), 3)]
+    );
+}
+
+#[test]
+fn size_check_without_functions_counts_the_provider_environment() {
+    let src = "provider:\n  name: aws\n  environment:\n    AAAA: \"1234567890\"\n";
+    let (function, bytes, _) = too_large(src, 34);
+    assert_eq!((function.as_str(), bytes), ("provider.environment", 35));
+}
+
+#[test]
+fn many_functions_and_secrets_verify_and_shadow_in_name_order() {
+    // 50 functions x 40 secrets: every function shadows two secrets, listed out of order.
+    let names: Vec<String> = (0..40).map(|i| format!("K{i:02}")).collect();
+    let pairs: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "v")).collect();
+    let mut src = String::from("provider:\n  name: aws\nfunctions:\n");
+    for f in 0..50 {
+        src.push_str(&format!(
+            "  f{f}:\n    environment:\n      K{:02}: a\n      OWN: b\n      K{:02}: c\n",
+            (f + 7) % 40,
+            f % 40
+        ));
+    }
+    let r = render(&src, &secrets(&pairs), &RenderOptions::default()).expect("renders");
+    for f in 0..50 {
+        let note = r
+            .notes
+            .iter()
+            .find(|n| n.starts_with(&format!("function `f{f}` ")))
+            .expect("a note per function");
+        let (a, b) = ((f + 7) % 40, f % 40);
+        let (lo, hi) = (a.min(b), a.max(b));
+        assert!(note.contains(&format!("K{lo:02}, K{hi:02}")), "{note}");
+    }
+    assert_eq!(r.output.matches("\"v\"").count(), 40 + 100);
+}
