@@ -118,9 +118,9 @@ pub fn run(args: &RenderArgs) -> Result<u8, Failure> {
         set_env,
         ..RenderOptions::default()
     };
-    let rendered =
+    let mut rendered =
         render::render(&source, &secrets, &opts).map_err(|e| render_failure(&config, e))?;
-    let output = Zeroizing::new(rendered.output);
+    let output = Zeroizing::new(std::mem::take(&mut rendered.output));
     for note in &rendered.notes {
         eprintln!("sls-secrets: {note}");
     }
@@ -133,8 +133,8 @@ pub fn run(args: &RenderArgs) -> Result<u8, Failure> {
             render::unified_diff(&source, &output, &label, color)
         } else {
             render::unified_diff(
-                &rendered.masked_original,
-                &rendered.masked_output,
+                &rendered.masked_original(),
+                &rendered.masked_output(),
                 &label,
                 color,
             )

@@ -6,7 +6,8 @@
 //! - the merged environment of every function: key names, reserved names, the 4 KB limit.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+// Keys come from the user's own files: a fast hash matters more than flood resistance here.
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use saphyr_parser::ScalarStyle;
 
@@ -80,7 +81,7 @@ pub(crate) fn check_sharing(
         if let Some((s, t)) = e.old_value {
             for &id in &targets {
                 let n = tree.node(id);
-                if n.start >= s && n.start < t {
+                if n.start() >= s && n.start() < t {
                     return Err(unsupported(
                         tree,
                         id,
@@ -91,7 +92,7 @@ pub(crate) fn check_sharing(
             }
         }
     }
-    let mut watch: HashMap<NodeId, Need> = HashMap::new();
+    let mut watch: HashMap<NodeId, Need> = HashMap::default();
     for sp in &plan.slots {
         match sp.slot {
             Slot::Map(m) => {
@@ -106,7 +107,7 @@ pub(crate) fn check_sharing(
             Slot::Absent { parent: None } => {}
         }
     }
-    let mut seen: HashMap<NodeId, Vec<String>> = HashMap::new();
+    let mut seen: HashMap<NodeId, Vec<String>> = HashMap::default();
     let mut budget = BUDGET;
     let mut path = Vec::new();
     if let Some(root) = tree.root {
@@ -128,7 +129,7 @@ pub(crate) fn check_sharing(
         if watch.get(&id) == Some(&Need::Env) {
             notes.push(format!(
                 "the environment mapping at line {} is shared through an anchor; the secrets appear at {}",
-                tree.node(id).line,
+                tree.node(id).line(),
                 paths.join(", ")
             ));
         }
@@ -514,6 +515,23 @@ impl Cmp<'_, '_, '_> {
                 }
                 Ok(())
             }
+            (Kind::Map { entries: xa, .. }, Kind::Map { entries: xb, .. })
+                if xa.len() == xb.len()
+                    && xa.iter().zip(xb.iter()).all(|(&(ka, _), &(kb, _))| {
+                        !self.a.is_merge_key(ka)
+                            && !self.b.is_merge_key(kb)
+                            && key_repr(self.a, ka) == key_repr(self.b, kb)
+                    }) =>
+            {
+                // Same keys in the same order and no merge keys (nearly every mapping outside
+                // the environments): pairwise, without collecting effective entries.
+                for (&(kn, v), &(_, w)) in xa.iter().zip(xb.iter()) {
+                    path.push(Seg::A(kn));
+                    self.same(Some(v), Some(w), path, depth + 1)?;
+                    path.pop();
+                }
+                Ok(())
+            }
             (Kind::Map { .. }, Kind::Map { .. }) => {
                 let ea = effective_entries(self.a, a);
                 let eb = effective_entries(self.b, b);
@@ -644,7 +662,7 @@ pub(crate) fn check_names(tree: &Tree<'_>) -> Result<Vec<String>, Error> {
             if key.contains("${") || kn.scalar().is_none() {
                 continue;
             }
-            let loc = format!("{label} (line {}:{})", kn.line, kn.col + 1);
+            let loc = format!("{label} (line {}:{})", kn.line(), kn.col() + 1);
             check_name(&key, &loc)?;
             if key == "TZ" {
                 notes.push(format!(
@@ -683,7 +701,7 @@ pub(crate) fn check_sizes(
             Some(s) => (s.len(), s.contains("${") || n.tag.is_some()),
             None => {
                 // A CloudFormation intrinsic (long form): count its source text.
-                (n.end.saturating_sub(n.start), true)
+                (n.end().saturating_sub(n.start()), true)
             }
         }
     };

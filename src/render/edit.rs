@@ -5,8 +5,8 @@
 //! Edits never touch bytes outside the value they replace or the lines they add. Inserted
 //! text is kept as pieces so the same plan renders the real file and a masked copy.
 
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::borrow::Cow;
-use std::collections::HashMap;
 
 use super::Error;
 use super::quote::encode_key;
@@ -99,8 +99,8 @@ impl Plan {
 pub(crate) fn unsupported(tree: &Tree<'_>, node: NodeId, what: String, hint: &str) -> Error {
     let n = tree.node(node);
     Error::Unsupported {
-        line: n.line,
-        col: n.col + 1,
+        line: n.line(),
+        col: n.col() + 1,
         what,
         hint: hint.to_string(),
     }
@@ -336,7 +336,7 @@ pub(crate) fn plan(tree: &Tree<'_>, names: &[&str], encoded: &[&str]) -> Result<
         let n = tree.node(env_node);
         plan.notes.push(format!(
             "provider.environment (line {}) is a variable string, so the secrets were written into the environment of every function ({})",
-            n.line,
+            n.line(),
             fns.iter().map(|f| f.0.as_str()).collect::<Vec<_>>().join(", ")
         ));
         return Ok(plan);
@@ -377,7 +377,7 @@ pub(crate) fn plan(tree: &Tree<'_>, names: &[&str], encoded: &[&str]) -> Result<
             let nn = tree.node(*n);
             plan.notes.push(format!(
                 "`functions` (line {}) is {how}: function-level environments there were not checked for keys that would shadow the secrets",
-                nn.line
+                nn.line()
             ));
         }
         Functions::Map(list) => {
@@ -386,7 +386,7 @@ pub(crate) fn plan(tree: &Tree<'_>, names: &[&str], encoded: &[&str]) -> Result<
                     let kn = tree.node(*knode);
                     plan.notes.push(format!(
                         "function `{fname}` (line {}) is not a mapping; its environment was not checked for keys that would shadow the secrets",
-                        kn.line
+                        kn.line()
                     ));
                     continue;
                 };
@@ -427,7 +427,7 @@ pub(crate) fn plan(tree: &Tree<'_>, names: &[&str], encoded: &[&str]) -> Result<
                     _ => {
                         plan.notes.push(format!(
                             "the environment of function `{fname}` (line {}) is not a mapping; it was not checked for keys that would shadow the secrets",
-                            en.line
+                            en.line()
                         ));
                     }
                 }
@@ -440,7 +440,7 @@ pub(crate) fn plan(tree: &Tree<'_>, names: &[&str], encoded: &[&str]) -> Result<
 /// A null value can be filled in only when it is written directly (not an alias, no anchor):
 /// otherwise filling it would change what other aliases see.
 fn null_slot_ok(tree: &Tree<'_>, raw: NodeId, deref: NodeId, what: &str) -> Result<(), Error> {
-    if raw != deref || tree.node(deref).anchor != 0 {
+    if raw != deref || tree.node(deref).anchor() != 0 {
         return Err(unsupported(
             tree,
             raw,
@@ -464,7 +464,7 @@ pub(crate) fn effective_entries<'t>(tree: &'t Tree<'_>, map: NodeId) -> Vec<Entr
         out.extend(entries.iter().map(|&(k, v)| (key_repr(tree, k), k, v)));
         return out;
     }
-    let mut seen = std::collections::HashSet::new();
+    let mut seen = HashSet::default();
     collect_entries(tree, map, &mut out, &mut seen, 0);
     out
 }
@@ -473,7 +473,7 @@ fn collect_entries<'t>(
     tree: &'t Tree<'_>,
     map: NodeId,
     out: &mut Vec<Entry<'t>>,
-    seen: &mut std::collections::HashSet<Cow<'t, str>>,
+    seen: &mut HashSet<Cow<'t, str>>,
     depth: usize,
 ) {
     if depth > super::tree::MAX_DEPTH {
@@ -500,14 +500,14 @@ pub(crate) fn key_repr<'t>(tree: &'t Tree<'_>, k: NodeId) -> Cow<'t, str> {
     let n = tree.node(k);
     match n.scalar() {
         Some(v) => Cow::Borrowed(v),
-        None => Cow::Owned(format!("\u{0}{}", &tree.src[n.start..n.end])),
+        None => Cow::Owned(format!("\u{0}{}", &tree.src[n.start()..n.end()])),
     }
 }
 
 /// Whether a value is already written exactly as we would write it.
 fn same_value(tree: &Tree<'_>, v: NodeId, encoded: &str) -> bool {
     let n = tree.node(v);
-    tree.src.get(n.start..n.end) == Some(encoded)
+    tree.src.get(n.start()..n.end()) == Some(encoded)
 }
 
 /// Position of the line break (CR of a CRLF) ending the line that holds `pos`, or EOF.
@@ -645,13 +645,13 @@ pub(crate) fn edits(
                 }
                 if !missing.is_empty() {
                     slot_changed.extend(&missing);
-                    let depth = node.depth + 1;
+                    let depth = node.depth() + 1;
                     if flow {
                         out.push(flow_append(tree, m, NONE, &missing, names, depth));
                     } else {
                         let base = tree.key_col(m).unwrap_or(0);
                         let lines = block_lines(base, step, NONE, &missing, names);
-                        out.push(block_append(b, node.end, lines, eol, depth));
+                        out.push(block_append(b, node.end(), lines, eol, depth));
                     }
                 }
             }
@@ -659,20 +659,20 @@ pub(crate) fn edits(
                 slot_changed.extend(&sp.keys);
                 let pnode = tree.node(parent);
                 let vnode = tree.node(value);
-                let depth = pnode.depth + 1;
+                let depth = pnode.depth() + 1;
                 if matches!(pnode.kind, Kind::Map { flow: true, .. }) {
                     let mut new = vec![Piece::Lit("{".into())];
                     let inner = flow_text(sp.path, &sp.keys, names);
                     new.extend(inner);
                     new.push(Piece::Lit("}".into()));
-                    let (start, end) = if vnode.start == vnode.end {
+                    let (start, end) = if vnode.start() == vnode.end() {
                         new.insert(0, Piece::Lit(" ".into()));
                         let (colon, _) = tree.colon_after(key).ok_or_else(|| {
                             unsupported(tree, key, "a key without `:`".into(), "write `KEY: value`")
                         })?;
                         (colon + 1, colon + 1)
                     } else {
-                        (vnode.start, vnode.end)
+                        (vnode.start(), vnode.end())
                     };
                     out.push(Edit {
                         start,
@@ -682,16 +682,16 @@ pub(crate) fn edits(
                         old_value: None,
                     });
                 } else {
-                    let base = tree.node(key).col + step;
+                    let base = tree.node(key).col() + step;
                     let lines = block_lines(base, step, sp.path, &sp.keys, names);
-                    let le = line_end(b, vnode.end);
-                    let tail = &tree.src[vnode.end..le];
+                    let le = line_end(b, vnode.end());
+                    let tail = &tree.src[vnode.end()..le];
                     // Drop the null token; keep a trailing comment, but no dangling blanks.
                     let start = match tree.colon_after(key) {
-                        Some((colon, _)) if tail.trim().is_empty() && colon < vnode.start => {
+                        Some((colon, _)) if tail.trim().is_empty() && colon < vnode.start() => {
                             colon + 1
                         }
-                        _ => vnode.start,
+                        _ => vnode.start(),
                     };
                     let keep = if tail.trim().is_empty() { "" } else { tail };
                     let mut new = vec![Piece::Lit(keep.to_string())];
@@ -720,13 +720,13 @@ pub(crate) fn edits(
             Slot::Absent { parent: Some(p) } => {
                 slot_changed.extend(&sp.keys);
                 let node = tree.node(p);
-                let depth = node.depth + 1;
+                let depth = node.depth() + 1;
                 if matches!(node.kind, Kind::Map { flow: true, .. }) {
                     out.push(flow_append(tree, p, sp.path, &sp.keys, names, depth));
                 } else {
                     let base = tree.key_col(p).unwrap_or(0);
                     let lines = block_lines(base, step, sp.path, &sp.keys, names);
-                    out.push(block_append(b, node.end, lines, eol, depth));
+                    out.push(block_append(b, node.end(), lines, eol, depth));
                 }
             }
         }
@@ -792,9 +792,9 @@ fn flow_append(
         Kind::Map { entries, .. } if !entries.is_empty() => {
             new.insert(0, Piece::Lit(", ".into()));
             let (_, v) = entries[entries.len() - 1];
-            tree.node(v).end
+            tree.node(v).end()
         }
-        _ => node.start + 1,
+        _ => node.start() + 1,
     };
     Edit {
         start: pos,
@@ -824,7 +824,7 @@ fn replace_value(
         )
     })?;
     let vn = tree.node(value);
-    let depth = vn.depth;
+    let depth = vn.depth();
     if vn.is_empty_plain() {
         return Ok(Some(Edit {
             start: colon + 1,
@@ -834,25 +834,25 @@ fn replace_value(
             old_value: None,
         }));
     }
-    if vstart > vn.start || vn.end < vstart {
+    if vstart > vn.start() || vn.end() < vstart {
         return Err(Error::Internal {
             message: format!(
                 "value span of the entry at line {} is inconsistent",
-                vn.line
+                vn.line()
             ),
         });
     }
     let same_line = !b[colon..vstart].contains(&b'\n');
     if same_line {
-        if &tree.src[vstart..vn.end] == encoded {
+        if &tree.src[vstart..vn.end()] == encoded {
             return Ok(None);
         }
         return Ok(Some(Edit {
             start: vstart,
-            end: vn.end,
+            end: vn.end(),
             depth,
             new: vec![Piece::Value(k)],
-            old_value: Some((vstart, vn.end)),
+            old_value: Some((vstart, vn.end())),
         }));
     }
     // Value on a later line (block mapping, `KEY:\n  value`): join it onto the key's line,
@@ -862,14 +862,14 @@ fn replace_value(
     let keep = if tail.trim().is_empty() { "" } else { tail };
     Ok(Some(Edit {
         start: colon + 1,
-        end: vn.end,
+        end: vn.end(),
         depth,
         new: vec![
             Piece::Lit(" ".into()),
             Piece::Value(k),
             Piece::Lit(keep.to_string()),
         ],
-        old_value: Some((vstart, vn.end)),
+        old_value: Some((vstart, vn.end())),
     }))
 }
 

@@ -5,7 +5,7 @@
 //! function when the provider environment is a `${...}` string), splices the new text into the
 //! original bytes, re-parses the result and checks it ([`check`]). Everything outside the
 //! changed entries is byte-for-byte the input. Secret values never reach notes, errors or the
-//! masked text handed to [`unified_diff`].
+//! masked texts handed to [`unified_diff`].
 //!
 //! Limitations: multi-document files, a flow-style top level, `provider` given as a scalar,
 //! environments shared through anchors with non-environment places, and values containing
@@ -54,18 +54,32 @@ impl Default for RenderOptions {
 }
 
 /// Result of [`render`]. No `Debug`: `output` contains the secrets.
-pub struct Rendered {
+pub struct Rendered<'s> {
     /// The new file.
     pub output: String,
-    /// The input with every value that the render replaces written as `****`: diff this
-    /// against `masked_output` (the old values may be secrets from an earlier render).
-    pub masked_original: String,
-    /// The new file with every secret value written as `"****"`.
-    pub masked_output: String,
     /// Human-readable lines for stderr; never contain values.
     pub notes: Vec<String>,
     /// Whether `output` differs from the input.
     pub changed: bool,
+    source: &'s str,
+    /// The splices that made `output`; they hold secret indices, never values, so the masked
+    /// texts are built from them only when a diff asks for them.
+    edits: Vec<edit::Edit>,
+}
+
+impl Rendered<'_> {
+    /// The input with every value that the render replaces written as `****`: diff this
+    /// against [`Rendered::masked_output`] (the old values may be secrets from an earlier
+    /// render).
+    pub fn masked_original(&self) -> String {
+        edit::mask_original(self.source, &self.edits, MASK)
+    }
+
+    /// The new file with every secret value written as `"****"`.
+    pub fn masked_output(&self) -> String {
+        let masked_quoted = format!("\"{MASK}\"");
+        edit::apply(self.source, &self.edits, |_| masked_quoted.as_str())
+    }
 }
 
 /// Errors never contain a secret value; `Display` says where and what to do.
@@ -169,22 +183,22 @@ fn parse_error(src: &str, e: tree::ParseError, secrets: &[Secret<'_>]) -> Error 
     }
 }
 
-fn unchanged(source: &str, notes: Vec<String>) -> Rendered {
+fn unchanged(source: &str, notes: Vec<String>) -> Rendered<'_> {
     Rendered {
         output: source.to_string(),
-        masked_original: source.to_string(),
-        masked_output: source.to_string(),
         notes,
         changed: false,
+        source,
+        edits: Vec::new(),
     }
 }
 
 /// Render `secrets` into `source` (see the module docs). Pure: no I/O.
-pub fn render(
-    source: &str,
+pub fn render<'s>(
+    source: &'s str,
     secrets: &[Secret<'_>],
     opts: &RenderOptions,
-) -> Result<Rendered, Error> {
+) -> Result<Rendered<'s>, Error> {
     let tree = tree::Tree::parse(source).map_err(|e| parse_error(source, e, secrets))?;
     if let Some((line, col)) = tree.second_document {
         return Err(Error::Unsupported {
@@ -244,9 +258,6 @@ pub fn render(
     }
 
     let output = edit::apply(source, &edits, |i| enc[i]);
-    let masked_quoted = format!("\"{MASK}\"");
-    let masked_output = edit::apply(source, &edits, |_| masked_quoted.as_str());
-    let masked_original = edit::mask_original(source, &edits, MASK);
 
     let out_tree = tree::Tree::parse(&output).map_err(|e| Error::Internal {
         message: format!(
@@ -273,9 +284,9 @@ pub fn render(
     let changed = output != source;
     Ok(Rendered {
         output,
-        masked_original,
-        masked_output,
         notes,
         changed,
+        source,
+        edits,
     })
 }

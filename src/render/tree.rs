@@ -34,25 +34,56 @@ pub(crate) enum Kind<'a> {
     },
 }
 
+/// 72 bytes: a large file has a node per ~10 bytes, kept twice (input and re-parsed output),
+/// so positions are `u32` (files over 4 GiB are refused) and the rare tag is boxed.
 pub(crate) struct Node<'a> {
     pub kind: Kind<'a>,
     /// `!Ref`, `!!str`, ... (handle + suffix as written after resolution by the parser).
-    pub tag: Option<String>,
+    pub tag: Option<Box<str>>,
     /// Parser anchor id, 0 when the node has no anchor.
-    pub anchor: usize,
+    anchor: u32,
     /// Byte offset of the node's first byte (its tag/anchor when it has one; `{`/`[` for flow
     /// collections; the `|`/`>` header for block scalars).
-    pub start: usize,
+    start: u32,
     /// Byte offset just past the node's content (never includes trailing blanks or comments).
-    pub end: usize,
+    end: u32,
     /// 1-based line and 0-based character column of `start` as reported by the parser.
-    pub line: usize,
-    pub col: usize,
+    line: u32,
+    col: u32,
     /// Nesting depth (number of enclosing collections); orders same-offset inserts.
-    pub depth: usize,
+    depth: u32,
+}
+
+/// Positions are checked against the file size (≤ `u32::MAX`) before any node is made.
+fn pos(x: usize) -> u32 {
+    u32::try_from(x).unwrap_or(u32::MAX)
 }
 
 impl Node<'_> {
+    pub fn start(&self) -> usize {
+        self.start as usize
+    }
+
+    pub fn end(&self) -> usize {
+        self.end as usize
+    }
+
+    pub fn line(&self) -> usize {
+        self.line as usize
+    }
+
+    pub fn col(&self) -> usize {
+        self.col as usize
+    }
+
+    pub fn depth(&self) -> usize {
+        self.depth as usize
+    }
+
+    pub fn anchor(&self) -> usize {
+        self.anchor as usize
+    }
+
     pub fn is_null(&self) -> bool {
         match &self.kind {
             Kind::Scalar { value, style } => {
@@ -105,79 +136,83 @@ struct Frame {
     pending_key: Option<NodeId>,
 }
 
-/// Char index → byte offset. Identity for ASCII input. Otherwise two cursors (one for span
-/// starts, one for span ends) walk the UTF-8 text from the previous position: the parser
-/// reports positions almost in order, so this is one pass over the text instead of a table
-/// of one `usize` per character (8 MB for a 1 MB file). Should the walks ever exceed a few
-/// passes over the text (hostile input jumping back and forth), a full table takes over.
-struct ByteIndex<'s> {
-    bytes: &'s [u8],
-    ascii: bool,
-    /// (char index, byte offset) of the start and end cursors.
-    cursors: [(usize, usize); 2],
-    /// Characters walked so far; bounded by `budget` before the table is built.
-    walked: usize,
-    table: Option<Vec<usize>>,
+/// Char index → byte offset. saphyr-parser reports character indices; a file is mostly
+/// ASCII even when it is not all ASCII, so this keeps one entry per *multi-byte* character:
+/// its char index and the extra bytes (beyond one per char) up to and including it. A lookup
+/// is a binary search, and building the table skips ASCII eight bytes at a time. (It replaced
+/// a per-character table, 8 MB for a 1 MB file, then cursors walking the text.)
+struct ByteIndex {
+    len: usize,
+    /// (char index, cumulative extra bytes through this char), by char index.
+    multi: Vec<(usize, usize)>,
 }
 
-const START: usize = 0;
-const END: usize = 1;
-
-impl<'s> ByteIndex<'s> {
-    fn new(src: &'s str) -> Self {
+impl ByteIndex {
+    fn new(src: &str) -> Self {
+        let bytes = src.as_bytes();
+        let mut multi = Vec::new();
+        let mut extra = 0usize;
+        let mut i = 0usize;
+        while i < bytes.len() {
+            if let Some(word) = bytes.get(i..i + 8) {
+                let w = u64::from_le_bytes(word.try_into().unwrap_or([0; 8]));
+                if w & 0x8080_8080_8080_8080 == 0 {
+                    i += 8;
+                    continue;
+                }
+            }
+            let b = bytes[i];
+            let width = match b {
+                0x00..=0x7f => 1,
+                0xc0..=0xdf => 2,
+                0xe0..=0xef => 3,
+                _ => 4,
+            };
+            if width > 1 {
+                // `src` is a `str`, so `b` is a leading byte and `width` bytes follow.
+                let char_index = i - extra;
+                extra += width - 1;
+                multi.push((char_index, extra));
+            }
+            i += width;
+        }
         ByteIndex {
-            bytes: src.as_bytes(),
-            ascii: src.is_ascii(),
-            cursors: [(0, 0); 2],
-            walked: 0,
-            table: None,
+            len: bytes.len(),
+            multi,
         }
     }
 
-    fn byte(&mut self, cursor: usize, char_index: usize) -> usize {
-        let len = self.bytes.len();
-        if self.ascii {
-            return char_index.min(len);
-        }
-        if let Some(t) = &self.table {
-            return t.get(char_index).copied().unwrap_or(len);
-        }
-        let (mut ch, mut b) = self.cursors[cursor];
-        self.walked += ch.abs_diff(char_index);
-        if self.walked > 4 * len + 64 {
-            let src = std::str::from_utf8(self.bytes).unwrap_or_default();
-            let mut t: Vec<usize> = src.char_indices().map(|(b, _)| b).collect();
-            t.push(len);
-            let r = t.get(char_index).copied().unwrap_or(len);
-            self.table = Some(t);
-            return r;
-        }
-        let cont = |c: u8| c & 0xC0 == 0x80;
-        while ch < char_index && b < len {
-            b += 1;
-            while b < len && cont(self.bytes[b]) {
-                b += 1;
+    /// `cursor` remembers where the previous lookup of the same kind (span starts, span
+    /// ends) landed: positions arrive nearly in order, so the search is usually a step or two.
+    fn byte(&self, cursor: &mut usize, char_index: usize) -> usize {
+        let m = &self.multi;
+        let mut k = (*cursor).min(m.len());
+        // `k` = number of multi-byte chars before `char_index`.
+        if k > 0 && m[k - 1].0 >= char_index {
+            k = m[..k].partition_point(|&(c, _)| c < char_index);
+        } else {
+            let mut steps = 0;
+            while k < m.len() && m[k].0 < char_index {
+                k += 1;
+                steps += 1;
+                if steps == 16 {
+                    k += m[k..].partition_point(|&(c, _)| c < char_index);
+                    break;
+                }
             }
-            ch += 1;
         }
-        while ch > char_index {
-            b -= 1;
-            while cont(self.bytes[b]) {
-                b -= 1;
-            }
-            ch -= 1;
-        }
-        self.cursors[cursor] = (ch, b);
-        b
+        *cursor = k;
+        let extra = k.checked_sub(1).map_or(0, |j| m[j].1);
+        (char_index + extra).min(self.len)
     }
 }
 
-fn tag_string(tag: Option<Cow<'_, saphyr_parser::Tag>>) -> Option<String> {
+fn tag_string(tag: Option<Cow<'_, saphyr_parser::Tag>>) -> Option<Box<str>> {
     tag.map(|t| {
         if t.handle == "tag:yaml.org,2002:" {
-            format!("!!{}", t.suffix)
+            format!("!!{}", t.suffix).into()
         } else {
-            format!("{}{}", t.handle, t.suffix)
+            format!("{}{}", t.handle, t.suffix).into()
         }
     })
 }
@@ -192,7 +227,15 @@ fn err(span: &Span, message: impl Into<String>) -> ParseError {
 
 impl<'a> Tree<'a> {
     pub fn parse(src: &'a str) -> Result<Tree<'a>, ParseError> {
-        let mut bi = ByteIndex::new(src);
+        if u32::try_from(src.len()).is_err() {
+            return Err(ParseError {
+                line: 1,
+                col: 0,
+                message: "the file is larger than 4 GiB".into(),
+            });
+        }
+        let bi = ByteIndex::new(src);
+        let (mut start_cursor, mut end_cursor) = (0, 0);
         let bytes = src.as_bytes();
         // About one node per 10 bytes in real files: reserving up front avoids copying the
         // arena on every doubling (untouched capacity costs address space, not memory).
@@ -213,8 +256,8 @@ impl<'a> Tree<'a> {
                 col: e.marker().col(),
                 message: e.info().to_string(),
             })?;
-            let s = bi.byte(START, span.start.index());
-            let e = bi.byte(END, span.end.index()).max(s);
+            let s = bi.byte(&mut start_cursor, span.start.index());
+            let e = bi.byte(&mut end_cursor, span.end.index()).max(s);
             let is_map_start = matches!(ev, Event::MappingStart(..));
             let new_node = match ev {
                 Event::StreamStart | Event::StreamEnd | Event::Nothing => None,
@@ -237,23 +280,35 @@ impl<'a> Tree<'a> {
                         kind: Kind::Alias { target },
                         tag: None,
                         anchor: 0,
-                        start: s,
-                        end: trim_end(bytes, s, e),
-                        line: span.start.line(),
-                        col: span.start.col(),
-                        depth: stack.len(),
+                        start: pos(s),
+                        end: pos(trim_end(bytes, s, e)),
+                        line: pos(span.start.line()),
+                        col: pos(span.start.col()),
+                        depth: pos(stack.len()),
                     })
                 }
-                Event::Scalar(value, style, anchor, tag) => {
+                Event::Scalar(mut value, style, anchor, tag) => {
                     // A one-line plain scalar without properties is its own source text. When
                     // the parser's position disagrees, every offset after it is suspect: refuse
                     // rather than splice at the wrong bytes (found by fuzzing: saphyr-parser
                     // miscounts U+2028 inside a `%` directive line).
-                    if style == ScalarStyle::Plain
-                        && tag.is_none()
-                        && anchor == 0
+                    let text_at = match style {
+                        _ if tag.is_some() || anchor != 0 => None,
+                        ScalarStyle::Plain => Some(s),
+                        ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted => Some(s + 1),
+                        _ => None,
+                    };
+                    let verbatim = text_at.and_then(|at| src.get(at..at + value.len()));
+                    if verbatim == Some(value.as_ref()) {
+                        // The parser allocates every scalar; keeping a borrow of the source
+                        // instead frees that memory at once (a third of a large render's
+                        // page faults came from keeping them).
+                        if let (Cow::Owned(_), Some(v)) = (&value, verbatim) {
+                            value = Cow::Borrowed(v);
+                        }
+                    } else if style == ScalarStyle::Plain
+                        && text_at.is_some()
                         && !value.contains(' ')
-                        && bytes.get(s..s + value.len()) != Some(value.as_bytes())
                     {
                         return Err(err(
                             &span,
@@ -279,12 +334,12 @@ impl<'a> Tree<'a> {
                     Some(Node {
                         kind: Kind::Scalar { value, style },
                         tag: tag_string(tag),
-                        anchor,
-                        start,
-                        end,
-                        line: span.start.line(),
-                        col: span.start.col(),
-                        depth: stack.len(),
+                        anchor: pos(anchor),
+                        start: pos(start),
+                        end: pos(end),
+                        line: pos(span.start.line()),
+                        col: pos(span.start.col()),
+                        depth: pos(stack.len()),
                     })
                 }
                 Event::MappingStart(anchor, tag) | Event::SequenceStart(anchor, tag) => {
@@ -306,13 +361,13 @@ impl<'a> Tree<'a> {
                     Some(Node {
                         kind,
                         tag: tag_string(tag),
-                        anchor,
+                        anchor: pos(anchor),
                         // Block collections: `start` is the first child's start, fixed below.
-                        start: flow_at.unwrap_or(s),
-                        end: e,
-                        line: span.start.line(),
-                        col: span.start.col(),
-                        depth: stack.len(),
+                        start: pos(flow_at.unwrap_or(s)),
+                        end: pos(e),
+                        line: pos(span.start.line()),
+                        col: pos(span.start.col()),
+                        depth: pos(stack.len()),
                     })
                 }
                 Event::MappingEnd | Event::SequenceEnd => {
@@ -341,9 +396,10 @@ impl<'a> Tree<'a> {
                         } else {
                             b']'
                         };
-                        let from = last_child.map_or(nodes[id].start + 1, |c| nodes[c].end);
+                        let from = last_child.map_or(nodes[id].start() + 1, |c| nodes[c].end());
                         nodes[id].end =
-                            flow_close(bytes, from.min(s).max(nodes[id].start), close).unwrap_or(e);
+                            pos(flow_close(bytes, from.min(s).max(nodes[id].start()), close)
+                                .unwrap_or(e));
                     } else {
                         if nodes[id].anchor == 0
                             && nodes[id].tag.is_none()
@@ -361,9 +417,9 @@ impl<'a> Tree<'a> {
                 }
             };
             if let Some(node) = new_node {
-                let anchor = node.anchor;
+                let anchor = node.anchor();
                 let is_collection = matches!(node.kind, Kind::Map { .. } | Kind::Seq { .. });
-                last_end = if is_collection { e } else { node.end };
+                last_end = if is_collection { e } else { node.end() };
                 let id = nodes.len();
                 nodes.push(node);
                 if anchor > 0 {
@@ -490,7 +546,7 @@ impl<'a> Tree<'a> {
     /// Column (characters) of a map's first key: the indentation for new entries.
     pub fn key_col(&self, map: NodeId) -> Option<usize> {
         match &self.nodes[map].kind {
-            Kind::Map { entries, .. } => entries.first().map(|&(k, _)| self.nodes[k].col),
+            Kind::Map { entries, .. } => entries.first().map(|&(k, _)| self.nodes[k].col()),
             _ => None,
         }
     }
@@ -499,7 +555,7 @@ impl<'a> Tree<'a> {
     /// (skipping blanks, line breaks and comments). `None` when there is no `:` (e.g. `{A}`).
     pub fn colon_after(&self, key: NodeId) -> Option<(usize, usize)> {
         let b = self.src.as_bytes();
-        let mut i = self.nodes[key].end;
+        let mut i = self.nodes[key].end();
         i = skip_trivia(b, i);
         if b.get(i) != Some(&b':') {
             return None;
@@ -683,7 +739,7 @@ fn check_duplicates(nodes: &[Node<'_>], entries: &[(NodeId, NodeId)]) -> Result<
             }
         }
     } else {
-        let mut seen = std::collections::HashSet::new();
+        let mut seen = rustc_hash::FxHashSet::default();
         for (v, k) in keys {
             if !seen.insert(v) {
                 return Err(dup(&nodes[k], v));
@@ -696,8 +752,8 @@ fn check_duplicates(nodes: &[Node<'_>], entries: &[(NodeId, NodeId)]) -> Result<
 fn dup(n: &Node<'_>, key: &str) -> ParseError {
     let shown: String = key.chars().take(60).collect();
     ParseError {
-        line: n.line,
-        col: n.col,
+        line: n.line(),
+        col: n.col(),
         message: format!("duplicate mapping key `{shown}`"),
     }
 }
@@ -707,7 +763,48 @@ mod tests {
     use super::*;
 
     fn text<'a>(t: &'a Tree<'_>, id: NodeId) -> &'a str {
-        &t.src[t.nodes[id].start..t.nodes[id].end]
+        &t.src[t.nodes[id].start()..t.nodes[id].end()]
+    }
+
+    #[test]
+    fn byte_index_matches_char_indices() {
+        for src in [
+            "",
+            "plain ascii, longer than one eight-byte word: abcdefghijklmnop",
+            "é",
+            "aé",
+            "12345678é12345678ü",
+            "日本語のコメント # and ascii after it",
+            "emoji 🎉 in 😀😀 a row\u{2028}x",
+        ] {
+            let bi = ByteIndex::new(src);
+            let mut cursor = 0;
+            let mut expected: Vec<usize> = src.char_indices().map(|(b, _)| b).collect();
+            expected.push(src.len());
+            for (ci, &b) in expected.iter().enumerate() {
+                assert_eq!(bi.byte(&mut cursor, ci), b, "{src:?} char {ci}");
+            }
+            // Backwards and jumping around, as hostile input can make the parser report.
+            for (ci, &b) in expected.iter().enumerate().rev().step_by(3) {
+                assert_eq!(bi.byte(&mut cursor, ci), b, "{src:?} char {ci} backwards");
+                assert_eq!(bi.byte(&mut cursor, 0), 0);
+            }
+            assert_eq!(
+                bi.byte(&mut cursor, expected.len() + 5),
+                src.len(),
+                "past the end clamps"
+            );
+        }
+    }
+
+    #[test]
+    fn nodes_stay_small() {
+        // Two arenas of ~one node per 10 bytes of input: node size is a render's memory.
+        assert!(
+            std::mem::size_of::<Node<'_>>() <= 72,
+            "{}",
+            std::mem::size_of::<Node<'_>>()
+        );
     }
 
     #[test]
@@ -727,7 +824,7 @@ mod tests {
         let (_, u) = t.explicit(root, "ü").expect("ü");
         assert_eq!(text(&t, u), "\"é\"");
         assert_eq!(
-            &src[t.nodes[p].start..t.nodes[p].end],
+            &src[t.nodes[p].start()..t.nodes[p].end()],
             &src[3..src.len() - 10]
         );
     }
