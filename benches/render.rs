@@ -61,6 +61,16 @@ fn bench_render(c: &mut Criterion) {
     });
     g.bench_function("saphyr_pass", |b| b.iter(|| saphyr_pass(black_box(&large))));
     g.finish();
+
+    // Linearity: twice the functions should cost twice the time (same MiB/s as `large`).
+    let double = inputs::large(4000, 200);
+    let mut g = c.benchmark_group("large_x2");
+    g.throughput(Throughput::Bytes(double.len() as u64));
+    g.sample_size(10).measurement_time(Duration::from_secs(8));
+    g.bench_function("render", |b| {
+        b.iter(|| render(black_box(&double), &s, &opts).expect("renders"))
+    });
+    g.finish();
 }
 
 fn bench_decrypt(c: &mut Criterion) {

@@ -59,7 +59,7 @@ const SHAPES: &[&str] = &[
     // replacing an existing value, keeping the comment
     "service: q\nprovider:\n  name: aws\n  environment:\n    SECRET: old   # note\n    OTHER: x\n",
     // a flow mapping
-    "service: q\nprovider:\n  name: aws\n  environment: { OTHER: 1, B: \"two\" }\n",
+    "service: q\nprovider:\n  name: aws\n  environment: { OTHER: 1, BB: \"two\" }\n",
     // `environment:` with a null value
     "service: q\nprovider:\n  name: aws\n  environment: ~\n",
     // no environment, no provider
@@ -199,7 +199,7 @@ fn js_yaml_reads_back_every_value() {
         .zip(&values)
         .map(|(n, v)| Secret { name: n, value: v })
         .collect();
-    let doc = "service: q\nprovider:\n  name: aws\n  environment: { A: 1 }\n";
+    let doc = "service: q\nprovider:\n  name: aws\n  environment: { AA: 1 }\n";
     let opts = RenderOptions {
         env_limit: usize::MAX,
         ..RenderOptions::default()

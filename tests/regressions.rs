@@ -43,11 +43,11 @@ fn flow_mapping_with_a_brace_in_its_trailing_comment_gets_the_entry_before_the_b
         "service: flow\nprovider:\n   { A: 1, DB_PASSWORD: \"do\", l, environment: {DB_PASSWORD: \"x\"}}   # flow styl }\n"
     );
     // The same shape one level down: an empty value before `}` and a comment with `}`.
-    let src = "provider:\n  name: aws\n  environment: { A: 1, B}   # }\n";
+    let src = "provider:\n  name: aws\n  environment: { AA: 1, BB}   # }\n";
     let r = render(src, &secrets(&[("K1", "v")]), &RenderOptions::default()).expect("renders");
     assert_eq!(
         r.output,
-        "provider:\n  name: aws\n  environment: { A: 1, B, K1: \"v\"}   # }\n"
+        "provider:\n  name: aws\n  environment: { AA: 1, BB, K1: \"v\"}   # }\n"
     );
 }
 
@@ -92,17 +92,17 @@ fn line_separator_in_a_directive_is_refused_not_spliced_at_wrong_offsets() {
 
 #[test]
 fn empty_value_before_a_comment_is_replaced_without_eating_the_comment() {
-    let src = "provider:\n  environment:\n    K1:   # set by CI\n    B: 2\n";
+    let src = "provider:\n  environment:\n    K1:   # set by CI\n    BB: 2\n";
     let r = render(src, &secrets(&[("K1", "v")]), &RenderOptions::default()).expect("renders");
     assert_eq!(
         r.output,
-        "provider:\n  environment:\n    K1: \"v\"   # set by CI\n    B: 2\n"
+        "provider:\n  environment:\n    K1: \"v\"   # set by CI\n    BB: 2\n"
     );
 }
 
 #[test]
 fn non_ascii_spans_that_move_backwards_splice_at_the_right_bytes() {
-    let src = "# ünï ✓\nprovider:\n  name: aws # größe\n  environment:\n    DESC: |\n      ✓ multi ü\n      line\n\n    FLOW: { a: \"ü\", b: 2 }   # ✓\n    OLD: ä   # ö\nfunctions:\n  f:\n    handler: h # ✓\n    description: >-\n      ß\n    environment: { OLD: ö, X: \"✓\" }\n";
+    let src = "# ünï ✓\nprovider:\n  name: aws # größe\n  environment:\n    DESC: |\n      ✓ multi ü\n      line\n\n    FLOW: { a: \"ü\", b: 2 }   # ✓\n    OLD: ä   # ö\nfunctions:\n  f:\n    handler: h # ✓\n    description: >-\n      ß\n    environment: { OLD: ö, XY: \"✓\" }\n";
     let r = render(
         src,
         &secrets(&[("OLD", "néw"), ("NEW", "✓")]),
@@ -114,7 +114,7 @@ fn non_ascii_spans_that_move_backwards_splice_at_the_right_bytes() {
             "    OLD: ä   # ö\n",
             "    OLD: \"néw\"   # ö\n    NEW: \"✓\"\n",
         )
-        .replace("{ OLD: ö, X:", "{ OLD: \"néw\", X:");
+        .replace("{ OLD: ö, XY:", "{ OLD: \"néw\", XY:");
     assert_eq!(r.output, want);
 }
 
@@ -134,7 +134,7 @@ fn too_large(src: &str, limit: usize) -> (String, usize, Vec<(String, usize)>) {
         env_limit: limit,
         ..RenderOptions::default()
     };
-    match render(src, &secrets(&[("S", "xxxxxxxxxxxxxxxxxxxx")]), &opts) {
+    match render(src, &secrets(&[("SS", "xxxxxxxxxxxxxxxxxxx")]), &opts) {
         Err(Error::TooLarge {
             function,
             bytes,
@@ -148,19 +148,19 @@ fn too_large(src: &str, limit: usize) -> (String, usize, Vec<(String, usize)>) {
 
 #[test]
 fn size_check_counts_a_function_override_once() {
-    // provider: AAAA (4+10) + S (1+20); function f overrides AAAA (4+2) and adds B (1+2).
-    let src = "provider:\n  name: aws\n  environment:\n    AAAA: \"1234567890\"\nfunctions:\n  f:\n    handler: h\n    environment:\n      AAAA: \"12\"\n      B: yy\n";
+    // provider: AAAA (4+10) + SS (2+19); function f overrides AAAA (4+2) and adds BB (2+1).
+    let src = "provider:\n  name: aws\n  environment:\n    AAAA: \"1234567890\"\nfunctions:\n  f:\n    handler: h\n    environment:\n      AAAA: \"12\"\n      BB: y\n";
     let opts = RenderOptions {
         env_limit: 30,
         ..RenderOptions::default()
     };
-    let r = render(src, &secrets(&[("S", "xxxxxxxxxxxxxxxxxxxx")]), &opts);
+    let r = render(src, &secrets(&[("SS", "xxxxxxxxxxxxxxxxxxx")]), &opts);
     assert!(r.is_ok(), "30 bytes fit a 30-byte limit");
     let (function, bytes, largest) = too_large(src, 29);
     assert_eq!((function.as_str(), bytes), ("f", 30));
     assert_eq!(
         largest,
-        vec![("S".into(), 21), ("AAAA".into(), 6), ("B".into(), 3)]
+        vec![("SS".into(), 21), ("AAAA".into(), 6), ("BB".into(), 3)]
     );
 }
 

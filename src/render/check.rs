@@ -578,28 +578,20 @@ impl Cmp<'_, '_, '_> {
 /// Reserved by Lambda: one list for the store and render.
 pub use crate::envname::RESERVED;
 
-/// `[A-Za-z][A-Za-z0-9_]*`
-pub fn valid_name(name: &str) -> bool {
-    let mut c = name.chars();
-    c.next().is_some_and(|f| f.is_ascii_alphabetic())
-        && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
-}
-
-/// Check one name; `location` says where it comes from.
+/// Check one name; `location` says where it comes from. One rule for the store and render
+/// ([`crate::envname::check`]): Lambda's key pattern and its reserved names.
 pub(crate) fn check_name(name: &str, location: &str) -> Result<(), Error> {
-    if !valid_name(name) {
-        return Err(Error::InvalidName {
+    match crate::envname::check(name) {
+        Ok(()) => Ok(()),
+        Err(crate::envname::NameError::Invalid(_)) => Err(Error::InvalidName {
             name: name.chars().take(80).collect(),
             location: location.to_string(),
-        });
-    }
-    if RESERVED.contains(&name) {
-        return Err(Error::Reserved {
+        }),
+        Err(crate::envname::NameError::Reserved(_)) => Err(Error::Reserved {
             name: name.to_string(),
             location: location.to_string(),
-        });
+        }),
     }
-    Ok(())
 }
 
 /// The environments of the original file: (label, entries) for the provider and each function.

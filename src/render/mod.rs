@@ -20,7 +20,7 @@ mod tree;
 
 use zeroize::Zeroizing;
 
-pub use check::{RESERVED, valid_name};
+pub use check::RESERVED;
 pub use diff::unified_diff;
 pub use quote::{encode_value, serverless_escape, serverless_unescape};
 pub use stage::detect_stage;
@@ -115,7 +115,7 @@ pub enum Error {
     },
     /// An environment key that Lambda rejects.
     #[error(
-        "{location}: invalid environment variable name `{name}` (must match [A-Za-z][A-Za-z0-9_]*)\nhint: rename the key"
+        "{location}: invalid environment variable name `{name}` (Lambda requires [A-Za-z][A-Za-z0-9_]+: a letter, then at least one letter, digit or `_`)\nhint: rename the key"
     )]
     InvalidName { name: String, location: String },
     /// A name reserved by the Lambda runtime.
