@@ -132,8 +132,17 @@ fn exec(
     let file = store::open(&path, &identities()?)?;
     let env = stage_env(&path, &file)?;
     drop(file);
-    for (name, _) in &env {
+    for (name, value) in &env {
         check_name(name).map_err(|f| Failure::new(format!("{}: {}", path.display(), f.message)))?;
+        if value.contains('\0') {
+            return Err(Failure::new(format!(
+                "{}: secret `{name}` contains a NUL byte, which an environment variable can't hold",
+                path.display()
+            ))
+            .hint(format!(
+                "set it again without the NUL: sls-secrets set --stage {stage} {name}"
+            )));
+        }
         if crate::exec::hijacks_process(name) {
             return Err(Failure::new(format!(
                 "{}: `{name}` would change which program runs or what it loads; exec refuses to set it",
@@ -152,7 +161,7 @@ fn exec(
     if mask_output {
         let short: Vec<&str> = env
             .iter()
-            .filter(|(_, v)| !v.is_empty() && v.len() < crate::exec::MIN_MASK_LEN)
+            .filter(|(_, v)| !v.is_empty() && v.chars().count() < crate::exec::MIN_MASK_LEN)
             .map(|(k, _)| k.as_str())
             .collect();
         if !short.is_empty() {
@@ -218,6 +227,15 @@ fn rotate(args: &StoreArgs, stage: Option<&str>, _all: bool) -> Result<u8, Failu
         let key = crate::sops::DataKey::generate()
             .map_err(|e| Failure::new(format!("random number generator: {e}")))?;
         let (age, kms) = store::wrap_for_rule(path, &key, &rule)?;
+        // `save` checks the values against the new key in memory; check the new age wrap too
+        // where one of our identities is among the recipients (a KMS check would cost a call).
+        if let Some(opened) = ids.unwrap(&age)
+            && opened.expose() != key.expose()
+        {
+            return Err(Failure::new(format!(
+                "stage `{stage}`: internal error: the new data key's age wrap does not open to it; nothing was written"
+            )));
+        }
         let mut file = file;
         file.set_key(key);
         file.meta.set_age(age);
@@ -817,6 +835,23 @@ fn create_identity(path: &Path) -> Result<String, Failure> {
         ))
         .hint("add your identity to it, or pass --age RECIPIENT"));
     }
-    crate::edit::write_private_new(path, &text)?;
+    // Written whole or not at all: a half-written keys.txt would break every later command
+    // (sops and we refuse a keys file with a bad line), and it is never replaced.
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".keys-")
+        .tempfile_in(dir)
+        .map_err(|e| Failure::new(format!("creating a file in {}: {e}", dir.display())))?;
+    #[cfg(unix)]
+    std::fs::set_permissions(
+        tmp.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .map_err(|e| Failure::new(format!("{}: {e}", tmp.path().display())))?;
+    std::io::Write::write_all(&mut tmp, text.as_bytes())
+        .and_then(|()| tmp.as_file().sync_all())
+        .map_err(|e| Failure::new(format!("writing {}: {e}", path.display())))?;
+    tmp.persist_noclobber(path)
+        .map_err(|e| Failure::new(format!("creating {}: {}", path.display(), e.error)))?;
     Ok(recipient)
 }

@@ -143,9 +143,13 @@ pub fn edit(args: &StoreArgs, stage: &str) -> Result<u8, Failure> {
                 .hint("set EDITOR, e.g. EDITOR=\"code --wait\"")
         })?;
     let items = loop {
-        let status = std::process::Command::new(&argv[0])
-            .args(&argv[1..])
-            .arg(&tmp)
+        let mut command = std::process::Command::new(&argv[0]);
+        command.args(&argv[1..]).arg(&tmp);
+        // The editor (and its plugins) needs this one file, not the key that opens every stage.
+        for key_var in crate::exec::KEY_VARIABLES {
+            command.env_remove(key_var);
+        }
+        let status = command
             .status()
             .map_err(|e| Failure::new(format!("can't start the editor `{editor}`: {e}")))?;
         if interrupted.load(Ordering::SeqCst) {

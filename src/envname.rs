@@ -34,16 +34,17 @@ pub enum NameError {
     Reserved(String),
 }
 
-/// Checks a name against Lambda's pattern `[a-zA-Z][a-zA-Z0-9_]+` and its reserved names.
+/// Checks a name against Lambda's reserved names and its pattern `[a-zA-Z][a-zA-Z0-9_]+`.
 pub fn check(name: &str) -> Result<(), NameError> {
+    // Reserved first: `_HANDLER` also fails the pattern, but "reserved" says more.
+    if RESERVED.contains(&name) {
+        return Err(NameError::Reserved(name.to_owned()));
+    }
     let mut chars = name.chars();
     let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic());
     let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
     if !first_ok || !rest_ok || name.len() < 2 {
         return Err(NameError::Invalid(name.to_owned()));
-    }
-    if RESERVED.contains(&name) {
-        return Err(NameError::Reserved(name.to_owned()));
     }
     Ok(())
 }
@@ -61,9 +62,13 @@ mod tests {
         assert!(matches!(check("MY-KEY"), Err(NameError::Invalid(_))));
         assert!(matches!(check("_X"), Err(NameError::Invalid(_))));
         assert!(matches!(check("AWS_REGION"), Err(NameError::Reserved(_))));
-        assert!(matches!(
+        assert_eq!(
             check("_HANDLER"),
-            Err(NameError::Invalid(_) | NameError::Reserved(_))
-        ));
+            Err(NameError::Reserved("_HANDLER".into()))
+        );
+        assert_eq!(
+            check("_X_AMZN_TRACE_ID"),
+            Err(NameError::Reserved("_X_AMZN_TRACE_ID".into()))
+        );
     }
 }

@@ -137,7 +137,7 @@ pub fn run(
     if opts.mask_output {
         let values: Vec<Vec<u8>> = secrets
             .iter()
-            .filter(|(_, v)| v.len() >= MIN_MASK_LEN)
+            .filter(|(_, v)| v.chars().count() >= MIN_MASK_LEN)
             .map(|(_, v)| v.as_bytes().to_vec())
             .collect();
         if let Some(out) = child.stdout.take() {

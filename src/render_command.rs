@@ -31,21 +31,39 @@ fn config_path(arg: Option<&Path>) -> Result<PathBuf, Failure> {
     )
 }
 
-/// Whether git tracks `path` (`None` when git can't tell, e.g. not a repository).
-fn tracked_by_git(path: &Path) -> bool {
+/// Whether git tracks `path`: `Ok(false)` outside a repository, `Err(why)` when git can't
+/// tell (not installed, or failing), so `--in-place` fails closed.
+fn tracked_by_git(path: &Path) -> Result<bool, String> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    std::process::Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(["ls-files", "--error-unmatch", "--"])
-        .arg(path.file_name().unwrap_or_default())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
+    let git = |args: &[&std::ffi::OsStr]| {
+        std::process::Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .map_err(|e| format!("running git: {e}"))
+    };
+    let inside = git(&["rev-parse".as_ref(), "--is-inside-work-tree".as_ref()])?;
+    if !inside.success() {
+        // Exit 128: not a repository, so nothing can be committed by accident.
+        return match inside.code() {
+            Some(128) => Ok(false),
+            _ => Err(format!("git rev-parse exited with {inside}")),
+        };
+    }
+    let name = path.file_name().unwrap_or_default();
+    let listed = git(&[
+        "ls-files".as_ref(),
+        "--error-unmatch".as_ref(),
+        "--".as_ref(),
+        name,
+    ])?;
+    Ok(listed.success())
 }
 
 fn render_failure(config: &Path, e: render::Error) -> Failure {
@@ -78,6 +96,9 @@ pub fn run(args: &RenderArgs) -> Result<u8, Failure> {
     let set_env = if args.set_env {
         true
     } else if args.no_set_env {
+        eprintln!(
+            "sls-secrets: --no-set-env: environment injection is turned off, leaving the environment alone"
+        );
         false
     } else {
         let root = app::repo_root(&service_dir);
@@ -155,16 +176,19 @@ pub fn run(args: &RenderArgs) -> Result<u8, Failure> {
         return Ok(EXIT_OK);
     }
     if args.in_place {
-        if rendered.changed
-            && tracked_by_git(&config)
-            && !args.force
-            && std::env::var_os("CI").is_none()
-        {
-            return Err(Failure::new(format!(
-                "{} is tracked by git; writing plaintext secrets into it risks committing them",
-                config.display()
-            ))
-            .hint("use -o serverless.rendered.yml with `serverless deploy -c`, or pass --force (CI sets CI and is allowed)"));
+        if rendered.changed && !args.force && std::env::var_os("CI").is_none() {
+            let why = match tracked_by_git(&config) {
+                Ok(false) => None,
+                Ok(true) => Some("is tracked by git".to_string()),
+                Err(e) => Some(format!("may be tracked by git (can't tell: {e})")),
+            };
+            if let Some(why) = why {
+                return Err(Failure::new(format!(
+                    "{} {why}; writing plaintext secrets into it risks committing them",
+                    config.display()
+                ))
+                .hint("use -o serverless.rendered.yml with `serverless deploy -c`, or pass --force (CI sets CI and is allowed)"));
+            }
         }
         if rendered.changed {
             store::write_private(&config, output.as_bytes())?;

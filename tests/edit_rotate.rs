@@ -48,7 +48,9 @@ fn edit_changes_one_value_and_keeps_other_ciphertexts() {
     // The editor also records the file's mode and its folder's mode.
     let ed = editor_script(
         &r,
-        "stat -c '%a' \"$1\" \"$(dirname \"$1\")\" > \"$HOME/modes\"; sed -i 's/old-value/new-value/' \"$1\"",
+        "stat -c '%a' \"$1\" \"$(dirname \"$1\")\" > \"$HOME/modes\"; \
+         echo \"key:${SOPS_AGE_KEY_FILE:-unset}${SOPS_AGE_KEY:-}\" > \"$HOME/editor-env\"; \
+         sed -i 's/old-value/new-value/' \"$1\"",
     );
     let o = r
         .cmd(".")
@@ -66,6 +68,8 @@ fn edit_changes_one_value_and_keeps_other_ciphertexts() {
         "new-value"
     );
     assert_eq!(r.read("home/modes"), "600\n700\n");
+    // The editor does not get the key that opens every stage.
+    assert_eq!(r.read("home/editor-env"), "key:unset\n");
     assert!(edit_dirs(&tmp).is_empty());
 }
 
@@ -158,7 +162,24 @@ fn rotate_changes_every_ciphertext_and_locks_out_removed_recipients() {
             if k == "A1" { "one" } else { "two" }
         );
     }
-    assert!(stdout(&r.run(&["keys"])).contains(".sops.yaml: up to date"));
+    // The data key itself is new (not only the IVs), and the first recipient still opens it.
+    let data_key = |text: &str| -> Vec<u8> {
+        let file = sls_secrets::sops::parse(text).unwrap_or_else(|e| panic!("{e}"));
+        let ids = sls_secrets::keys::age::AgeIdentities::from_identities(
+            vec![age::x25519::Identity::from_str_exact(
+                common::TEST_KEY_1.trim(),
+            )],
+            "test",
+        );
+        ids.unwrap(&file.meta.age)
+            .expect("the first recipient opens it")
+            .expose()
+            .to_vec()
+    };
+    assert_ne!(data_key(&before), data_key(&after));
+    let keys = stdout(&r.run(&["keys"]));
+    assert!(keys.contains(".sops.yaml: up to date"), "{keys}");
+    assert!(keys.contains("data key last wrapped: "), "{keys}");
     if let Some(sops) = common::sops() {
         let o = common::run_sops(&sops, &r, &["decrypt", "secrets/prod.yml"]);
         assert_ok(&o);

@@ -97,20 +97,15 @@ fn arguments_keep_spaces_and_quotes() {
     assert_eq!(stdout(&o), "[a b]\n[it's \"q\"]\n[]\n[$DB_PASSWORD]\n");
 }
 
-#[test]
-fn sigterm_is_forwarded_to_the_child() {
+/// Sends `signal` to `sls-secrets exec` and checks the child got it (it traps it and exits 7).
+fn forwards(signal: &str) {
     let r = repo();
+    let script = format!(
+        "trap 'echo got-{signal}; exit 7' {signal}; echo ready; while :; do sleep 0.05; done"
+    );
     let mut child = r
         .cmd(".")
-        .args([
-            "exec",
-            "--stage",
-            "prod",
-            "--",
-            "sh",
-            "-c",
-            "trap 'echo got-term; exit 7' TERM; echo ready; while :; do sleep 0.05; done",
-        ])
+        .args(["exec", "--stage", "prod", "--", "sh", "-c", &script])
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -119,14 +114,26 @@ fn sigterm_is_forwarded_to_the_child() {
     std::io::Read::read_exact(&mut out, &mut buf).unwrap();
     assert_eq!(&buf, b"ready\n");
     std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args([&format!("-{signal}"), &child.id().to_string()])
         .status()
         .unwrap();
     let status = child.wait().unwrap();
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
-    assert_eq!(rest, "got-term\n");
+    assert_eq!(rest, format!("got-{signal}\n"));
     assert_eq!(status.code(), Some(7));
+}
+
+#[test]
+fn sigterm_is_forwarded_to_the_child() {
+    forwards("TERM");
+}
+
+#[test]
+fn sigint_from_outside_the_terminal_is_forwarded_to_the_child() {
+    // From a terminal the child gets Ctrl-C from the kernel itself, so only a signal sent
+    // to us (CI cancelling a job) is forwarded.
+    forwards("INT");
 }
 
 #[test]
@@ -203,4 +210,15 @@ fn the_child_never_sees_the_age_key_and_stage_files_cannot_hijack_it() {
             stderr(&o)
         );
     }
+}
+
+#[test]
+fn a_value_with_a_nul_byte_is_refused_by_name() {
+    let r = repo();
+    r.set("prod", "WITH_NUL", "sec\0ret-value");
+    let o = r.run(&["exec", "--stage", "prod", "--", "true"]);
+    assert_error(&o);
+    let e = stderr(&o);
+    assert!(e.contains("`WITH_NUL` contains a NUL byte"), "{e}");
+    assert!(!e.contains("ret-value"), "{e}");
 }

@@ -204,10 +204,10 @@ fn no_key_lists_kms_attempts() {
 #[test]
 fn role_is_assumed_first() {
     let Some(m) = common::moto() else { return };
-    if std::env::var_os("AWS_ENDPOINT_URL_STS").is_none() {
-        eprintln!("skipping: AWS_ENDPOINT_URL_STS not set (scripts/test sets it)");
-        return;
-    }
+    assert!(
+        std::env::var_os("AWS_ENDPOINT_URL_STS").is_some(),
+        "AWS_ENDPOINT_URL_STS not set: scripts/test points STS at moto next to KMS"
+    );
     let _turn = recorder();
     let key = DataKey::generate().unwrap();
     let mk = marker("role");

@@ -197,3 +197,109 @@ fn many_functions_and_secrets_verify_and_shadow_in_name_order() {
     }
     assert_eq!(r.output.matches("\"v\"").count(), 40 + 100);
 }
+
+/// Runs `f` on a thread and fails the test if it takes longer than `secs` (a hang must fail,
+/// not stall CI).
+fn within<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(secs))
+        .expect("did not finish in time")
+}
+
+#[test]
+fn alias_to_its_own_enclosing_node_is_refused_not_looped_on() {
+    // Found by review: merge lookups through `*p` inside `&p` never ended.
+    let src = "provider: &p {name: aws, <<: [*p, *p]}\n";
+    let e = within(10, move || {
+        render(src, &secrets(&[("K1", "v")]), &RenderOptions::default())
+            .err()
+            .map(|e| e.to_string())
+    })
+    .expect("refused");
+    assert!(e.contains("recursive structure"), "{e}");
+    assert!(e.starts_with("1:"), "{e}");
+}
+
+#[test]
+fn doubling_merge_chains_finish() {
+    // `<<: [*aN, *aN]` forty levels deep: 2^40 paths. Each merged map is visited once when
+    // looking keys up; the alias-resolving checks stop at their node budget with a clear error.
+    let mut src = String::from("a0: &a0 {K0: x}\n");
+    for i in 1..=40 {
+        src.push_str(&format!("a{i}: &a{i} {{<<: [*a{p}, *a{p}]}}\n", p = i - 1));
+    }
+    src.push_str("provider:\n  name: aws\n  environment:\n    <<: *a40\n    LOG_LEVEL: info\n");
+    let r = within(30, move || {
+        render(&src, &secrets(&[("K1", "v")]), &RenderOptions::default())
+            .map(|r| r.output)
+            .map_err(|e| e.to_string())
+    });
+    match r {
+        Ok(out) => assert!(out.contains("K1: \"v\""), "{out}"),
+        Err(e) => assert!(e.contains("expands to more than"), "{e}"),
+    }
+}
+
+#[test]
+fn multi_line_plain_scalar_with_a_blank_line_is_valid_yaml() {
+    // Found by review: it folds to "first\nsecond" (no space), which the parser-position
+    // check took for a drifted scalar and refused as invalid YAML.
+    let src = "provider:\n  name: aws\n  description: first\n\n    second\n";
+    let r = render(src, &secrets(&[("K1", "v")]), &RenderOptions::default()).expect("renders");
+    assert_eq!(
+        r.output,
+        "provider:\n  name: aws\n  description: first\n\n    second\n  environment:\n    K1: \"v\"\n"
+    );
+}
+
+#[test]
+fn parse_error_snippet_masks_secrets_as_written_and_across_the_cut() {
+    // Found by review: the snippet was cut to 200 characters before masking (a long value
+    // crossing the cut showed its start) and values with `"` are written escaped.
+    let long = "L".repeat(150) + &"z".repeat(150);
+    let src = format!("provider:\n  environment:\n    TOKEN: \"{long}\" x\n");
+    let e = render(
+        &src,
+        &secrets(&[("TOKEN", &long)]),
+        &RenderOptions::default(),
+    )
+    .err()
+    .expect("invalid YAML")
+    .to_string();
+    assert!(
+        e.contains("invalid YAML") && e.contains("TOKEN: \"****\" x"),
+        "{e}"
+    );
+    assert!(!e.contains("LLLL"), "start of the long value shown: {e}");
+
+    let src = "provider:\n  environment:\n    QQ: \"pa\\\"ss\\\\word-1234\" y\n";
+    let e = render(
+        src,
+        &secrets(&[("QQ", "pa\"ss\\word-1234")]),
+        &RenderOptions::default(),
+    )
+    .err()
+    .expect("invalid YAML")
+    .to_string();
+    assert!(
+        e.contains("invalid YAML") && e.contains("QQ: \"****\" y"),
+        "{e}"
+    );
+    assert!(!e.contains("word-1234"), "{e}");
+}
+
+#[test]
+fn a_complex_key_in_an_environment_is_refused_with_its_position() {
+    // Found by review: `? [a]` keys were skipped by the name check and could underflow the
+    // 4 KB arithmetic when the provider and a function both had one.
+    let src = "provider:\n  name: aws\n  environment:\n    ? [a]\n    : long-value\nfunctions:\n  f:\n    handler: h\n    environment:\n      ? [a]\n      : x\n";
+    let e = render(src, &secrets(&[("K1", "v")]), &RenderOptions::default())
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(e.starts_with("4:"), "{e}");
+    assert!(e.contains("not a plain name"), "{e}");
+}

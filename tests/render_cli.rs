@@ -76,6 +76,41 @@ fn masked_diff_is_deterministic_and_leaks_nothing() {
 }
 
 #[test]
+fn masked_diff_of_an_already_rendered_file_hides_the_secrets_it_holds() {
+    let r = repo();
+    let o = r
+        .cmd("svc")
+        .args(["render", "--stage", "staging", "--in-place", "--force"])
+        .output()
+        .unwrap();
+    assert_ok(&o);
+    assert!(
+        r.read("svc/serverless.yml")
+            .contains("staging-db-pass-5678")
+    );
+    r.set("staging", "NEW_TOKEN", "staging-new-token-4242");
+    let o = r
+        .cmd("svc")
+        .args(["render", "--stage", "staging", "--diff"])
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert_ok(&o);
+    let out = stdout(&o);
+    // The old secrets are context lines next to the added one: masked, not shown.
+    assert!(out.contains("+    NEW_TOKEN: \"****\""), "{out}");
+    assert!(out.contains("     DB_PASSWORD: ****"), "{out}");
+    for v in [
+        "staging-api-key-1234",
+        "staging-db-pass-5678",
+        "staging-new-token-4242",
+    ] {
+        assert!(!out.contains(v), "{v} leaked:\n{out}");
+        assert!(!stderr(&o).contains(v));
+    }
+}
+
+#[test]
 fn output_file_is_private_and_in_place_refuses_tracked_files() {
     let r = repo();
     let o = r
@@ -128,6 +163,16 @@ fn output_file_is_private_and_in_place_refuses_tracked_files() {
     assert_error(&o);
     assert!(stderr(&o).contains("tracked by git"), "{}", stderr(&o));
     assert_eq!(r.read("svc/serverless.yml"), SERVICE, "nothing written");
+    // Without git the answer is unknown: fail closed.
+    let o = r
+        .cmd("svc")
+        .args(["render", "-s", "prod", "--in-place"])
+        .env("PATH", "/nonexistent")
+        .output()
+        .unwrap();
+    assert_error(&o);
+    assert!(stderr(&o).contains("can't tell"), "{}", stderr(&o));
+    assert_eq!(r.read("svc/serverless.yml"), SERVICE, "nothing written");
     let o = r
         .cmd("svc")
         .args(["render", "-s", "prod", "--in-place"])
@@ -136,6 +181,17 @@ fn output_file_is_private_and_in_place_refuses_tracked_files() {
         .unwrap();
     assert_ok(&o);
     assert!(r.read("svc/serverless.yml").contains("prod-api-key-9999"));
+    // --force on a tracked file, outside CI.
+    let o = r
+        .cmd("svc")
+        .args(["render", "-s", "staging", "--in-place", "--force"])
+        .output()
+        .unwrap();
+    assert_ok(&o);
+    assert!(
+        r.read("svc/serverless.yml")
+            .contains("staging-db-pass-5678")
+    );
 }
 
 #[test]
@@ -211,4 +267,54 @@ fn bad_input_is_a_located_error_and_writes_nothing() {
         .unwrap();
     assert_error(&o);
     assert!(stderr(&o).contains("no serverless.yml"), "{}", stderr(&o));
+}
+
+#[test]
+fn no_set_env_and_the_dev_fallback() {
+    let r = repo();
+    // --no-set-env: nothing injected, and no key needed.
+    let o = r
+        .cmd("svc")
+        .env("SOPS_AGE_KEY_FILE", "/nonexistent")
+        .args(["render", "--stage", "staging", "--no-set-env"])
+        .output()
+        .unwrap();
+    assert_ok(&o);
+    assert_eq!(stdout(&o), SERVICE);
+    assert!(stderr(&o).contains("turned off"), "{}", stderr(&o));
+
+    // No --stage and no stage in the file: `dev`, and stderr says why.
+    r.write(
+        "svc/serverless.yml",
+        "service: svc\nprovider:\n  name: aws\n",
+    );
+    r.set("dev", "DEV_ONLY", "dev-secret-value");
+    let o = r.cmd("svc").args(["render"]).output().unwrap();
+    assert_ok(&o);
+    assert!(
+        stdout(&o).contains("    DEV_ONLY: \"dev-secret-value\"\n"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(stderr(&o).contains("stage `dev` ("), "{}", stderr(&o));
+}
+
+#[test]
+fn readme_demo_command_shows_a_masked_diff() {
+    // The README's first command, exactly: on the committed demo with its demo key.
+    let demo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_sls-secrets"))
+        .current_dir(&demo)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", &demo)
+        .env("NO_COLOR", "1")
+        .env("SOPS_AGE_KEY_FILE", "demo-age-key.txt")
+        .args(["render", "--stage", "production", "--diff"])
+        .output()
+        .unwrap();
+    assert_ok(&o);
+    let out = stdout(&o);
+    assert!(out.contains("+    STRIPE_API_KEY: \"****\""), "{out}");
+    insta::assert_snapshot!("readme_demo_diff", out);
 }

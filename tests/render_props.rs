@@ -207,6 +207,10 @@ proptest! {
                     // is a value the masked output has that the input did not.
                     if v.chars().count() >= 4 && !"****".contains(v.as_str()) && !doc.contains(v.as_str()) {
                         prop_assert!(!once.masked_output().contains(v.as_str()));
+                        // The second render's input already holds every secret: unchanged
+                        // lines show as diff context, so both masked sides must hide them.
+                        prop_assert!(!twice.masked_original().contains(v.as_str()));
+                        prop_assert!(!twice.masked_output().contains(v.as_str()));
                     }
                 }
             }

@@ -163,5 +163,16 @@ fn truncated_file() {
         assert_error(&o);
         assert!(!stderr(&o).contains("alpha-plaintext"), "{}", stderr(&o));
         assert!(stdout(&o).is_empty());
+        // The message names the file and what is wrong: missing metadata, or the position
+        // where the YAML stops making sense.
+        let e = stderr(&o);
+        let located = e.contains("secrets/prod.yml:")
+            && e.split("prod.yml:")
+                .nth(1)
+                .is_some_and(|r| r.starts_with(|c: char| c.is_ascii_digit()));
+        assert!(
+            e.contains("secrets/prod.yml") && (e.contains("is missing") || located),
+            "cut {cut}: {e}"
+        );
     }
 }

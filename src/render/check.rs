@@ -635,6 +635,29 @@ fn env_maps(tree: &Tree<'_>) -> EnvMaps {
     (provider, provider_unknown, functions)
 }
 
+/// Source spans of environment values that already hold a secret (rendered earlier, or equal
+/// to a secret under another name). Unchanged lines still show as context in a diff, so the
+/// masked texts hide these too. `values` holds each secret as written (escaped) and raw.
+pub(crate) fn secret_spans(tree: &Tree<'_>, values: &[&str]) -> Vec<(usize, usize)> {
+    let wanted: HashSet<&str> = values.iter().copied().filter(|v| !v.is_empty()).collect();
+    let (provider, _, functions) = env_maps(tree);
+    let maps = provider
+        .into_iter()
+        .chain(functions.into_iter().filter_map(|(_, e)| e));
+    let mut spans = Vec::new();
+    for m in maps {
+        for (_, _, v) in effective_entries(tree, m) {
+            let n = tree.node(tree.deref(v));
+            if n.scalar().is_some_and(|s| wanted.contains(s)) {
+                spans.push((n.start(), n.end()));
+            }
+        }
+    }
+    spans.sort_unstable();
+    spans.dedup();
+    spans
+}
+
 /// Key names in the original file's environments (the secrets' names are checked separately).
 pub(crate) fn check_names(tree: &Tree<'_>) -> Result<Vec<String>, Error> {
     let (provider, _, functions) = env_maps(tree);
@@ -651,7 +674,17 @@ pub(crate) fn check_names(tree: &Tree<'_>) -> Result<Vec<String>, Error> {
     for (label, m) in maps {
         for (key, k, _) in effective_entries(tree, m) {
             let kn = tree.node(k);
-            if key.contains("${") || kn.scalar().is_none() {
+            if kn.scalar().is_none() {
+                // `? [a]: x` or `*alias: x`: Lambda takes names only, and the 4 KB check and the
+                // edit planning compare keys as names.
+                return Err(super::edit::unsupported(
+                    tree,
+                    k,
+                    format!("{label} has a key that is not a plain name"),
+                    "write the key as a variable name (`NAME: value`)",
+                ));
+            }
+            if key.contains("${") {
                 continue;
             }
             let loc = format!("{label} (line {}:{})", kn.line(), kn.col() + 1);
@@ -747,7 +780,7 @@ pub(crate) fn check_sizes(
         let mut total = provider_total;
         for (key, s, _) in &own {
             if let Some(&i) = provider_at.get(&**key) {
-                total -= key.len() + provider_entries[i].1;
+                total = total.saturating_sub(key.len() + provider_entries[i].1);
             }
             total += key.len() + s;
         }
@@ -763,4 +796,42 @@ pub(crate) fn check_sizes(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn verify_src(a: &str, b: &str) -> Result<(), Error> {
+        let ta = Tree::parse(a).ok().expect("a parses");
+        let tb = Tree::parse(b).ok().expect("b parses");
+        let expect = Expect {
+            names: &["DB_PASSWORD"],
+            yaml_values: &["s3cret"],
+            variable_env: false,
+        };
+        verify(&ta, &tb, &expect)
+    }
+
+    #[test]
+    fn verify_refuses_anything_but_the_intended_change() {
+        let a = "service: s\nprovider:\n  name: aws\n  environment:\n    LOG: info\n";
+        let good = "service: s\nprovider:\n  name: aws\n  environment:\n    LOG: info\n    DB_PASSWORD: \"s3cret\"\n";
+        assert!(verify_src(a, good).is_ok());
+        for bad in [
+            good.replace("service: s", "service: t"),
+            good.replace("\"s3cret\"", "\"other\""),
+            // Plain style could change the value's type.
+            good.replace("\"s3cret\"", "s3cret"),
+            good.replace("    LOG: info\n", ""),
+            good.replace("  name: aws\n", "  name: aws\n  extra: 1\n"),
+            good.replace("    DB_PASSWORD", "    OTHER_NEW: x\n    DB_PASSWORD"),
+            a.to_string(),
+        ] {
+            assert!(
+                matches!(verify_src(a, &bad), Err(Error::Internal { .. })),
+                "accepted: {bad}"
+            );
+        }
+    }
 }

@@ -122,6 +122,10 @@ enum Functions {
 /// Plan where every secret goes. `names` are the secret names in stage-file order.
 pub(crate) fn plan(tree: &Tree<'_>, names: &[&str], encoded: &[&str]) -> Result<Plan, Error> {
     let mut plan = Plan::default();
+    if names.is_empty() {
+        // Nothing to place: no shape can be refused for it (found by the identity property).
+        return Ok(plan);
+    }
     let root = match tree.root.map(|r| (r, tree.deref(r))) {
         None => None,
         Some((_, r)) => match &tree.node(r).kind {
@@ -465,7 +469,8 @@ pub(crate) fn effective_entries<'t>(tree: &'t Tree<'_>, map: NodeId) -> Vec<Entr
         return out;
     }
     let mut seen = HashSet::default();
-    collect_entries(tree, map, &mut out, &mut seen, 0);
+    let mut visited = HashSet::default();
+    collect_entries(tree, map, &mut out, &mut seen, &mut visited, 0);
     out
 }
 
@@ -474,9 +479,12 @@ fn collect_entries<'t>(
     map: NodeId,
     out: &mut Vec<Entry<'t>>,
     seen: &mut HashSet<Cow<'t, str>>,
+    visited: &mut HashSet<NodeId>,
     depth: usize,
 ) {
-    if depth > super::tree::MAX_DEPTH {
+    // A map merged twice adds nothing the first time did not (and re-walking it doubles the
+    // work at every level of a `<<: [*a, *a]` chain).
+    if depth > super::tree::MAX_DEPTH || !visited.insert(map) {
         return;
     }
     if let Kind::Map { entries, .. } = &tree.node(map).kind {
@@ -490,7 +498,7 @@ fn collect_entries<'t>(
             }
         }
         for m in tree.merge_sources(map) {
-            collect_entries(tree, m, out, seen, depth + 1);
+            collect_entries(tree, m, out, seen, visited, depth + 1);
         }
     }
 }
@@ -875,8 +883,16 @@ fn replace_value(
 
 /// Apply sorted, non-overlapping edits; `value(i)` gives the text for secret `i`.
 pub(crate) fn apply<'v>(src: &str, edits: &[Edit], value: impl Fn(usize) -> &'v str) -> String {
+    splice(src, edits.iter(), value)
+}
+
+fn splice<'e, 'v>(
+    src: &str,
+    edits: impl Iterator<Item = &'e Edit> + Clone,
+    value: impl Fn(usize) -> &'v str,
+) -> String {
     let extra: usize = edits
-        .iter()
+        .clone()
         .map(|e| {
             e.new
                 .iter()
@@ -903,18 +919,62 @@ pub(crate) fn apply<'v>(src: &str, edits: &[Edit], value: impl Fn(usize) -> &'v 
     out
 }
 
-/// The original with every replaced old value written as `mask` (old values may be secrets
-/// from an earlier render).
-pub(crate) fn mask_original(src: &str, edits: &[Edit], mask: &str) -> String {
+/// The original with every replaced old value, and every span in `masks`, written as `mask`
+/// (old values may be secrets from an earlier render).
+pub(crate) fn mask_original(
+    src: &str,
+    edits: &[Edit],
+    masks: &[(usize, usize)],
+    mask: &str,
+) -> String {
+    let mut spans: Vec<(usize, usize)> = edits
+        .iter()
+        .filter_map(|e| e.old_value)
+        .chain(masks.iter().copied())
+        .collect();
+    spans.sort_unstable();
     let mut out = String::with_capacity(src.len());
     let mut pos = 0;
-    for e in edits {
-        if let Some((s, t)) = e.old_value {
-            out.push_str(&src[pos..s]);
-            out.push_str(mask);
-            pos = t;
+    for (s, t) in spans {
+        if s < pos {
+            // Inside a span already masked (a replaced value is also a secret span).
+            continue;
         }
+        out.push_str(&src[pos..s]);
+        out.push_str(mask);
+        pos = t;
     }
     out.push_str(&src[pos..]);
     out
+}
+
+/// The output with every secret written as `masked_value` and every span in `masks` that no
+/// edit replaces written as `mask`, so lines the render leaves alone read the same as in
+/// [`mask_original`].
+pub(crate) fn mask_output(
+    src: &str,
+    edits: &[Edit],
+    masks: &[(usize, usize)],
+    masked_value: &str,
+    mask: &str,
+) -> String {
+    let overlaps = |&(s, t): &(usize, usize)| edits.iter().any(|e| s < e.end && e.start < t);
+    let extra: Vec<Edit> = masks
+        .iter()
+        .filter(|m| !overlaps(m))
+        .map(|&(s, t)| Edit {
+            start: s,
+            end: t,
+            depth: 0,
+            new: vec![Piece::Lit(mask.to_string())],
+            old_value: None,
+        })
+        .collect();
+    if extra.is_empty() {
+        return apply(src, edits, |_| masked_value);
+    }
+    let mut all: Vec<&Edit> = edits.iter().chain(extra.iter()).collect();
+    // Stable: at one offset a zero-width insert (from `edits`) stays before a mask starting there.
+    all.sort_by_key(|e| e.start);
+    splice(src, all.into_iter(), |_| masked_value)
 }

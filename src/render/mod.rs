@@ -65,6 +65,8 @@ pub struct Rendered<'s> {
     /// The splices that made `output`; they hold secret indices, never values, so the masked
     /// texts are built from them only when a diff asks for them.
     edits: Vec<edit::Edit>,
+    /// Values in the input that already hold a secret (masked on both sides of a diff).
+    masks: Vec<(usize, usize)>,
 }
 
 impl Rendered<'_> {
@@ -72,13 +74,13 @@ impl Rendered<'_> {
     /// against [`Rendered::masked_output`] (the old values may be secrets from an earlier
     /// render).
     pub fn masked_original(&self) -> String {
-        edit::mask_original(self.source, &self.edits, MASK)
+        edit::mask_original(self.source, &self.edits, &self.masks, MASK)
     }
 
     /// The new file with every secret value written as `"****"`.
     pub fn masked_output(&self) -> String {
         let masked_quoted = format!("\"{MASK}\"");
-        edit::apply(self.source, &self.edits, |_| masked_quoted.as_str())
+        edit::mask_output(self.source, &self.edits, &self.masks, &masked_quoted, MASK)
     }
 }
 
@@ -162,19 +164,25 @@ fn parse_error(src: &str, e: tree::ParseError, secrets: &[Secret<'_>]) -> Error 
         .get(idx)
         .map(|l| l.trim_start_matches('\u{feff}').trim_end_matches('\r'))
         .unwrap_or("")
-        .chars()
-        .take(200)
-        .collect();
-    // The input may be an earlier render's output: never echo a secret back.
-    let mut by_len: Vec<&str> = secrets
-        .iter()
-        .map(|s| s.value)
-        .filter(|v| !v.is_empty())
-        .collect();
-    by_len.sort_by_key(|v| std::cmp::Reverse(v.len()));
-    for v in by_len {
-        snippet = snippet.replace(v, MASK);
+        .to_string();
+    // The input may be an earlier render's output: never echo a secret back, raw or as we
+    // write it (escaped inside double quotes). Masked before truncating, so a value crossing
+    // the cut cannot show its first part.
+    let mut texts: Vec<Zeroizing<String>> = Vec::new();
+    for s in secrets.iter().filter(|s| !s.value.is_empty()) {
+        texts.push(Zeroizing::new(s.value.to_string()));
+        if let Ok(escaped) = quote::serverless_escape(s.value) {
+            let quoted = quote::double_quoted(&escaped);
+            texts.push(Zeroizing::new(quoted[1..quoted.len() - 1].to_string()));
+        }
     }
+    texts.sort_by_key(|v| std::cmp::Reverse(v.len()));
+    for v in &texts {
+        if !v.is_empty() {
+            snippet = snippet.replace(v.as_str(), MASK);
+        }
+    }
+    let snippet: String = snippet.chars().take(200).collect();
     Error::Parse {
         line: e.line.max(1),
         col: e.col + 1,
@@ -190,6 +198,7 @@ fn unchanged(source: &str, notes: Vec<String>) -> Rendered<'_> {
         changed: false,
         source,
         edits: Vec::new(),
+        masks: Vec::new(),
     }
 }
 
@@ -208,9 +217,8 @@ pub fn render<'s>(
             hint: "Serverless reads a single document; remove the extra `---` sections".into(),
         });
     }
-    if secrets.is_empty() {
-        return Ok(unchanged(source, Vec::new()));
-    }
+    // No early return for an empty stage: the full path (plan, splice, re-parse, verify)
+    // must hand back the input unchanged, and the property tests check that it does.
     if !opts.set_env {
         return Ok(unchanged(
             source,
@@ -258,6 +266,9 @@ pub fn render<'s>(
     }
 
     let output = edit::apply(source, &edits, |i| enc[i]);
+    let mut secret_texts: Vec<&str> = yv.clone();
+    secret_texts.extend(secrets.iter().map(|s| s.value));
+    let masks = check::secret_spans(&tree, &secret_texts);
 
     let out_tree = tree::Tree::parse(&output).map_err(|e| Error::Internal {
         message: format!(
@@ -288,5 +299,6 @@ pub fn render<'s>(
         changed,
         source,
         edits,
+        masks,
     })
 }

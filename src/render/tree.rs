@@ -239,7 +239,10 @@ impl<'a> Tree<'a> {
         let bytes = src.as_bytes();
         // About one node per 10 bytes in real files: reserving up front avoids copying the
         // arena on every doubling (untouched capacity costs address space, not memory).
-        let mut nodes: Vec<Node<'a>> = Vec::with_capacity(src.len() / 8 + 16);
+        // `try_reserve`: under a memory limit a huge file must not abort here; the arena
+        // then grows as needed.
+        let mut nodes: Vec<Node<'a>> = Vec::new();
+        let _ = nodes.try_reserve(src.len() / 8 + 16);
         let mut stack: Vec<Frame> = Vec::new();
         let mut root = None;
         let mut documents = 0;
@@ -276,6 +279,14 @@ impl<'a> Tree<'a> {
                         .copied()
                         .flatten()
                         .ok_or_else(|| err(&span, "alias to an unknown anchor"))?;
+                    // `&a {x: *a}`: a node that contains itself. Resolving merges through it
+                    // never ends, and Serverless cannot load it either.
+                    if stack.iter().any(|f| f.node == target) {
+                        return Err(err(
+                            &span,
+                            "an alias refers to a node that contains it (a recursive structure)",
+                        ));
+                    }
                     Some(Node {
                         kind: Kind::Alias { target },
                         tag: None,
@@ -308,7 +319,9 @@ impl<'a> Tree<'a> {
                         }
                     } else if style == ScalarStyle::Plain
                         && text_at.is_some()
-                        && !value.contains(' ')
+                        // Folding turns a multi-line plain scalar's line breaks into spaces,
+                        // or into `\n` where a blank line separates its lines.
+                        && !value.contains([' ', '\n'])
                     {
                         return Err(err(
                             &span,
@@ -535,12 +548,36 @@ impl<'a> Tree<'a> {
         if let Some((k, v)) = self.explicit(map, key) {
             return Some((map, k, v));
         }
+        let mut visited = rustc_hash::FxHashSet::default();
+        visited.insert(map);
+        self.lookup_merged(map, key, depth, &mut visited)
+    }
+
+    /// Depth-first through merge sources, each map once: `<<: [*a, *a]` chains would
+    /// otherwise double the work at every level (a 40-line file took forever). A map seen
+    /// before was either searched in full without a match or is an ancestor being searched.
+    fn lookup_merged(
+        &self,
+        map: NodeId,
+        key: &str,
+        depth: usize,
+        visited: &mut rustc_hash::FxHashSet<NodeId>,
+    ) -> Option<(NodeId, NodeId, NodeId)> {
         if depth >= MAX_DEPTH {
             return None;
         }
-        self.merge_sources(map)
-            .into_iter()
-            .find_map(|m| self.lookup(m, key, depth + 1))
+        for m in self.merge_sources(map) {
+            if !visited.insert(m) {
+                continue;
+            }
+            if let Some((k, v)) = self.explicit(m, key) {
+                return Some((m, k, v));
+            }
+            if let Some(found) = self.lookup_merged(m, key, depth + 1, visited) {
+                return Some(found);
+            }
+        }
+        None
     }
 
     /// Column (characters) of a map's first key: the indentation for new entries.
