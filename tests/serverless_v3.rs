@@ -121,7 +121,14 @@ fn every_function_gets_every_secret_exactly() {
         env!("CARGO_MANIFEST_DIR"),
         "/tests/fixtures/serverless"
     ));
-    for case in ["shadowing", "file-env", "anchors", "flow-tags", "no-env"] {
+    for case in [
+        "shadowing",
+        "file-env",
+        "anchors",
+        "flow-tags",
+        "no-env",
+        "shorthand",
+    ] {
         copy_dir(&fixtures.join(case), &r.path().join(case));
         let functions = package(&r, &sls, case, "production");
         assert_every_secret(case, &functions, SECRETS);

@@ -99,6 +99,7 @@ pub(crate) fn check_sharing(
                 watch.insert(m, Need::Env);
             }
             Slot::Null { parent, .. }
+            | Slot::Shorthand { parent, .. }
             | Slot::Absent {
                 parent: Some(parent),
             } => {
@@ -387,6 +388,42 @@ impl Cmp<'_, '_, '_> {
                     );
                 }
                 Ok(())
+            }
+            Ctx::Provider
+                if !self.exp.variable_env
+                    && let (Some(x), Some(m)) = (a, b_map)
+                    && matches!(self.a.node(x).kind, Kind::Scalar { .. })
+                    && !self.a.node(x).is_null()
+                    && self.a.node(x).tag.is_none() =>
+            {
+                // `provider: aws` written out as `name: aws` plus the environment.
+                let eb = effective_entries(self.b, m);
+                let mut name = false;
+                let mut env = None;
+                for (k, kn, w) in &eb {
+                    path.push(Seg::B(*kn));
+                    match &**k {
+                        "name" => {
+                            self.same(Some(x), Some(*w), path, depth + 1)?;
+                            name = true;
+                        }
+                        "environment" => env = Some((*kn, *w)),
+                        _ => return Err(self.fail(path, "unexpected new entry")),
+                    }
+                    path.pop();
+                }
+                if !name {
+                    return Err(self.fail(path, "`name` missing from the expanded provider"));
+                }
+                match env {
+                    Some((kn, w)) => {
+                        path.push(Seg::B(kn));
+                        self.node(None, Some(w), Ctx::ProviderEnv, path, depth + 1)?;
+                        path.pop();
+                        Ok(())
+                    }
+                    None => self.node(None, None, Ctx::ProviderEnv, path, depth + 1),
+                }
             }
             Ctx::Functions => match (a_map, b_map) {
                 (Some(fa), Some(fb)) => {
@@ -827,6 +864,24 @@ mod tests {
             good.replace("  name: aws\n", "  name: aws\n  extra: 1\n"),
             good.replace("    DB_PASSWORD", "    OTHER_NEW: x\n    DB_PASSWORD"),
             a.to_string(),
+        ] {
+            assert!(
+                matches!(verify_src(a, &bad), Err(Error::Internal { .. })),
+                "accepted: {bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn verify_accepts_the_provider_shorthand_only_as_the_same_name() {
+        let a = "service: s\nprovider: aws # short\n";
+        let good = "service: s\nprovider: # short\n  name: aws\n  environment:\n    DB_PASSWORD: \"s3cret\"\n";
+        assert!(verify_src(a, good).is_ok());
+        for bad in [
+            good.replace("name: aws", "name: gcp"),
+            good.replace("  name: aws\n", ""),
+            good.replace("  name: aws\n", "  name: aws\n  region: x\n"),
+            good.replace("\"s3cret\"", "\"other\""),
         ] {
             assert!(
                 matches!(verify_src(a, &bad), Err(Error::Internal { .. })),

@@ -42,6 +42,13 @@ pub(crate) enum Slot {
     },
     /// A key missing from `parent` (`None`: empty document); `path` keys are created.
     Absent { parent: Option<NodeId> },
+    /// `provider: aws`, the shorthand Serverless reads as `{name: aws}`: becomes a block
+    /// mapping with `name:` (the same text) and the `path` keys.
+    Shorthand {
+        key: NodeId,
+        value: NodeId,
+        parent: NodeId,
+    },
 }
 
 pub(crate) struct SlotPlan {
@@ -63,6 +70,12 @@ pub(crate) struct Plan {
 }
 
 impl Plan {
+    fn add_all(&mut self, slot: Slot, path: &'static [&'static str], keys: &[usize]) {
+        for &k in keys {
+            self.add(slot, path, k, None);
+        }
+    }
+
     fn add(
         &mut self,
         slot: Slot,
@@ -196,14 +209,15 @@ pub(crate) fn plan(tree: &Tree<'_>, names: &[&str], encoded: &[&str]) -> Result<
                                 }
                                 _ if en.is_null() => {
                                     null_slot_ok(tree, eval, e, "provider.environment")?;
-                                    for &k in &all {
-                                        let slot = Slot::Null {
+                                    plan.add_all(
+                                        Slot::Null {
                                             key: ekey,
                                             value: e,
                                             parent: eholder,
-                                        };
-                                        plan.add(slot, NONE, k, None);
-                                    }
+                                        },
+                                        NONE,
+                                        &all,
+                                    );
                                 }
                                 Kind::Scalar { value, .. }
                                     if value.contains("${") && en.tag.is_none() =>
@@ -224,14 +238,34 @@ pub(crate) fn plan(tree: &Tree<'_>, names: &[&str], encoded: &[&str]) -> Result<
                     },
                     _ if pn.is_null() => {
                         null_slot_ok(tree, pval, p, "provider")?;
-                        for &k in &all {
-                            let slot = Slot::Null {
+                        plan.add_all(
+                            Slot::Null {
                                 key: pkey,
                                 value: p,
                                 parent: holder,
-                            };
-                            plan.add(slot, ENV, k, None);
+                            },
+                            ENV,
+                            &all,
+                        );
+                    }
+                    Kind::Scalar { value, .. }
+                        if shorthand_ok(tree, holder, pkey, pval, p) && !value.contains("${") =>
+                    {
+                        if value != "aws" {
+                            plan.notes.push(format!(
+                                "provider is `{}`, not `aws`: the environment was edited with AWS Lambda semantics",
+                                value.chars().take(40).collect::<String>()
+                            ));
                         }
+                        plan.add_all(
+                            Slot::Shorthand {
+                                key: pkey,
+                                value: p,
+                                parent: holder,
+                            },
+                            ENV,
+                            &all,
+                        );
                     }
                     _ => {
                         return Err(unsupported(
@@ -439,6 +473,21 @@ pub(crate) fn plan(tree: &Tree<'_>, names: &[&str], encoded: &[&str]) -> Result<
         }
     }
     Ok(plan)
+}
+
+/// `provider: aws` can be rewritten as a block mapping when it is a one-line scalar written
+/// right after the colon of a block-mapping key, with no tag, anchor or alias involved.
+fn shorthand_ok(tree: &Tree<'_>, holder: NodeId, key: NodeId, raw: NodeId, value: NodeId) -> bool {
+    let n = tree.node(value);
+    let src = tree.src.as_bytes();
+    raw == value
+        && n.tag.is_none()
+        && n.anchor() == 0
+        && matches!(tree.node(holder).kind, Kind::Map { flow: false, .. })
+        && !src[n.start()..n.end()].contains(&b'\n')
+        && tree
+            .colon_after(key)
+            .is_some_and(|(colon, _)| colon < n.start() && !src[colon..n.start()].contains(&b'\n'))
 }
 
 /// A null value can be filled in only when it is written directly (not an alias, no anchor):
@@ -712,6 +761,29 @@ pub(crate) fn edits(
                         old_value: None,
                     });
                 }
+            }
+            Slot::Shorthand { key, value, parent } => {
+                slot_changed.extend(&sp.keys);
+                let vnode = tree.node(value);
+                let base = tree.node(key).col() + step;
+                let name = &tree.src[vnode.start()..vnode.end()];
+                let mut lines = vec![vec![Piece::Lit(format!("{}name: {name}", spaces(base)))]];
+                lines.extend(block_lines(base, step, sp.path, &sp.keys, names));
+                let le = line_end(b, vnode.end());
+                let tail = &tree.src[vnode.end()..le];
+                let keep = if tail.trim().is_empty() { "" } else { tail };
+                let (colon, _) = tree.colon_after(key).ok_or_else(|| {
+                    unsupported(tree, key, "a key without `:`".into(), "write `KEY: value`")
+                })?;
+                let mut new = vec![Piece::Lit(keep.to_string())];
+                new.extend(join_lines(lines, eol, true));
+                out.push(Edit {
+                    start: colon + 1,
+                    end: le,
+                    depth: tree.node(parent).depth() + 1,
+                    new,
+                    old_value: None,
+                });
             }
             Slot::Absent { parent: None } => {
                 slot_changed.extend(&sp.keys);

@@ -7,8 +7,9 @@
 //! changed entries is byte-for-byte the input. Secret values never reach notes, errors or the
 //! masked texts handed to [`unified_diff`].
 //!
-//! Limitations: multi-document files, a flow-style top level, `provider` given as a scalar,
-//! environments shared through anchors with non-environment places, and values containing
+//! `provider: aws` (the shorthand Serverless reads as `{name: aws}`) is written out as a block
+//! mapping with the same `name`. Limitations: multi-document files, a flow-style top level,
+//! `provider` given as a variable, environments shared through anchors with non-environment places, and values containing
 //! `$${` are refused with [`Error::Unsupported`] / [`Error::Unwritable`].
 
 mod check;
