@@ -267,6 +267,15 @@ pub(crate) fn plan(tree: &Tree<'_>, names: &[&str], encoded: &[&str]) -> Result<
                             &all,
                         );
                     }
+                    Kind::Scalar { value, .. } if value.contains("${") => {
+                        return Err(unsupported(
+                            tree,
+                            p,
+                            "`provider` is a variable; what it resolves to can't be edited here"
+                                .into(),
+                            "write `provider:` as a mapping; variables can stay inside it (e.g. `environment: ${file(env.yml)}`)",
+                        ));
+                    }
                     _ => {
                         return Err(unsupported(
                             tree,
