@@ -835,23 +835,6 @@ fn create_identity(path: &Path) -> Result<String, Failure> {
         ))
         .hint("add your identity to it, or pass --age RECIPIENT"));
     }
-    // Written whole or not at all: a half-written keys.txt would break every later command
-    // (sops and we refuse a keys file with a bad line), and it is never replaced.
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".keys-")
-        .tempfile_in(dir)
-        .map_err(|e| Failure::new(format!("creating a file in {}: {e}", dir.display())))?;
-    #[cfg(unix)]
-    std::fs::set_permissions(
-        tmp.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o600),
-    )
-    .map_err(|e| Failure::new(format!("{}: {e}", tmp.path().display())))?;
-    std::io::Write::write_all(&mut tmp, text.as_bytes())
-        .and_then(|()| tmp.as_file().sync_all())
-        .map_err(|e| Failure::new(format!("writing {}: {e}", path.display())))?;
-    tmp.persist_noclobber(path)
-        .map_err(|e| Failure::new(format!("creating {}: {}", path.display(), e.error)))?;
+    store::create_private(path, text.as_bytes())?;
     Ok(recipient)
 }

@@ -279,7 +279,22 @@ pub fn write_atomic(path: &Path, text: &[u8], new_mode: u32) -> Result<(), Store
     write_with_mode(path, text, existing_mode(path).unwrap_or(new_mode))
 }
 
+/// Creates `path` with `text`, mode 0600, atomically and never over an existing file (an age
+/// identity: half a keys file, or replacing one, would lock its owner out).
+pub fn create_private(path: &Path, text: &[u8]) -> Result<(), StoreError> {
+    write_temp_then(path, text, 0o600, true)
+}
+
 fn write_with_mode(path: &Path, text: &[u8], mode: u32) -> Result<(), StoreError> {
+    write_temp_then(path, text, mode, false)
+}
+
+fn write_temp_then(
+    path: &Path,
+    text: &[u8],
+    mode: u32,
+    no_clobber: bool,
+) -> Result<(), StoreError> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -291,7 +306,12 @@ fn write_with_mode(path: &Path, text: &[u8], mode: u32) -> Result<(), StoreError
     set_mode(tmp.as_file(), mode).map_err(io(path))?;
     tmp.write_all(text).map_err(io(path))?;
     tmp.as_file().sync_all().map_err(io(path))?;
-    tmp.persist(path).map_err(|e| StoreError::Io {
+    let persisted = if no_clobber {
+        tmp.persist_noclobber(path)
+    } else {
+        tmp.persist(path)
+    };
+    persisted.map_err(|e| StoreError::Io {
         path: path.to_owned(),
         source: e.error,
     })?;

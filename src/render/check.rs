@@ -634,9 +634,9 @@ pub(crate) fn check_name(name: &str, location: &str) -> Result<(), Error> {
 /// The environments of the original file: (label, entries) for the provider and each function.
 /// (provider environment mapping, provider environment is an unknown variable, functions with
 /// their environment mapping)
-type EnvMaps = (Option<NodeId>, bool, Vec<(String, Option<NodeId>)>);
+pub(crate) type EnvMaps = (Option<NodeId>, bool, Vec<(String, Option<NodeId>)>);
 
-fn env_maps(tree: &Tree<'_>) -> EnvMaps {
+pub(crate) fn env_maps(tree: &Tree<'_>) -> EnvMaps {
     let mut provider = None;
     let mut provider_unknown = false;
     let mut functions = Vec::new();
@@ -675,12 +675,16 @@ fn env_maps(tree: &Tree<'_>) -> EnvMaps {
 /// Source spans of environment values that already hold a secret (rendered earlier, or equal
 /// to a secret under another name). Unchanged lines still show as context in a diff, so the
 /// masked texts hide these too. `values` holds each secret as written (escaped) and raw.
-pub(crate) fn secret_spans(tree: &Tree<'_>, values: &[&str]) -> Vec<(usize, usize)> {
+pub(crate) fn secret_spans(
+    tree: &Tree<'_>,
+    (provider, _, functions): &EnvMaps,
+    values: &[&str],
+) -> Vec<(usize, usize)> {
     let wanted: HashSet<&str> = values.iter().copied().filter(|v| !v.is_empty()).collect();
-    let (provider, _, functions) = env_maps(tree);
     let maps = provider
-        .into_iter()
-        .chain(functions.into_iter().filter_map(|(_, e)| e));
+        .iter()
+        .chain(functions.iter().filter_map(|(_, e)| e.as_ref()))
+        .copied();
     let mut spans = Vec::new();
     for m in maps {
         for (_, _, v) in effective_entries(tree, m) {
@@ -696,15 +700,17 @@ pub(crate) fn secret_spans(tree: &Tree<'_>, values: &[&str]) -> Vec<(usize, usiz
 }
 
 /// Key names in the original file's environments (the secrets' names are checked separately).
-pub(crate) fn check_names(tree: &Tree<'_>) -> Result<Vec<String>, Error> {
-    let (provider, _, functions) = env_maps(tree);
+pub(crate) fn check_names(
+    tree: &Tree<'_>,
+    (provider, _, functions): &EnvMaps,
+) -> Result<Vec<String>, Error> {
     let mut notes = Vec::new();
     let mut maps: Vec<(String, NodeId)> = Vec::new();
-    if let Some(p) = provider {
+    if let Some(p) = *provider {
         maps.push(("provider.environment".into(), p));
     }
     for (name, env) in functions {
-        if let Some(e) = env {
+        if let Some(e) = *env {
             maps.push((format!("functions.{name}.environment"), e));
         }
     }
@@ -850,26 +856,34 @@ mod tests {
         verify(&ta, &tb, &expect)
     }
 
+    #[track_caller]
+    fn assert_refused(a: &str, bad: &[String]) {
+        for b in bad {
+            assert!(
+                matches!(verify_src(a, b), Err(Error::Internal { .. })),
+                "accepted: {b}"
+            );
+        }
+    }
+
     #[test]
     fn verify_refuses_anything_but_the_intended_change() {
         let a = "service: s\nprovider:\n  name: aws\n  environment:\n    LOG: info\n";
         let good = "service: s\nprovider:\n  name: aws\n  environment:\n    LOG: info\n    DB_PASSWORD: \"s3cret\"\n";
         assert!(verify_src(a, good).is_ok());
-        for bad in [
-            good.replace("service: s", "service: t"),
-            good.replace("\"s3cret\"", "\"other\""),
-            // Plain style could change the value's type.
-            good.replace("\"s3cret\"", "s3cret"),
-            good.replace("    LOG: info\n", ""),
-            good.replace("  name: aws\n", "  name: aws\n  extra: 1\n"),
-            good.replace("    DB_PASSWORD", "    OTHER_NEW: x\n    DB_PASSWORD"),
-            a.to_string(),
-        ] {
-            assert!(
-                matches!(verify_src(a, &bad), Err(Error::Internal { .. })),
-                "accepted: {bad}"
-            );
-        }
+        assert_refused(
+            a,
+            &[
+                good.replace("service: s", "service: t"),
+                good.replace("\"s3cret\"", "\"other\""),
+                // Plain style could change the value's type.
+                good.replace("\"s3cret\"", "s3cret"),
+                good.replace("    LOG: info\n", ""),
+                good.replace("  name: aws\n", "  name: aws\n  extra: 1\n"),
+                good.replace("    DB_PASSWORD", "    OTHER_NEW: x\n    DB_PASSWORD"),
+                a.to_string(),
+            ],
+        );
     }
 
     #[test]
@@ -877,16 +891,14 @@ mod tests {
         let a = "service: s\nprovider: aws # short\n";
         let good = "service: s\nprovider: # short\n  name: aws\n  environment:\n    DB_PASSWORD: \"s3cret\"\n";
         assert!(verify_src(a, good).is_ok());
-        for bad in [
-            good.replace("name: aws", "name: gcp"),
-            good.replace("  name: aws\n", ""),
-            good.replace("  name: aws\n", "  name: aws\n  region: x\n"),
-            good.replace("\"s3cret\"", "\"other\""),
-        ] {
-            assert!(
-                matches!(verify_src(a, &bad), Err(Error::Internal { .. })),
-                "accepted: {bad}"
-            );
-        }
+        assert_refused(
+            a,
+            &[
+                good.replace("name: aws", "name: gcp"),
+                good.replace("  name: aws\n", ""),
+                good.replace("  name: aws\n", "  name: aws\n  region: x\n"),
+                good.replace("\"s3cret\"", "\"other\""),
+            ],
+        );
     }
 }

@@ -750,25 +750,16 @@ pub(crate) fn edits(
                 } else {
                     let base = tree.node(key).col() + step;
                     let lines = block_lines(base, step, sp.path, &sp.keys, names);
-                    let le = line_end(b, vnode.end());
-                    let tail = &tree.src[vnode.end()..le];
                     // Drop the null token; keep a trailing comment, but no dangling blanks.
                     let start = match tree.colon_after(key) {
-                        Some((colon, _)) if tail.trim().is_empty() && colon < vnode.start() => {
+                        Some((colon, _))
+                            if colon < vnode.start() && !has_comment_after(tree, value) =>
+                        {
                             colon + 1
                         }
                         _ => vnode.start(),
                     };
-                    let keep = if tail.trim().is_empty() { "" } else { tail };
-                    let mut new = vec![Piece::Lit(keep.to_string())];
-                    new.extend(join_lines(lines, eol, true));
-                    out.push(Edit {
-                        start,
-                        end: le,
-                        depth,
-                        new,
-                        old_value: None,
-                    });
+                    out.push(block_after_value(tree, start, value, lines, depth));
                 }
             }
             Slot::Shorthand { key, value, parent } => {
@@ -778,21 +769,11 @@ pub(crate) fn edits(
                 let name = &tree.src[vnode.start()..vnode.end()];
                 let mut lines = vec![vec![Piece::Lit(format!("{}name: {name}", spaces(base)))]];
                 lines.extend(block_lines(base, step, sp.path, &sp.keys, names));
-                let le = line_end(b, vnode.end());
-                let tail = &tree.src[vnode.end()..le];
-                let keep = if tail.trim().is_empty() { "" } else { tail };
                 let (colon, _) = tree.colon_after(key).ok_or_else(|| {
                     unsupported(tree, key, "a key without `:`".into(), "write `KEY: value`")
                 })?;
-                let mut new = vec![Piece::Lit(keep.to_string())];
-                new.extend(join_lines(lines, eol, true));
-                out.push(Edit {
-                    start: colon + 1,
-                    end: le,
-                    depth: tree.node(parent).depth() + 1,
-                    new,
-                    old_value: None,
-                });
+                let depth = tree.node(parent).depth() + 1;
+                out.push(block_after_value(tree, colon + 1, value, lines, depth));
             }
             Slot::Absent { parent: None } => {
                 slot_changed.extend(&sp.keys);
@@ -962,6 +943,41 @@ fn replace_value(
     }))
 }
 
+/// Whether anything but blanks follows `value` on its line (a comment).
+fn has_comment_after(tree: &Tree<'_>, value: NodeId) -> bool {
+    let end = tree.node(value).end();
+    !tree.src[end..line_end(tree.src.as_bytes(), end)]
+        .trim()
+        .is_empty()
+}
+
+/// Replaces `start..` the end of `value`'s line with block `lines` below it, keeping a comment
+/// that followed the value.
+fn block_after_value(
+    tree: &Tree<'_>,
+    start: usize,
+    value: NodeId,
+    lines: Vec<Vec<Piece>>,
+    depth: usize,
+) -> Edit {
+    let end = tree.node(value).end();
+    let le = line_end(tree.src.as_bytes(), end);
+    let keep = if has_comment_after(tree, value) {
+        &tree.src[end..le]
+    } else {
+        ""
+    };
+    let mut new = vec![Piece::Lit(keep.to_string())];
+    new.extend(join_lines(lines, tree.eol, true));
+    Edit {
+        start,
+        end: le,
+        depth,
+        new,
+        old_value: None,
+    }
+}
+
 /// Apply sorted, non-overlapping edits; `value(i)` gives the text for secret `i`.
 pub(crate) fn apply<'v>(src: &str, edits: &[Edit], value: impl Fn(usize) -> &'v str) -> String {
     splice(src, edits.iter(), value)
@@ -1039,7 +1055,11 @@ pub(crate) fn mask_output(
     masked_value: &str,
     mask: &str,
 ) -> String {
-    let overlaps = |&(s, t): &(usize, usize)| edits.iter().any(|e| s < e.end && e.start < t);
+    // Edits are sorted and disjoint: only the last one starting before `t` can reach past `s`.
+    let overlaps = |&(s, t): &(usize, usize)| {
+        let before = edits.partition_point(|e| e.start < t);
+        before > 0 && edits[before - 1].end > s
+    };
     let extra: Vec<Edit> = masks
         .iter()
         .filter(|m| !overlaps(m))

@@ -247,7 +247,9 @@ pub fn render<'s>(
     let enc: Vec<&str> = encoded.iter().map(|s| s.as_str()).collect();
     let yv: Vec<&str> = yaml_values.iter().map(|s| s.as_str()).collect();
 
-    let mut notes = check::check_names(&tree)?;
+    // The original's environments, found once for the name checks and the diff's masks.
+    let envs = check::env_maps(&tree);
+    let mut notes = check::check_names(&tree, &envs)?;
     let plan = edit::plan(&tree, &names, &enc)?;
     let (edits, changed_keys) = edit::edits(&tree, &plan, &names, &enc)?;
     notes.extend(check::check_sharing(&tree, &plan, &edits)?);
@@ -269,7 +271,7 @@ pub fn render<'s>(
     let output = edit::apply(source, &edits, |i| enc[i]);
     let mut secret_texts: Vec<&str> = yv.clone();
     secret_texts.extend(secrets.iter().map(|s| s.value));
-    let masks = check::secret_spans(&tree, &secret_texts);
+    let masks = check::secret_spans(&tree, &envs, &secret_texts);
 
     let out_tree = tree::Tree::parse(&output).map_err(|e| Error::Internal {
         message: format!(

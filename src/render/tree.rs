@@ -183,24 +183,18 @@ impl ByteIndex {
     }
 
     /// `cursor` remembers where the previous lookup of the same kind (span starts, span
-    /// ends) landed: positions arrive nearly in order, so the search is usually a step or two.
+    /// ends) landed: positions arrive nearly in order, so the answer is usually the same gap
+    /// between multi-byte characters or the next one, and a binary search otherwise.
     fn byte(&self, cursor: &mut usize, char_index: usize) -> usize {
         let m = &self.multi;
-        let mut k = (*cursor).min(m.len());
-        // `k` = number of multi-byte chars before `char_index`.
-        if k > 0 && m[k - 1].0 >= char_index {
-            k = m[..k].partition_point(|&(c, _)| c < char_index);
-        } else {
-            let mut steps = 0;
-            while k < m.len() && m[k].0 < char_index {
-                k += 1;
-                steps += 1;
-                if steps == 16 {
-                    k += m[k..].partition_point(|&(c, _)| c < char_index);
-                    break;
-                }
-            }
-        }
+        // `k` multi-byte chars come before `char_index` when it falls in gap `k`.
+        let in_gap = |k: usize| {
+            (k == 0 || m[k - 1].0 < char_index) && m.get(k).is_none_or(|&(c, _)| c >= char_index)
+        };
+        let k = [*cursor, *cursor + 1]
+            .into_iter()
+            .find(|&k| k <= m.len() && in_gap(k))
+            .unwrap_or_else(|| m.partition_point(|&(c, _)| c < char_index));
         *cursor = k;
         let extra = k.checked_sub(1).map_or(0, |j| m[j].1);
         (char_index + extra).min(self.len)
