@@ -1,6 +1,7 @@
-//! Command-line interface definition (clap derive only; `app` does the work).
+//! Command-line interface definition (clap derive only): one `Args` struct per subcommand,
+//! handed to its runner in `commands/`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand};
 
@@ -33,113 +34,164 @@ pub struct StageArg {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Set up .sops.yaml with a rule for secrets/*.yml (creating an age key when you have none)
-    Init {
-        /// age recipient (age1...) that can open the stage files; repeatable
-        #[arg(long = "age", value_name = "RECIPIENT")]
-        age: Vec<String>,
-        /// AWS KMS key ARN that can open the stage files; repeatable
-        #[arg(long = "kms", value_name = "ARN")]
-        kms: Vec<String>,
-    },
+    Init(InitArgs),
     /// Set a secret; the value is read from stdin (hidden on a terminal) or --from-file, never from the command line
-    Set {
-        #[command(flatten)]
-        stage: StageArg,
-        /// Environment variable name
-        key: String,
-        /// Read the value from this file (exact bytes) instead of stdin
-        #[arg(long, value_name = "PATH")]
-        from_file: Option<PathBuf>,
-        #[command(flatten)]
-        store: StoreArgs,
-    },
+    Set(SetArgs),
     /// Print one secret's value
-    Get {
-        #[command(flatten)]
-        stage: StageArg,
-        key: String,
-        #[command(flatten)]
-        store: StoreArgs,
-    },
+    Get(GetArgs),
     /// List the secret names of a stage (no key needed: names are stored in clear)
-    List {
-        #[command(flatten)]
-        stage: StageArg,
-        /// Print a JSON array
-        #[arg(long)]
-        json: bool,
-        #[command(flatten)]
-        store: StoreArgs,
-    },
+    List(ListArgs),
     /// Remove a secret
-    Rm {
-        #[command(flatten)]
-        stage: StageArg,
-        key: String,
-        #[command(flatten)]
-        store: StoreArgs,
-    },
+    Rm(RmArgs),
     /// Decrypt any SOPS YAML file to plaintext YAML on stdout, like `sops decrypt`
-    Decrypt { file: PathBuf },
+    Decrypt(DecryptArgs),
     /// Rewrite serverless.yml with the stage's secrets in its environment (stdout, -o, --in-place or --diff)
     Render(RenderArgs),
     /// Run a command with the stage's secrets in its environment (no shell, nothing on disk)
-    Exec {
-        #[command(flatten)]
-        stage: StageArg,
-        /// Give the command only the secrets plus PATH and HOME
-        #[arg(long)]
-        pristine: bool,
-        /// Replace secret values (4+ characters) in the command's output with ***
-        #[arg(long)]
-        mask_output: bool,
-        #[command(flatten)]
-        store: StoreArgs,
-        /// The command and its arguments, after `--`
-        #[arg(last = true, required = true, value_name = "COMMAND")]
-        command: Vec<std::ffi::OsString>,
-    },
+    Exec(ExecArgs),
     /// Edit a stage's secrets in $VISUAL/$EDITOR (plaintext only in a private temporary folder)
-    Edit {
-        #[command(flatten)]
-        stage: StageArg,
-        #[command(flatten)]
-        store: StoreArgs,
-    },
+    Edit(EditArgs),
     /// New data key for a stage file, wrapped for the keys .sops.yaml asks for now
-    Rotate {
-        /// Stage to rotate
-        #[arg(
-            long,
-            short = 's',
-            required_unless_present = "all",
-            conflicts_with = "all"
-        )]
-        stage: Option<String>,
-        /// Rotate every stage file
-        #[arg(long)]
-        all: bool,
-        #[command(flatten)]
-        store: StoreArgs,
-    },
+    Rotate(RotateArgs),
     /// Show who can open each stage file and whether .sops.yaml asks for other keys
-    Keys {
-        /// Only this stage
-        #[arg(long, short = 's')]
-        stage: Option<String>,
-        /// Also wrap the stage's current data key for this AWS KMS key (ARN, or ARN+ROLE_ARN);
-        /// values are unchanged. Needs --stage and a key that opens the file now
-        #[arg(long, value_name = "ARN", requires = "stage")]
-        add_kms: Option<String>,
-        /// Encryption context for --add-kms, KEY=VALUE; repeatable
-        #[arg(long, value_name = "KEY=VALUE", requires = "add_kms")]
-        context: Vec<String>,
-        /// AWS shared-config profile recorded for --add-kms (sops' aws_profile)
-        #[arg(long, value_name = "PROFILE", requires = "add_kms")]
-        aws_profile: Option<String>,
-        #[command(flatten)]
-        store: StoreArgs,
-    },
+    Keys(KeysArgs),
+}
+
+impl Command {
+    /// The `--secrets-dir` override of the commands that read stage files.
+    pub fn secrets_dir(&self) -> Option<&Path> {
+        let store = match self {
+            Command::Init(_) | Command::Decrypt(_) => return None,
+            Command::Set(a) => &a.store,
+            Command::Get(a) => &a.store,
+            Command::List(a) => &a.store,
+            Command::Rm(a) => &a.store,
+            Command::Render(a) => &a.store,
+            Command::Exec(a) => &a.store,
+            Command::Edit(a) => &a.store,
+            Command::Rotate(a) => &a.store,
+            Command::Keys(a) => &a.store,
+        };
+        store.secrets_dir.as_deref()
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct InitArgs {
+    /// age recipient (age1...) that can open the stage files; repeatable
+    #[arg(long = "age", value_name = "RECIPIENT")]
+    pub age: Vec<String>,
+    /// AWS KMS key ARN that can open the stage files; repeatable
+    #[arg(long = "kms", value_name = "ARN")]
+    pub kms: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct SetArgs {
+    #[command(flatten)]
+    pub stage: StageArg,
+    /// Environment variable name
+    pub key: String,
+    /// Read the value from this file (exact bytes) instead of stdin
+    #[arg(long, value_name = "PATH")]
+    pub from_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct GetArgs {
+    #[command(flatten)]
+    pub stage: StageArg,
+    pub key: String,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub stage: StageArg,
+    /// Print a JSON array
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct RmArgs {
+    #[command(flatten)]
+    pub stage: StageArg,
+    pub key: String,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct DecryptArgs {
+    pub file: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct ExecArgs {
+    #[command(flatten)]
+    pub stage: StageArg,
+    /// Give the command only the secrets plus PATH and HOME
+    #[arg(long)]
+    pub pristine: bool,
+    /// Replace secret values (4+ characters) in the command's output with ***
+    #[arg(long)]
+    pub mask_output: bool,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The command and its arguments, after `--`
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub command: Vec<std::ffi::OsString>,
+}
+
+#[derive(Args, Debug)]
+pub struct EditArgs {
+    #[command(flatten)]
+    pub stage: StageArg,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct RotateArgs {
+    /// Stage to rotate
+    #[arg(
+        long,
+        short = 's',
+        required_unless_present = "all",
+        conflicts_with = "all"
+    )]
+    pub stage: Option<String>,
+    /// Rotate every stage file
+    #[arg(long)]
+    pub all: bool,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct KeysArgs {
+    /// Only this stage
+    #[arg(long, short = 's')]
+    pub stage: Option<String>,
+    /// Also wrap the stage's current data key for this AWS KMS key (ARN, or ARN+ROLE_ARN);
+    /// values are unchanged. Needs --stage and a key that opens the file now
+    #[arg(long, value_name = "ARN", requires = "stage")]
+    pub add_kms: Option<String>,
+    /// Encryption context for --add-kms, KEY=VALUE; repeatable
+    #[arg(long, value_name = "KEY=VALUE", requires = "add_kms")]
+    pub context: Vec<String>,
+    /// AWS shared-config profile recorded for --add-kms (sops' aws_profile)
+    #[arg(long, value_name = "PROFILE", requires = "add_kms")]
+    pub aws_profile: Option<String>,
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 #[derive(Args, Debug)]

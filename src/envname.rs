@@ -32,6 +32,27 @@ pub enum NameError {
     Invalid(String),
     #[error("`{0}` is reserved by AWS Lambda and can't be set on a function")]
     Reserved(String),
+    #[error("`sops` is the name of the metadata block of a sops file; pick another name")]
+    SopsBlock,
+}
+
+impl NameError {
+    /// What the user can do about it.
+    pub fn hint(&self) -> Option<&'static str> {
+        match self {
+            NameError::Invalid(_) => Some("example: DB_PASSWORD"),
+            NameError::Reserved(_) => Some("Lambda sets this variable itself; pick another name"),
+            NameError::SopsBlock => None,
+        }
+    }
+}
+
+/// Checks a secret's name in a stage file: a Lambda name ([`check`]) that is not `sops`.
+pub fn check_secret(name: &str) -> Result<(), NameError> {
+    if name == "sops" {
+        return Err(NameError::SopsBlock);
+    }
+    check(name)
 }
 
 /// Checks a name against Lambda's reserved names and its pattern `[a-zA-Z][a-zA-Z0-9_]+`.

@@ -1,17 +1,23 @@
 //! sls-secrets: per-stage secrets in SOPS-format files, injected into `serverless.yml`.
 //!
-//! - [`yaml`]: typed YAML tree for SOPS files (parse and emit, go-yaml v3 compatible).
+//! The library; the command line (`main.rs`, `cli.rs`, `commands/`) is a thin layer on top.
+//!
+//! - [`store`]: stage files (`secrets/<stage>.yml`): find, open, save atomically under a lock.
+//! - [`sops`]: the SOPS file format: metadata, value cipher, MAC, one tree walk.
+//! - [`keys`]: data-key sources: age identities and AWS KMS.
+//! - [`config`]: `.sops.yaml` creation rules (read, and extended by `init`).
 //! - [`render`]: format-preserving edits of `serverless.yml`.
+//! - [`exec`]: runs a child process with the secrets in its environment.
+//! - [`seed`]: Seed's `seed.yml` opt-out (`sls_set_secret_envs`).
+//! - [`envname`]: which names Lambda accepts as environment variables.
+//! - [`yaml`]: typed YAML tree for SOPS files (parse and emit, go-yaml v3 compatible).
+//! - [`timefmt`]: RFC 3339 timestamps as sops writes them.
 
-pub mod app;
-pub mod cli;
 pub mod config;
-pub mod edit;
 pub mod envname;
 pub mod exec;
 pub mod keys;
 pub mod render;
-pub mod render_command;
 pub mod seed;
 pub mod sops;
 pub mod store;

@@ -1,8 +1,41 @@
+//! The `sls-secrets` binary: parses the command line (`cli`) and hands it to the command's
+//! runner (`commands/`). All the work is in the `sls_secrets` library.
+
+mod cli;
+mod commands;
+
 use std::process::ExitCode;
 
 use clap::Parser;
 
+use cli::{Cli, Command};
+use commands::{Context, Failure};
+
 fn main() -> ExitCode {
-    let cli = sls_secrets::cli::Cli::parse();
-    sls_secrets::app::run(cli)
+    let cli = Cli::parse();
+    let ctx = Context::new(cli.command.secrets_dir());
+    let code = dispatch(&cli.command, &ctx).unwrap_or_else(Failure::report);
+    ExitCode::from(code)
+}
+
+fn dispatch(command: &Command, ctx: &Context) -> Result<u8, Failure> {
+    use commands::*;
+    match command {
+        Command::Init(args) => init::run(args, ctx),
+        Command::Set(args) => set::run(args, ctx).map_err(in_stage(&args.stage.stage)),
+        Command::Get(args) => get::run(args, ctx).map_err(in_stage(&args.stage.stage)),
+        Command::List(args) => list::run(args, ctx).map_err(in_stage(&args.stage.stage)),
+        Command::Rm(args) => rm::run(args, ctx).map_err(in_stage(&args.stage.stage)),
+        Command::Decrypt(args) => decrypt::run(args, ctx),
+        Command::Render(args) => render::run(args, ctx),
+        Command::Exec(args) => exec::run(args, ctx).map_err(in_stage(&args.stage.stage)),
+        Command::Edit(args) => edit::run(args, ctx).map_err(in_stage(&args.stage.stage)),
+        Command::Rotate(args) => rotate::run(args, ctx),
+        Command::Keys(args) => keys::run(args, ctx),
+    }
+}
+
+/// Errors of single-stage commands name the stage.
+fn in_stage(stage: &str) -> impl FnOnce(Failure) -> Failure + '_ {
+    move |f| f.in_stage(stage)
 }

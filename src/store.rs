@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use crate::config::{self, Config, ConfigError};
 use crate::keys::{self, AgeIdentities, KmsError, KmsKeySpec, NoKey};
 use crate::sops::{self, AgeEntry, DataKey, KmsEntry, Metadata, PlainFile, SopsError};
+use crate::yaml::{MapItem, Text, Value};
 
 pub const SECRETS_DIR: &str = "secrets";
 
@@ -55,6 +56,10 @@ pub enum StoreError {
     KmsKeyPresent { path: PathBuf, arn: String },
     #[error("internal error: {path} did not decrypt to what was written; nothing was changed")]
     VerifyFailed { path: PathBuf },
+    #[error(
+        "{path}: `{name}` is a nested mapping or list; a stage file maps variable names to values"
+    )]
+    NestedValue { path: PathBuf, name: String },
 }
 
 /// `FILE:LINE:COL: what` for YAML errors, `FILE: what` otherwise.
@@ -140,6 +145,31 @@ pub fn find_secrets_dir(start: &Path) -> Result<PathBuf, StoreError> {
     })
 }
 
+/// The repository root (nearest folder with `.git`), else `start`.
+pub fn repo_root(start: &Path) -> PathBuf {
+    start
+        .ancestors()
+        .find(|d| d.join(".git").exists())
+        .unwrap_or(start)
+        .to_owned()
+}
+
+/// Stage files of a secrets folder (`*.yml`, `*.yaml`, not hidden), sorted by stage name.
+pub fn stage_files(dir: &Path) -> Result<Vec<(String, PathBuf)>, StoreError> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).map_err(io(dir))?.flatten() {
+        let p = e.path();
+        let (Some(stem), Some(ext)) = (p.file_stem(), p.extension()) else {
+            continue;
+        };
+        if (ext == "yml" || ext == "yaml") && !stem.to_string_lossy().starts_with('.') {
+            out.push((stem.to_string_lossy().into_owned(), p));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
 /// `<dir>/<stage>.yml`, or `<stage>.yaml` when only that exists.
 pub fn stage_path(dir: &Path, stage: &str) -> Result<PathBuf, StoreError> {
     check_stage(stage)?;
@@ -150,6 +180,41 @@ pub fn stage_path(dir: &Path, stage: &str) -> Result<PathBuf, StoreError> {
     } else {
         yml
     })
+}
+
+/// A sops file parsed but not decrypted: names and metadata need no key.
+pub fn read_encrypted(path: &Path) -> Result<sops::EncryptedFile, StoreError> {
+    let text = std::fs::read_to_string(path).map_err(io(path))?;
+    sops::parse(&text).map_err(|source| StoreError::Sops {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// The stage's secrets as environment strings, in file order (typed values as sops prints
+/// them: `true`, `1.5`, a date as written).
+pub fn stage_env(path: &Path, file: &PlainFile) -> Result<Vec<(String, Text)>, StoreError> {
+    let mut out = Vec::new();
+    for item in file.top() {
+        let MapItem::Entry(name, value) = item else {
+            continue;
+        };
+        let text = match value {
+            Value::Str(s) | Value::Time(s) => s.clone(),
+            Value::Int(i) => Text::new(i.to_string()),
+            Value::Float(f) => Text::new(sops::tree::format_go_float(*f)),
+            Value::Bool(b) => Text::new(b.to_string()),
+            Value::Null => Text::new(String::new()),
+            Value::Map(_) | Value::Seq(_) => {
+                return Err(StoreError::NestedValue {
+                    path: path.to_owned(),
+                    name: name.clone(),
+                });
+            }
+        };
+        out.push((name.clone(), text));
+    }
+    Ok(out)
 }
 
 /// Reads and decrypts any sops file with the given identities.

@@ -11,9 +11,10 @@ use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use saphyr_parser::ScalarStyle;
 
-use super::Error;
-use super::edit::{Edit, Entry, Plan, Slot, effective_entries, key_repr, unsupported};
-use super::tree::{Kind, MAX_DEPTH, NodeId, Tree};
+use super::error::{Error, unsupported};
+use super::plan::{Plan, Slot};
+use super::splice::Edit;
+use super::tree::{Entry, Kind, MAX_DEPTH, NodeId, Tree, effective_entries, key_repr};
 
 /// Upper bound on nodes visited while resolving aliases (guards against alias bombs).
 const BUDGET: usize = 4_000_000;
@@ -620,10 +621,13 @@ pub use crate::envname::RESERVED;
 pub(crate) fn check_name(name: &str, location: &str) -> Result<(), Error> {
     match crate::envname::check(name) {
         Ok(()) => Ok(()),
-        Err(crate::envname::NameError::Invalid(_)) => Err(Error::InvalidName {
-            name: name.chars().take(80).collect(),
-            location: location.to_string(),
-        }),
+        // `check` never says `SopsBlock`: that is the stage file's rule, not Lambda's.
+        Err(crate::envname::NameError::Invalid(_) | crate::envname::NameError::SopsBlock) => {
+            Err(Error::InvalidName {
+                name: name.chars().take(80).collect(),
+                location: location.to_string(),
+            })
+        }
         Err(crate::envname::NameError::Reserved(_)) => Err(Error::Reserved {
             name: name.to_string(),
             location: location.to_string(),
@@ -720,7 +724,7 @@ pub(crate) fn check_names(
             if kn.scalar().is_none() {
                 // `? [a]: x` or `*alias: x`: Lambda takes names only, and the 4 KB check and the
                 // edit planning compare keys as names.
-                return Err(super::edit::unsupported(
+                return Err(unsupported(
                     tree,
                     k,
                     format!("{label} has a key that is not a plain name"),

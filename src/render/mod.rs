@@ -14,8 +14,10 @@
 
 mod check;
 mod diff;
-mod edit;
+mod error;
+mod plan;
 mod quote;
+mod splice;
 mod stage;
 mod tree;
 
@@ -23,6 +25,7 @@ use zeroize::Zeroizing;
 
 pub use check::RESERVED;
 pub use diff::unified_diff;
+pub use error::Error;
 pub use quote::{encode_value, serverless_escape, serverless_unescape};
 pub use stage::detect_stage;
 
@@ -65,7 +68,7 @@ pub struct Rendered<'s> {
     source: &'s str,
     /// The splices that made `output`; they hold secret indices, never values, so the masked
     /// texts are built from them only when a diff asks for them.
-    edits: Vec<edit::Edit>,
+    edits: Vec<splice::Edit>,
     /// Values in the input that already hold a secret (masked on both sides of a diff).
     masks: Vec<(usize, usize)>,
 }
@@ -75,87 +78,14 @@ impl Rendered<'_> {
     /// against [`Rendered::masked_output`] (the old values may be secrets from an earlier
     /// render).
     pub fn masked_original(&self) -> String {
-        edit::mask_original(self.source, &self.edits, &self.masks, MASK)
+        splice::mask_original(self.source, &self.edits, &self.masks, MASK)
     }
 
     /// The new file with every secret value written as `"****"`.
     pub fn masked_output(&self) -> String {
         let masked_quoted = format!("\"{MASK}\"");
-        edit::mask_output(self.source, &self.edits, &self.masks, &masked_quoted, MASK)
+        splice::mask_output(self.source, &self.edits, &self.masks, &masked_quoted, MASK)
     }
-}
-
-/// Errors never contain a secret value; `Display` says where and what to do.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// The file is not valid YAML.
-    #[error(
-        "{line}:{col}: invalid YAML: {message}\n  {line} | {snippet}\nhint: fix the YAML syntax at that position (Serverless would reject the file too)"
-    )]
-    Parse {
-        line: usize,
-        col: usize,
-        message: String,
-        snippet: String,
-    },
-    /// Valid YAML whose shape cannot be edited safely.
-    #[error("{line}:{col}: cannot add the secrets: {what}\nhint: {hint}")]
-    Unsupported {
-        line: usize,
-        col: usize,
-        what: String,
-        hint: String,
-    },
-    /// A merged function environment over the Lambda limit.
-    #[error("{}", too_large(function, *bytes, *limit, largest_keys, *estimated))]
-    TooLarge {
-        function: String,
-        bytes: usize,
-        limit: usize,
-        largest_keys: Vec<(String, usize)>,
-        estimated: bool,
-    },
-    /// An environment key that Lambda rejects.
-    #[error(
-        "{location}: invalid environment variable name `{name}` (Lambda requires [A-Za-z][A-Za-z0-9_]+: a letter, then at least one letter, digit or `_`)\nhint: rename the key"
-    )]
-    InvalidName { name: String, location: String },
-    /// A name reserved by the Lambda runtime.
-    #[error(
-        "{location}: `{name}` is reserved by AWS Lambda and cannot be set\nhint: rename the key"
-    )]
-    Reserved { name: String, location: String },
-    /// A secret value that cannot be written so Serverless reads it back unchanged.
-    #[error("secret `{name}`: {reason}\nhint: change the value (the tool never prints it)")]
-    Unwritable { name: String, reason: String },
-    /// A bug: the edit did not produce the intended document. Nothing was written.
-    #[error(
-        "internal error, nothing was written: {message}\nhint: please report this with the file's structure (not its secrets)"
-    )]
-    Internal { message: String },
-}
-
-fn too_large(
-    function: &str,
-    bytes: usize,
-    limit: usize,
-    largest: &[(String, usize)],
-    estimated: bool,
-) -> String {
-    let keys: Vec<String> = largest
-        .iter()
-        .map(|(k, s)| format!("{k} ({s} bytes)"))
-        .collect();
-    let est = if estimated {
-        " (an estimate: some values are unresolved `${...}` variables or CloudFormation intrinsics, counted as written)"
-    } else {
-        ""
-    };
-    format!(
-        "function `{function}`: merged environment is {bytes} bytes{est}, over the {limit}-byte Lambda limit; largest keys: {}\nhint: move large values to SSM Parameter Store or Secrets Manager",
-        keys.join(", ")
-    )
 }
 
 fn parse_error(src: &str, e: tree::ParseError, secrets: &[Secret<'_>]) -> Error {
@@ -250,8 +180,8 @@ pub fn render<'s>(
     // The original's environments, found once for the name checks and the diff's masks.
     let envs = check::env_maps(&tree);
     let mut notes = check::check_names(&tree, &envs)?;
-    let plan = edit::plan(&tree, &names, &enc)?;
-    let (edits, changed_keys) = edit::edits(&tree, &plan, &names, &enc)?;
+    let plan = plan::plan(&tree, &names, &enc)?;
+    let (edits, changed_keys) = splice::edits(&tree, &plan, &names, &enc)?;
     notes.extend(check::check_sharing(&tree, &plan, &edits)?);
     notes.extend(plan.notes.iter().cloned());
     if !plan.variable_env {
@@ -268,7 +198,7 @@ pub fn render<'s>(
         }
     }
 
-    let output = edit::apply(source, &edits, |i| enc[i]);
+    let output = splice::apply(source, &edits, |i| enc[i]);
     let mut secret_texts: Vec<&str> = yv.clone();
     secret_texts.extend(secrets.iter().map(|s| s.value));
     let masks = check::secret_spans(&tree, &envs, &secret_texts);

@@ -8,6 +8,8 @@
 
 use std::borrow::Cow;
 
+use rustc_hash::FxHashSet as HashSet;
+
 use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 
 /// Index of a node in [`Tree::nodes`].
@@ -786,6 +788,63 @@ fn dup(n: &Node<'_>, key: &str) -> ParseError {
         line: n.line(),
         col: n.col(),
         message: format!("duplicate mapping key `{shown}`"),
+    }
+}
+
+/// One effective entry: key text (borrowed from the tree for scalar keys), key node, value.
+pub(crate) type Entry<'t> = (Cow<'t, str>, NodeId, NodeId);
+
+/// Effective entries of a mapping: explicit keys, then merged keys not already present.
+pub(crate) fn effective_entries<'t>(tree: &'t Tree<'_>, map: NodeId) -> Vec<Entry<'t>> {
+    let mut out: Vec<Entry<'t>> = Vec::new();
+    if let Kind::Map { entries, .. } = &tree.node(map).kind
+        && !entries.iter().any(|&(k, _)| tree.is_merge_key(k))
+    {
+        // Common case: no merge keys, and duplicates were already rejected by the parser.
+        out.extend(entries.iter().map(|&(k, v)| (key_repr(tree, k), k, v)));
+        return out;
+    }
+    let mut seen = HashSet::default();
+    let mut visited = HashSet::default();
+    collect_entries(tree, map, &mut out, &mut seen, &mut visited, 0);
+    out
+}
+
+fn collect_entries<'t>(
+    tree: &'t Tree<'_>,
+    map: NodeId,
+    out: &mut Vec<Entry<'t>>,
+    seen: &mut HashSet<Cow<'t, str>>,
+    visited: &mut HashSet<NodeId>,
+    depth: usize,
+) {
+    // A map merged twice adds nothing the first time did not (and re-walking it doubles the
+    // work at every level of a `<<: [*a, *a]` chain).
+    if depth > MAX_DEPTH || !visited.insert(map) {
+        return;
+    }
+    if let Kind::Map { entries, .. } = &tree.node(map).kind {
+        for &(k, v) in entries {
+            if tree.is_merge_key(k) {
+                continue;
+            }
+            let key = key_repr(tree, k);
+            if seen.insert(key.clone()) {
+                out.push((key, k, v));
+            }
+        }
+        for m in tree.merge_sources(map) {
+            collect_entries(tree, m, out, seen, visited, depth + 1);
+        }
+    }
+}
+
+/// Scalar keys compare by value; anything else by its source text (rare, never edited).
+pub(crate) fn key_repr<'t>(tree: &'t Tree<'_>, k: NodeId) -> Cow<'t, str> {
+    let n = tree.node(k);
+    match n.scalar() {
+        Some(v) => Cow::Borrowed(v),
+        None => Cow::Owned(format!("\u{0}{}", &tree.src[n.start()..n.end()])),
     }
 }
 

@@ -13,9 +13,9 @@ use std::collections::HashMap;
 
 use saphyr_parser::{Event, Parser, ScalarStyle, Span, Tag};
 
+use super::error::{Error, ErrorKind};
 use super::scalar::{self, Resolved};
 use super::value::{Document, MapItem, SeqItem, Text, Value};
-use super::{Error, ErrorKind};
 
 /// Nesting deeper than this is refused: it only occurs in hostile input, and the recursive
 /// builder, emitter and `Drop` would otherwise risk the stack.

@@ -13,10 +13,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use zeroize::Zeroizing;
 
-use crate::app::{self, EXIT_OK, Failure};
-use crate::cli::StoreArgs;
-use crate::store;
-use crate::yaml::{self, MapItem, Value};
+use sls_secrets::sops::PlainFile;
+use sls_secrets::store;
+use sls_secrets::yaml::{self, Document, MapItem, Text, Value};
+
+use super::{Context, EXIT_OK, Failure};
+use crate::cli::EditArgs;
 
 const NEW_FILE_TEMPLATE: &str = "# One secret per line: NAME: \"value\" (quote values that look like numbers, dates or booleans).\n";
 
@@ -61,7 +63,7 @@ fn validate(text: &str) -> Result<Vec<MapItem>, String> {
         let MapItem::Entry(name, value) = item else {
             continue;
         };
-        crate::envname::check(name).map_err(|e| e.to_string())?;
+        sls_secrets::envname::check(name).map_err(|e| e.to_string())?;
         match value {
             Value::Str(_) => {}
             Value::Map(_) | Value::Seq(_) => {
@@ -79,15 +81,58 @@ fn validate(text: &str) -> Result<Vec<MapItem>, String> {
     Ok(items)
 }
 
-pub fn edit(args: &StoreArgs, stage: &str) -> Result<u8, Failure> {
+pub(crate) fn run(args: &EditArgs, ctx: &Context) -> Result<u8, Failure> {
+    let stage = &args.stage.stage;
     store::check_stage(stage)?;
-    let path = store::stage_path(&app::secrets_dir(args)?, stage)?;
-    let ids = app::identities()?;
+    let path = store::stage_path(&ctx.secrets_dir()?, stage)?;
+    let ids = ctx.identities()?;
     let _lock = store::lock_dir(path.parent().unwrap_or(Path::new(".")))?;
     let (mut file, created) = store::open_or_create(&path, &ids)?;
+    let interrupted = guard_plaintext()?;
 
+    let mut builder = tempfile::Builder::new();
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700));
+    let dir = builder
+        .prefix("sls-secrets-edit-")
+        .tempdir_in(temp_root())
+        .map_err(|e| Failure::new(format!("creating a private temporary folder: {e}")))?;
+    let tmp = dir.path().join(format!("{stage}.yml"));
+    // Typed values (from files sops wrote) are shown as text, so saving unchanged passes.
+    let shown = Document {
+        items: file
+            .top()
+            .iter()
+            .map(|i| match i {
+                MapItem::Entry(k, v) => MapItem::Entry(k.clone(), as_text(v)),
+                other => other.clone(),
+            })
+            .collect(),
+    };
+    let original = Zeroizing::new(if file.top().is_empty() {
+        NEW_FILE_TEMPLATE.to_owned()
+    } else {
+        yaml::emit(std::slice::from_ref(&shown), sls_secrets::sops::SOPS_INDENT)
+    });
+    write_private_new(&tmp, &original)?;
+    let items = edit_until_valid(&tmp, &file, &interrupted)?;
+    drop(dir);
+
+    let has_entries = items.iter().any(|i| matches!(i, MapItem::Entry(..)));
+    if (created && !has_entries) || (!created && items == shown.items) {
+        eprintln!("no changes to {}", path.display());
+        return Ok(EXIT_OK);
+    }
+    *file.top_mut() = items;
+    store::save(&path, &mut file)?;
+    eprintln!("saved {}", path.display());
+    Ok(EXIT_OK)
+}
+
+/// While plaintext is on disk: no core dump may carry it, and SIGINT/SIGTERM/SIGHUP/SIGQUIT
+/// set the returned flag instead of killing us, so the temporary folder is removed.
+fn guard_plaintext() -> Result<Arc<AtomicBool>, Failure> {
     let interrupted = Arc::new(AtomicBool::new(false));
-    // No core dump may carry the plaintext.
     let _ = rustix::process::getrlimit(rustix::process::Resource::Core)
         .maximum
         .map(|max| {
@@ -108,33 +153,16 @@ pub fn edit(args: &StoreArgs, stage: &str) -> Result<u8, Failure> {
         signal_hook::flag::register(sig, Arc::clone(&interrupted))
             .map_err(|e| Failure::new(format!("installing signal handlers: {e}")))?;
     }
+    Ok(interrupted)
+}
 
-    let mut builder = tempfile::Builder::new();
-    #[cfg(unix)]
-    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700));
-    let dir = builder
-        .prefix("sls-secrets-edit-")
-        .tempdir_in(temp_root())
-        .map_err(|e| Failure::new(format!("creating a private temporary folder: {e}")))?;
-    let tmp = dir.path().join(format!("{stage}.yml"));
-    // Typed values (from files sops wrote) are shown as text, so saving unchanged passes.
-    let shown = crate::yaml::Document {
-        items: file
-            .top()
-            .iter()
-            .map(|i| match i {
-                MapItem::Entry(k, v) => MapItem::Entry(k.clone(), as_text(v)),
-                other => other.clone(),
-            })
-            .collect(),
-    };
-    let original = Zeroizing::new(if file.top().is_empty() {
-        NEW_FILE_TEMPLATE.to_owned()
-    } else {
-        crate::yaml::emit(std::slice::from_ref(&shown), crate::sops::SOPS_INDENT)
-    });
-    write_private_new(&tmp, &original)?;
-
+/// Runs the editor on `tmp` until its text is a valid stage file (re-opening it on a
+/// terminal when it is not) and returns the new entries.
+fn edit_until_valid(
+    tmp: &Path,
+    file: &PlainFile,
+    interrupted: &AtomicBool,
+) -> Result<Vec<MapItem>, Failure> {
     let editor = editor();
     let argv = shlex::split(&editor)
         .filter(|a| !a.is_empty())
@@ -142,11 +170,11 @@ pub fn edit(args: &StoreArgs, stage: &str) -> Result<u8, Failure> {
             Failure::new(format!("can't parse the editor command `{editor}`"))
                 .hint("set EDITOR, e.g. EDITOR=\"code --wait\"")
         })?;
-    let items = loop {
+    loop {
         let mut command = std::process::Command::new(&argv[0]);
-        command.args(&argv[1..]).arg(&tmp);
+        command.args(&argv[1..]).arg(tmp);
         // The editor (and its plugins) needs this one file, not the key that opens every stage.
-        for key_var in crate::exec::KEY_VARIABLES {
+        for key_var in sls_secrets::exec::KEY_VARIABLES {
             command.env_remove(key_var);
         }
         let status = command
@@ -161,7 +189,7 @@ pub fn edit(args: &StoreArgs, stage: &str) -> Result<u8, Failure> {
             )));
         }
         let text = Zeroizing::new(
-            std::fs::read_to_string(&tmp)
+            std::fs::read_to_string(tmp)
                 .map_err(|e| Failure::new(format!("reading the edited file: {e}")))?,
         );
         match validate(&text) {
@@ -172,14 +200,12 @@ pub fn edit(args: &StoreArgs, stage: &str) -> Result<u8, Failure> {
                     }
                     _ => None,
                 });
-                match clear {
-                    None => break items,
-                    Some(k) => {
-                        return Err(Failure::new(format!(
-                            "`{k}` would be stored unencrypted by the file's rule; nothing was written"
-                        )));
-                    }
-                }
+                return match clear {
+                    None => Ok(items),
+                    Some(k) => Err(Failure::new(format!(
+                        "`{k}` would be stored unencrypted by the file's rule; nothing was written"
+                    ))),
+                };
             }
             Err(why) => {
                 if std::io::stdin().is_terminal() && ask_reopen(&why) {
@@ -190,27 +216,14 @@ pub fn edit(args: &StoreArgs, stage: &str) -> Result<u8, Failure> {
                 )));
             }
         }
-    };
-    drop(dir);
-
-    let has_entries = items.iter().any(|i| matches!(i, MapItem::Entry(..)));
-    if (created && !has_entries) || (!created && items == shown.items) {
-        eprintln!("no changes to {}", path.display());
-        return Ok(EXIT_OK);
     }
-    *file.top_mut() = items;
-    store::save(&path, &mut file)?;
-    eprintln!("saved {}", path.display());
-    Ok(EXIT_OK)
 }
 
 fn as_text(v: &Value) -> Value {
     match v {
-        Value::Int(i) => Value::Str(crate::yaml::Text::new(i.to_string())),
-        Value::Float(f) => Value::Str(crate::yaml::Text::new(crate::sops::tree::format_go_float(
-            *f,
-        ))),
-        Value::Bool(b) => Value::Str(crate::yaml::Text::new(b.to_string())),
+        Value::Int(i) => Value::Str(Text::new(i.to_string())),
+        Value::Float(f) => Value::Str(Text::new(sls_secrets::sops::tree::format_go_float(*f))),
+        Value::Bool(b) => Value::Str(Text::new(b.to_string())),
         Value::Time(t) => Value::Str(t.clone()),
         other => other.clone(),
     }
@@ -227,7 +240,7 @@ fn ask_reopen(why: &str) -> bool {
 }
 
 /// Creates a new 0600 file (never replaces an existing one).
-pub(crate) fn write_private_new(path: &Path, text: &str) -> Result<(), Failure> {
+fn write_private_new(path: &Path, text: &str) -> Result<(), Failure> {
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);
     #[cfg(unix)]

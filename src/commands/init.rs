@@ -1,0 +1,164 @@
+//! `init [--age R]... [--kms ARN]...`: writes (or extends, keeping every existing rule)
+//! `.sops.yaml` with a creation rule for `secrets/*.yml` and creates `secrets/` at the
+//! repository root. With no key named, it uses your age identities, or creates one where
+//! sops looks for it.
+
+use std::path::Path;
+
+use sls_secrets::config::{self, Config};
+use sls_secrets::keys::{AgeEnv, AgeIdentities};
+use sls_secrets::{store, timefmt};
+use zeroize::Zeroizing;
+
+use super::{Context, EXIT_OK, Failure};
+use crate::cli::InitArgs;
+
+pub(crate) fn run(args: &InitArgs, ctx: &Context) -> Result<u8, Failure> {
+    for r in &args.age {
+        sls_secrets::keys::age::parse_recipient(r).map_err(|e| Failure::new(e.to_string()))?;
+    }
+    for arn in &args.kms {
+        if !arn.starts_with("arn:") || !arn.contains(":kms:") {
+            return Err(Failure::new(format!("`{arn}` is not a KMS key ARN"))
+                .hint("example: arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"));
+        }
+    }
+    let cwd = ctx.cwd()?;
+    let root = store::repo_root(&cwd);
+    let age = if args.age.is_empty() && args.kms.is_empty() {
+        own_recipients()?
+    } else {
+        args.age.clone()
+    };
+    let kms = &args.kms;
+    let cfg_path = config::find(&cwd).unwrap_or_else(|| root.join(config::CONFIG_NAME));
+    let existing = match std::fs::read_to_string(&cfg_path) {
+        Ok(t) => Some(t),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(Failure::new(format!("{}: {e}", cfg_path.display()))),
+    };
+    let secrets = root.join(store::SECRETS_DIR);
+    if existing.is_some() && covered_by_existing_rule(&cfg_path, &secrets, &age, kms)? {
+        return Ok(EXIT_OK);
+    }
+    let text = config::insert_rule(existing.as_deref(), &age, kms)
+        .map_err(|e| Failure::new(format!("{}: {e}", cfg_path.display())))?;
+    store::write_atomic(&cfg_path, text.as_bytes(), 0o644)?;
+    create_dir(&secrets)?;
+    eprintln!(
+        "{} {}: stage files in {} are encrypted for {}",
+        if existing.is_some() {
+            "updated"
+        } else {
+            "created"
+        },
+        cfg_path.display(),
+        secrets.display(),
+        age.iter()
+            .chain(kms.iter())
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    Ok(EXIT_OK)
+}
+
+/// The recipients of your age identities, or of a new one created where sops looks.
+fn own_recipients() -> Result<Vec<String>, Failure> {
+    let env = AgeEnv::from_process();
+    let ids = AgeIdentities::load(&env).map_err(|e| Failure::new(e.to_string()))?;
+    if !ids.is_empty() {
+        let mut age = ids.recipients();
+        age.sort();
+        age.dedup();
+        return Ok(age);
+    }
+    let path = env.default_keys_file().ok_or_else(|| {
+        Failure::new("no age identity found and no HOME to create one in")
+            .hint("pass --age RECIPIENT")
+    })?;
+    let recipient = create_identity(&path)?;
+    eprintln!("created an age identity in {} (mode 0600)", path.display());
+    eprintln!("public recipient: {recipient}");
+    eprintln!(
+        "give CI the private key as a secret variable: SOPS_AGE_KEY=\"$(cat {})\"",
+        path.display()
+    );
+    eprintln!("back it up: without it nobody can open these secrets");
+    Ok(vec![recipient])
+}
+
+/// `Ok(true)` when `.sops.yaml` already has a rule for `secrets/*.yml` with every key asked
+/// for (nothing to do); an error when its rule lacks one of them (we never edit a user's
+/// rule in place).
+fn covered_by_existing_rule(
+    cfg_path: &Path,
+    secrets: &Path,
+    age: &[String],
+    kms: &[String],
+) -> Result<bool, Failure> {
+    let cfg = Config::load(cfg_path).map_err(|e| Failure::new(e.to_string()))?;
+    let probe = std::path::absolute(secrets.join("dev.yml")).unwrap_or(secrets.join("dev.yml"));
+    let Some(rule) = cfg
+        .rule_for(&probe)
+        .map_err(|e| Failure::new(e.to_string()))?
+    else {
+        return Ok(false);
+    };
+    let missing: Vec<&String> = age.iter().filter(|r| !rule.age.contains(r)).collect();
+    let missing_kms: Vec<&String> = kms
+        .iter()
+        .filter(|a| !rule.kms.iter().any(|k| &k.arn == *a))
+        .collect();
+    if missing.is_empty() && missing_kms.is_empty() {
+        create_dir(secrets)?;
+        eprintln!(
+            "{} already has a rule for secrets/*.yml (creation_rules[{}]); nothing to change",
+            cfg_path.display(),
+            rule.index
+        );
+        return Ok(true);
+    }
+    let keys: Vec<&String> = missing.into_iter().chain(missing_kms).collect();
+    Err(Failure::new(format!(
+        "{} already has a rule for secrets/*.yml (creation_rules[{}]) without {}",
+        cfg_path.display(),
+        rule.index,
+        keys.iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ))
+    .hint("add the key to that rule, then run `sls-secrets rotate --all` so existing files use it"))
+}
+
+fn create_dir(dir: &Path) -> Result<(), Failure> {
+    std::fs::create_dir_all(dir).map_err(|e| Failure::new(format!("{}: {e}", dir.display())))
+}
+
+/// Writes a new identity to `path` (0600, folder 0700), sops' default location.
+fn create_identity(path: &Path) -> Result<String, Failure> {
+    let (secret, recipient) = sls_secrets::keys::age::generate();
+    if let Some(dir) = path.parent() {
+        let mut b = std::fs::DirBuilder::new();
+        b.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+        b.create(dir)
+            .map_err(|e| Failure::new(format!("{}: {e}", dir.display())))?;
+    }
+    let created = timefmt::now_utc();
+    let text = Zeroizing::new(format!(
+        "# created: {created}\n# public key: {recipient}\n{}\n",
+        secret.as_str()
+    ));
+    if path.exists() {
+        return Err(Failure::new(format!(
+            "{} exists but holds no age identity",
+            path.display()
+        ))
+        .hint("add your identity to it, or pass --age RECIPIENT"));
+    }
+    store::create_private(path, text.as_bytes())?;
+    Ok(recipient)
+}

@@ -1,0 +1,180 @@
+//! `keys [--stage S]`: who can open each stage file, when its data key was last wrapped, and
+//! whether `.sops.yaml` asks for other keys now. `keys --stage S --add-kms ARN` wraps the
+//! current data key for one more KMS key (values and their ciphertexts unchanged).
+
+use std::path::Path;
+
+use sls_secrets::config::CreationRule;
+use sls_secrets::keys::KmsKeySpec;
+use sls_secrets::sops::Metadata;
+use sls_secrets::store;
+
+use super::{Context, EXIT_OK, Failure, print_stdout};
+use crate::cli::KeysArgs;
+
+pub(crate) fn run(args: &KeysArgs, ctx: &Context) -> Result<u8, Failure> {
+    match (&args.add_kms, &args.stage) {
+        (Some(arn), Some(stage)) => add_kms(args, ctx, stage, arn),
+        // clap requires --stage with --add-kms.
+        (Some(_), None) => Err(Failure::new("--add-kms needs --stage")),
+        (None, stage) => show(ctx, stage.as_deref()),
+    }
+}
+
+fn show(ctx: &Context, stage: Option<&str>) -> Result<u8, Failure> {
+    let mut out = String::new();
+    for (stage, path) in ctx.stage_files(stage)? {
+        let meta = &store::read_encrypted(&path)?.meta;
+        out.push_str(&format!("{} (stage {stage})\n", path.display()));
+        recipients(&mut out, meta);
+        out.push_str(&format!("  last modified: {}\n", meta.lastmodified));
+        out.push_str(&format!(
+            "  data key last wrapped: {}\n",
+            last_wrapped(&path, meta)
+        ));
+        match store::creation_rule(&path) {
+            Ok(rule) => rule_drift(&mut out, &stage, meta, &rule),
+            Err(e) => out.push_str(&format!("  .sops.yaml: {e}\n")),
+        }
+    }
+    print_stdout(&out)
+}
+
+/// One line per key that can open the file.
+fn recipients(out: &mut String, meta: &Metadata) {
+    for a in &meta.age {
+        out.push_str(&format!("  age  {}\n", a.recipient));
+    }
+    for k in &meta.kms {
+        let mut extra = Vec::new();
+        if !k.aws_profile.is_empty() {
+            extra.push(format!("profile {}", k.aws_profile));
+        }
+        if !k.role.is_empty() {
+            extra.push(format!("role {}", k.role));
+        }
+        let extra = if extra.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", extra.join(", "))
+        };
+        out.push_str(&format!("  kms  {}{extra}\n", k.arn));
+    }
+    for f in &meta.foreign_keys {
+        out.push_str(&format!("  {f}  (not usable by sls-secrets)\n"));
+    }
+}
+
+/// The keys `.sops.yaml` asks for that the file lacks (`+`) or has in excess (`-`).
+fn rule_drift(out: &mut String, stage: &str, meta: &Metadata, rule: &CreationRule) {
+    let have_age: Vec<&String> = meta.age.iter().map(|a| &a.recipient).collect();
+    let have_kms: Vec<&String> = meta.kms.iter().map(|k| &k.arn).collect();
+    let mut diff = Vec::new();
+    diff.extend(
+        rule.age
+            .iter()
+            .filter(|r| !have_age.contains(r))
+            .map(|r| format!("+ age {r}")),
+    );
+    diff.extend(
+        have_age
+            .iter()
+            .filter(|r| !rule.age.contains(r))
+            .map(|r| format!("- age {r}")),
+    );
+    diff.extend(
+        rule.kms
+            .iter()
+            .filter(|k| !have_kms.contains(&&k.arn))
+            .map(|k| format!("+ kms {}", k.arn)),
+    );
+    diff.extend(
+        have_kms
+            .iter()
+            .filter(|a| !rule.kms.iter().any(|k| &k.arn == **a))
+            .map(|a| format!("- kms {a}")),
+    );
+    if diff.is_empty() {
+        out.push_str("  .sops.yaml: up to date\n");
+        return;
+    }
+    out.push_str(&format!(
+        "  .sops.yaml (creation_rules[{}]) asks for different keys; run `sls-secrets rotate --stage {stage}`:\n",
+        rule.index
+    ));
+    for d in diff {
+        out.push_str(&format!("    {d}\n"));
+    }
+    if let Some(k) = rule.kms.iter().find(|k| !have_kms.contains(&&k.arn)) {
+        out.push_str(&format!(
+            "  or keep the data key and add a KMS key: `sls-secrets keys --stage {stage} --add-kms {}`\n",
+            k.arn
+        ));
+    }
+}
+
+/// When the data key was last wrapped: the KMS `created_at`, else the date of the commit that
+/// introduced the current age stanza (sops records no time for age).
+fn last_wrapped(path: &Path, meta: &Metadata) -> String {
+    if let Some(k) = meta.kms.iter().map(|k| &k.created_at).max() {
+        return k.clone();
+    }
+    let Some(stanza) = meta.age.first() else {
+        return "unknown".into();
+    };
+    // A line of the armored body is unique to this wrapping.
+    let Some(needle) = stanza.enc.lines().nth(2) else {
+        return "unknown".into();
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["log", "-1", "--format=%cI", "-S", needle, "--"])
+        .arg(path.file_name().unwrap_or_default())
+        .stderr(std::process::Stdio::null())
+        .output();
+    match out {
+        Ok(o) if o.status.success() && !o.stdout.is_empty() => {
+            format!(
+                "{} (git commit date)",
+                String::from_utf8_lossy(&o.stdout).trim()
+            )
+        }
+        _ => "not recorded (not committed to git yet)".into(),
+    }
+}
+
+/// `--add-kms ARN`: wraps the stage's current data key for one more KMS key. Values and
+/// their ciphertexts are unchanged; only the `sops:` block gains an entry.
+fn add_kms(args: &KeysArgs, ctx: &Context, stage: &str, arn: &str) -> Result<u8, Failure> {
+    let mut spec = KmsKeySpec::parse(arn).map_err(|e| {
+        let hint = e.hint();
+        let f = Failure::new(e.to_string());
+        match hint {
+            Some(h) => f.hint(h),
+            None => f,
+        }
+    })?;
+    for kv in &args.context {
+        let Some((k, v)) = kv.split_once('=').filter(|(k, _)| !k.is_empty()) else {
+            return Err(Failure::new(format!("--context `{kv}` is not KEY=VALUE"))
+                .hint("example: --context stage=prod"));
+        };
+        spec.context.retain(|(old, _)| old != k);
+        spec.context.push((k.to_owned(), v.to_owned()));
+    }
+    spec.aws_profile = args.aws_profile.clone().unwrap_or_default();
+    let path = ctx.existing_stage_file(stage)?;
+    let ids = ctx.identities()?;
+    let _lock = store::lock_dir(path.parent().unwrap_or(Path::new(".")))?;
+    let mut file = store::open(&path, &ids)?;
+    store::add_kms_key(&path, &mut file, &spec)?;
+    store::save(&path, &mut file)?;
+    eprintln!(
+        "{} (stage {stage}) can now also be opened with KMS key {}; values unchanged",
+        path.display(),
+        spec.arn
+    );
+    Ok(EXIT_OK)
+}

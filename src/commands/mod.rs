@@ -1,0 +1,173 @@
+//! The command layer: one file per subcommand, each with one entry point
+//! `run(&Args, &Context) -> Result<u8, Failure>`. This file holds only what every command
+//! shares: the exit codes, [`Failure`] (one `error:` line plus `hint:` lines, printed once by
+//! `main`), and [`Context`] (where the repository, the secrets folder, the stage files and the
+//! age identities are). The library (`sls_secrets`) never imports from here.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use sls_secrets::envname::NameError;
+use sls_secrets::keys::{AgeEnv, AgeIdentities};
+use sls_secrets::store::{self, StoreError};
+
+pub(crate) mod decrypt;
+pub(crate) mod edit;
+pub(crate) mod exec;
+pub(crate) mod get;
+pub(crate) mod init;
+pub(crate) mod keys;
+pub(crate) mod list;
+pub(crate) mod render;
+pub(crate) mod rm;
+pub(crate) mod rotate;
+pub(crate) mod set;
+
+/// Exit codes (documented in the README).
+pub(crate) const EXIT_OK: u8 = 0;
+pub(crate) const EXIT_CHANGES: u8 = 1;
+pub(crate) const EXIT_ERROR: u8 = 2;
+
+/// A failure as shown to the user: what went wrong, and what to do about it.
+pub(crate) struct Failure {
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl Failure {
+    pub(crate) fn new(message: impl Into<String>) -> Failure {
+        Failure {
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    pub(crate) fn hint(mut self, hint: impl Into<String>) -> Failure {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    /// Prefixes the message with the stage it concerns, so errors name file, stage and key.
+    pub(crate) fn in_stage(self, stage: &str) -> Failure {
+        Failure {
+            message: format!("stage `{stage}`: {}", self.message),
+            hint: self.hint,
+        }
+    }
+
+    /// Prints the failure to stderr (the one place errors are printed) and gives the exit code.
+    pub(crate) fn report(self) -> u8 {
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(err, "error: {}", self.message);
+        if let Some(h) = self.hint {
+            for line in h.lines() {
+                let _ = writeln!(err, "hint: {line}");
+            }
+        }
+        EXIT_ERROR
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Failure {
+        Failure {
+            hint: e.hint(),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<NameError> for Failure {
+    fn from(e: NameError) -> Failure {
+        Failure {
+            hint: e.hint().map(str::to_owned),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// Writes command output to stdout; a closed pipe (`| head`) is not an error.
+pub(crate) fn print_stdout(s: &str) -> Result<u8, Failure> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(s.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(EXIT_OK),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(EXIT_OK),
+        Err(e) => Err(Failure::new(format!("writing to stdout: {e}"))),
+    }
+}
+
+/// Where a command finds things. Built once in `main`; every lookup is lazy, so a command
+/// that needs no stage file (or no current folder) never fails on one.
+pub(crate) struct Context {
+    /// `--secrets-dir` / `SLS_SECRETS_DIR`.
+    secrets_dir: Option<PathBuf>,
+}
+
+impl Context {
+    pub(crate) fn new(secrets_dir: Option<&Path>) -> Context {
+        Context {
+            secrets_dir: secrets_dir.map(Path::to_owned),
+        }
+    }
+
+    pub(crate) fn cwd(&self) -> Result<PathBuf, Failure> {
+        std::env::current_dir()
+            .map_err(|e| Failure::new(format!("can't read the current folder: {e}")))
+    }
+
+    /// The secrets folder for the current folder.
+    pub(crate) fn secrets_dir(&self) -> Result<PathBuf, Failure> {
+        self.secrets_dir_for(&self.cwd()?)
+    }
+
+    /// The secrets folder for a service folder: the override, else the nearest `secrets/`.
+    pub(crate) fn secrets_dir_for(&self, service_dir: &Path) -> Result<PathBuf, Failure> {
+        match &self.secrets_dir {
+            Some(d) if d.is_dir() => Ok(d.clone()),
+            Some(d) => Err(Failure::new(format!(
+                "--secrets-dir {}: no such folder",
+                d.display()
+            ))),
+            None => Ok(store::find_secrets_dir(service_dir)?),
+        }
+    }
+
+    /// `secrets/<stage>.yml`, which may not exist yet.
+    pub(crate) fn stage_file(&self, stage: &str) -> Result<PathBuf, Failure> {
+        Ok(store::stage_path(&self.secrets_dir()?, stage)?)
+    }
+
+    /// `secrets/<stage>.yml`, which must exist.
+    pub(crate) fn existing_stage_file(&self, stage: &str) -> Result<PathBuf, Failure> {
+        let path = self.stage_file(stage)?;
+        if !path.exists() {
+            return Err(StoreError::NoStage {
+                stage: stage.to_owned(),
+                path,
+            }
+            .into());
+        }
+        Ok(path)
+    }
+
+    /// One stage's file, or every stage file of the secrets folder (by stage name).
+    pub(crate) fn stage_files(
+        &self,
+        stage: Option<&str>,
+    ) -> Result<Vec<(String, PathBuf)>, Failure> {
+        if let Some(s) = stage {
+            return Ok(vec![(s.to_owned(), self.existing_stage_file(s)?)]);
+        }
+        let dir = self.secrets_dir()?;
+        let files = store::stage_files(&dir)?;
+        if files.is_empty() {
+            return Err(Failure::new(format!("no stage files in {}", dir.display())));
+        }
+        Ok(files)
+    }
+
+    /// The age identities sops would use (SOPS_AGE_KEY*, keys.txt).
+    pub(crate) fn identities(&self) -> Result<AgeIdentities, Failure> {
+        AgeIdentities::load(&AgeEnv::from_process()).map_err(|e| Failure::new(e.to_string()))
+    }
+}

@@ -1,0 +1,55 @@
+//! `rotate --stage S | --all`: a new data key per stage file, wrapped for the keys
+//! `.sops.yaml` asks for now. Every file is opened and planned before any is written.
+
+use std::path::Path;
+
+use sls_secrets::sops::DataKey;
+use sls_secrets::store;
+
+use super::{Context, EXIT_OK, Failure};
+use crate::cli::RotateArgs;
+
+pub(crate) fn run(args: &RotateArgs, ctx: &Context) -> Result<u8, Failure> {
+    let ids = ctx.identities()?;
+    let stages = ctx.stage_files(args.stage.as_deref())?;
+    let _lock = store::lock_dir(stages[0].1.parent().unwrap_or(Path::new(".")))?;
+    // Open and plan every file before writing any: a file that can't be decrypted stops the
+    // whole rotation with nothing written (sops once wrote an empty file here).
+    let mut planned = Vec::new();
+    for (stage, path) in &stages {
+        let file = store::open(path, &ids).map_err(|e| Failure::from(e).in_stage(stage))?;
+        let rule = store::creation_rule(path)?;
+        let key = DataKey::generate()
+            .map_err(|e| Failure::new(format!("random number generator: {e}")))?;
+        let (age, kms) = store::wrap_for_rule(path, &key, &rule)?;
+        // `save` checks the values against the new key in memory; check the new age wrap too
+        // where one of our identities is among the recipients (a KMS check would cost a call).
+        if let Some(opened) = ids.unwrap(&age)
+            && opened.expose() != key.expose()
+        {
+            return Err(Failure::new(format!(
+                "stage `{stage}`: internal error: the new data key's age wrap does not open to it; nothing was written"
+            )));
+        }
+        let mut file = file;
+        file.set_key(key);
+        file.meta.set_age(age);
+        file.meta.set_kms(kms);
+        planned.push((stage, path, file, rule));
+    }
+    for (stage, path, mut file, rule) in planned {
+        store::save(path, &mut file)?;
+        let names: Vec<&str> = rule
+            .age
+            .iter()
+            .map(String::as_str)
+            .chain(rule.kms.iter().map(|k| k.arn.as_str()))
+            .collect();
+        eprintln!(
+            "rotated {} (stage {stage}): new data key for {}",
+            path.display(),
+            names.join(", ")
+        );
+    }
+    Ok(EXIT_OK)
+}

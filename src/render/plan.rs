@@ -1,0 +1,531 @@
+//! Where each secret goes. [`plan`] reads the file's shape once and decides, case by case:
+//!
+//! 1. the document ([`document_root`]): a block mapping, or empty; anything else is refused;
+//! 2. the provider ([`plan_provider`]): absent (created), a mapping (its environment:
+//!    [`plan_provider_env`]), null (filled in), the `provider: aws` shorthand (written out as
+//!    a mapping, [`shorthand_ok`]), or refused (a variable, a list);
+//! 3. the functions ([`find_functions`]): a mapping we can walk, or a list / variable;
+//! 4. then either
+//!    - the provider environment is a `${...}` variable: every function's own environment
+//!      receives the secrets ([`plan_variable_env`], per function [`plan_function_env`]), or
+//!    - a function whose own environment sets a secret's name would shadow it: that key is
+//!      overridden there too ([`plan_shadowing`], per function [`plan_shadowed_keys`]; in a
+//!      `functions:` list it can't be edited and is refused: [`refuse_listed_shadowing`]).
+//!
+//! The result is a [`Plan`]: slots (mappings, or places where one is created) and the secret
+//! indices each receives. Turning it into bytes is `splice`'s job.
+
+use rustc_hash::FxHashMap as HashMap;
+
+use super::error::{Error, unsupported};
+use super::tree::{Kind, NodeId, Tree, effective_entries};
+
+/// Where a group of secrets goes.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Slot {
+    /// An existing mapping (already dereferenced).
+    Map(NodeId),
+    /// `key:` with a null value (empty, `~`, `null`) inside `parent`; `path` keys are created.
+    Null {
+        key: NodeId,
+        value: NodeId,
+        parent: NodeId,
+    },
+    /// A key missing from `parent` (`None`: empty document); `path` keys are created.
+    Absent { parent: Option<NodeId> },
+    /// `provider: aws`, the shorthand Serverless reads as `{name: aws}`: becomes a block
+    /// mapping with `name:` (the same text) and the `path` keys.
+    Shorthand {
+        key: NodeId,
+        value: NodeId,
+        parent: NodeId,
+    },
+}
+
+pub(crate) struct SlotPlan {
+    pub slot: Slot,
+    pub path: &'static [&'static str],
+    pub keys: Vec<usize>,
+    /// Function name when this slot is a function's environment.
+    pub function: Option<String>,
+}
+
+/// Planned slots in planning order, deduplicated.
+#[derive(Default)]
+pub(crate) struct Plan {
+    pub slots: Vec<SlotPlan>,
+    index: HashMap<(Slot, usize), usize>,
+    pub notes: Vec<String>,
+    /// Whether the provider environment was a variable string (secrets go to functions).
+    pub variable_env: bool,
+}
+
+impl Plan {
+    fn add_all(&mut self, slot: Slot, path: &'static [&'static str], keys: &[usize]) {
+        for &k in keys {
+            self.add(slot, path, k, None);
+        }
+    }
+
+    fn add(
+        &mut self,
+        slot: Slot,
+        path: &'static [&'static str],
+        key: usize,
+        function: Option<&str>,
+    ) {
+        let id = (slot, path.len());
+        let i = match self.index.get(&id) {
+            Some(&i) => i,
+            None => {
+                self.slots.push(SlotPlan {
+                    slot,
+                    path,
+                    keys: Vec::new(),
+                    function: function.map(str::to_string),
+                });
+                self.index.insert(id, self.slots.len() - 1);
+                self.slots.len() - 1
+            }
+        };
+        if !self.slots[i].keys.contains(&key) {
+            self.slots[i].keys.push(key);
+        }
+    }
+
+    fn sets(&self, map: NodeId, key: usize) -> bool {
+        self.index
+            .get(&(Slot::Map(map), 0))
+            .is_some_and(|&i| self.slots[i].keys.contains(&key))
+    }
+}
+
+const ENV: &[&str] = &["environment"];
+const PROVIDER_ENV: &[&str] = &["provider", "environment"];
+const NONE: &[&str] = &[];
+
+/// Functions as found in the file.
+enum Functions {
+    None,
+    /// (name, dereferenced function mapping or `None` when it is not a mapping, key node)
+    Map(Vec<(String, Option<NodeId>, NodeId)>),
+    /// A list or a variable string: cannot be walked; node for messages.
+    Opaque(NodeId, &'static str),
+}
+
+/// Plan where every secret goes. `names` are the secret names in stage-file order, `encoded`
+/// their values as they would be written.
+pub(crate) fn plan(tree: &Tree<'_>, names: &[&str], encoded: &[&str]) -> Result<Plan, Error> {
+    let mut plan = Plan::default();
+    if names.is_empty() {
+        // Nothing to place: no shape can be refused for it (found by the identity property).
+        return Ok(plan);
+    }
+    let root = document_root(tree)?;
+    let all: Vec<usize> = (0..names.len()).collect();
+    let variable_env = plan_provider(tree, root, &all, &mut plan)?;
+    let functions = find_functions(tree, root);
+    match variable_env {
+        Some(env_node) => plan_variable_env(tree, env_node, &functions, &all, &mut plan)?,
+        None => plan_shadowing(tree, &functions, names, encoded, &mut plan)?,
+    }
+    Ok(plan)
+}
+
+/// The top-level block mapping, `None` for an empty document.
+fn document_root(tree: &Tree<'_>) -> Result<Option<NodeId>, Error> {
+    let Some(r) = tree.root.map(|r| tree.deref(r)) else {
+        return Ok(None);
+    };
+    match &tree.node(r).kind {
+        Kind::Map { flow: false, .. } => Ok(Some(r)),
+        Kind::Map { flow: true, .. } => Err(unsupported(
+            tree,
+            r,
+            "the document is a flow mapping (`{...}`)".into(),
+            "write the top level as a block mapping (one key per line)",
+        )),
+        Kind::Scalar { value, .. } if value.is_empty() && tree.node(r).tag.is_none() => Ok(None),
+        _ => Err(unsupported(
+            tree,
+            r,
+            "the document is not a mapping".into(),
+            "serverless.yml must be a mapping with `service`, `provider`, `functions`",
+        )),
+    }
+}
+
+/// Plans `provider.environment`. Returns the environment's node when it is a `${...}`
+/// variable (the secrets then go to the functions instead).
+fn plan_provider(
+    tree: &Tree<'_>,
+    root: Option<NodeId>,
+    all: &[usize],
+    plan: &mut Plan,
+) -> Result<Option<NodeId>, Error> {
+    let Some(root) = root else {
+        plan.add_all(Slot::Absent { parent: None }, PROVIDER_ENV, all);
+        return Ok(None);
+    };
+    let Some((holder, pkey, pval)) = tree.lookup(root, "provider", 0) else {
+        plan.add_all(Slot::Absent { parent: Some(root) }, PROVIDER_ENV, all);
+        return Ok(None);
+    };
+    let p = tree.deref(pval);
+    let pn = tree.node(p);
+    if let Some((_, _, nv)) = tree.lookup(p, "name", 0)
+        && let Some(name) = tree.node(tree.deref(nv)).scalar()
+    {
+        note_not_aws(plan, "provider.name", name);
+    }
+    match &pn.kind {
+        Kind::Map { .. } => plan_provider_env(tree, p, all, plan),
+        _ if pn.is_null() => {
+            let slot = null_slot(tree, holder, pkey, pval, p, "provider")?;
+            plan.add_all(slot, ENV, all);
+            Ok(None)
+        }
+        Kind::Scalar { value, .. }
+            if shorthand_ok(tree, holder, pkey, pval, p) && !value.contains("${") =>
+        {
+            note_not_aws(plan, "provider", value);
+            let slot = Slot::Shorthand {
+                key: pkey,
+                value: p,
+                parent: holder,
+            };
+            plan.add_all(slot, ENV, all);
+            Ok(None)
+        }
+        Kind::Scalar { value, .. } if value.contains("${") => Err(unsupported(
+            tree,
+            p,
+            "`provider` is a variable; what it resolves to can't be edited here".into(),
+            "write `provider:` as a mapping; variables can stay inside it (e.g. `environment: ${file(env.yml)}`)",
+        )),
+        _ => Err(unsupported(
+            tree,
+            p,
+            "`provider` is not a mapping".into(),
+            "write `provider:` as a mapping (`provider:\\n  name: aws`); secrets go into provider.environment",
+        )),
+    }
+}
+
+/// A provider other than `aws` gets Lambda's rules anyway; say so.
+fn note_not_aws(plan: &mut Plan, what: &str, name: &str) {
+    if name != "aws" && !name.contains("${") {
+        plan.notes.push(format!(
+            "{what} is `{}`, not `aws`: the environment was edited with AWS Lambda semantics",
+            name.chars().take(40).collect::<String>()
+        ));
+    }
+}
+
+/// `provider` is a mapping `p`: its `environment` receives every secret (created when
+/// absent, filled in when null). A `${...}` string is returned for [`plan_variable_env`].
+fn plan_provider_env(
+    tree: &Tree<'_>,
+    p: NodeId,
+    all: &[usize],
+    plan: &mut Plan,
+) -> Result<Option<NodeId>, Error> {
+    let Some((eholder, ekey, eval)) = tree.lookup(p, "environment", 0) else {
+        plan.add_all(Slot::Absent { parent: Some(p) }, ENV, all);
+        return Ok(None);
+    };
+    let e = tree.deref(eval);
+    let en = tree.node(e);
+    match &en.kind {
+        Kind::Map { .. } => plan.add_all(Slot::Map(e), NONE, all),
+        _ if en.is_null() => {
+            let slot = null_slot(tree, eholder, ekey, eval, e, "provider.environment")?;
+            plan.add_all(slot, NONE, all);
+        }
+        Kind::Scalar { value, .. } if value.contains("${") && en.tag.is_none() => {
+            return Ok(Some(e));
+        }
+        _ => {
+            return Err(unsupported(
+                tree,
+                e,
+                "provider.environment is neither a mapping nor a `${...}` variable".into(),
+                "make provider.environment a mapping of NAME: value",
+            ));
+        }
+    }
+    Ok(None)
+}
+
+fn find_functions(tree: &Tree<'_>, root: Option<NodeId>) -> Functions {
+    let Some((_, _, fv)) = root.and_then(|r| tree.lookup(r, "functions", 0)) else {
+        return Functions::None;
+    };
+    let f = tree.deref(fv);
+    let fnode = tree.node(f);
+    match &fnode.kind {
+        Kind::Map { .. } => {
+            let mut list = Vec::new();
+            for (name, k, v) in effective_entries(tree, f) {
+                let d = tree.deref(v);
+                let is_map = matches!(tree.node(d).kind, Kind::Map { .. });
+                list.push((name.into_owned(), is_map.then_some(d), k));
+            }
+            Functions::Map(list)
+        }
+        _ if fnode.is_null() => Functions::None,
+        Kind::Seq { .. } => Functions::Opaque(f, "a list"),
+        _ => Functions::Opaque(f, "a variable or scalar"),
+    }
+}
+
+/// The provider environment is a `${...}` variable (`env_node`) we can't edit: every
+/// function's own environment receives every secret.
+fn plan_variable_env(
+    tree: &Tree<'_>,
+    env_node: NodeId,
+    functions: &Functions,
+    all: &[usize],
+    plan: &mut Plan,
+) -> Result<(), Error> {
+    plan.variable_env = true;
+    let fns = match functions {
+        Functions::Map(list) if !list.is_empty() => list,
+        Functions::Opaque(n, how) => {
+            return Err(unsupported(
+                tree,
+                *n,
+                format!("provider.environment is a variable string and `functions` is {how}"),
+                "secrets would have to go into every function's environment, which cannot be edited here; make provider.environment a mapping",
+            ));
+        }
+        _ => {
+            return Err(unsupported(
+                tree,
+                env_node,
+                "provider.environment is a variable string and there are no functions to receive the secrets".into(),
+                "make provider.environment a mapping, or merge the variable with `<<:`",
+            ));
+        }
+    };
+    for (name, fmap, knode) in fns {
+        let Some(fmap) = *fmap else {
+            return Err(unsupported(
+                tree,
+                *knode,
+                format!("function `{name}` is not a mapping"),
+                "define the function inline so its environment can receive the secrets",
+            ));
+        };
+        plan_function_env(tree, name, fmap, all, plan)?;
+    }
+    let n = tree.node(env_node);
+    plan.notes.push(format!(
+        "provider.environment (line {}) is a variable string, so the secrets were written into the environment of every function ({})",
+        n.line(),
+        fns.iter().map(|f| f.0.as_str()).collect::<Vec<_>>().join(", ")
+    ));
+    Ok(())
+}
+
+/// Every secret into function `name`'s environment (created when absent, filled when null).
+fn plan_function_env(
+    tree: &Tree<'_>,
+    name: &str,
+    fmap: NodeId,
+    all: &[usize],
+    plan: &mut Plan,
+) -> Result<(), Error> {
+    let Some((holder, ekey, eval)) = tree.lookup(fmap, "environment", 0) else {
+        for &k in all {
+            plan.add(Slot::Absent { parent: Some(fmap) }, ENV, k, Some(name));
+        }
+        return Ok(());
+    };
+    let e = tree.deref(eval);
+    let en = tree.node(e);
+    let slot = match &en.kind {
+        Kind::Map { .. } => Slot::Map(e),
+        _ if en.is_null() => null_slot(tree, holder, ekey, eval, e, "a function environment")?,
+        _ => {
+            return Err(unsupported(
+                tree,
+                e,
+                format!("the environment of function `{name}` is not a mapping"),
+                "make it a mapping of NAME: value",
+            ));
+        }
+    };
+    for &k in all {
+        plan.add(slot, NONE, k, Some(name));
+    }
+    Ok(())
+}
+
+/// Normal mode: a function whose own environment sets a secret's name would shadow it
+/// (Serverless merges per key, the function wins), so that key is overridden there too.
+fn plan_shadowing(
+    tree: &Tree<'_>,
+    functions: &Functions,
+    names: &[&str],
+    encoded: &[&str],
+    plan: &mut Plan,
+) -> Result<(), Error> {
+    match functions {
+        Functions::None => {}
+        Functions::Opaque(n, how) => {
+            refuse_listed_shadowing(tree, *n, names, encoded, plan)?;
+            plan.notes.push(format!(
+                "`functions` (line {}) is {how}: function-level environments there were not checked for keys that would shadow the secrets",
+                tree.node(*n).line()
+            ));
+        }
+        Functions::Map(list) => {
+            let name_index: HashMap<&str, usize> =
+                names.iter().enumerate().map(|(i, n)| (*n, i)).collect();
+            for (fname, fmap, knode) in list {
+                let Some(fmap) = *fmap else {
+                    plan.notes.push(format!(
+                        "function `{fname}` (line {}) is not a mapping; its environment was not checked for keys that would shadow the secrets",
+                        tree.node(*knode).line()
+                    ));
+                    continue;
+                };
+                plan_shadowed_keys(tree, fname, fmap, names, &name_index, encoded, plan);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The keys of function `fname`'s environment that would shadow a secret, overridden there.
+fn plan_shadowed_keys(
+    tree: &Tree<'_>,
+    fname: &str,
+    fmap: NodeId,
+    names: &[&str],
+    name_index: &HashMap<&str, usize>,
+    encoded: &[&str],
+    plan: &mut Plan,
+) {
+    let Some((_, _, ev)) = tree.lookup(fmap, "environment", 0) else {
+        return;
+    };
+    let e = tree.deref(ev);
+    let en = tree.node(e);
+    match &en.kind {
+        Kind::Map { entries, .. } => {
+            // Which secrets this environment sets. Without merge keys its entries are exactly
+            // what `lookup` searches, so look its few keys up among the names instead of
+            // every name among its keys.
+            let candidates: Vec<usize> = if entries.iter().any(|&(k, _)| tree.is_merge_key(k)) {
+                (0..names.len()).collect()
+            } else {
+                let mut c: Vec<usize> = entries
+                    .iter()
+                    .filter_map(|&(k, _)| tree.node(k).scalar().and_then(|s| name_index.get(s)))
+                    .copied()
+                    .collect();
+                c.sort_unstable();
+                c
+            };
+            for i in candidates {
+                if let Some((holder, _, v)) = tree.lookup(e, names[i], 0)
+                    && !plan.sets(holder, i)
+                    && !same_value(tree, v, encoded[i])
+                {
+                    plan.add(Slot::Map(e), NONE, i, Some(fname));
+                }
+            }
+        }
+        _ if en.is_null() => {}
+        _ => {
+            plan.notes.push(format!(
+                "the environment of function `{fname}` (line {}) is not a mapping; it was not checked for keys that would shadow the secrets",
+                en.line()
+            ));
+        }
+    }
+}
+
+/// `functions:` written as a list can't be edited, but its inline items can be inspected: a
+/// key there that would shadow a secret is refused.
+fn refuse_listed_shadowing(
+    tree: &Tree<'_>,
+    functions: NodeId,
+    names: &[&str],
+    encoded: &[&str],
+    plan: &Plan,
+) -> Result<(), Error> {
+    let Kind::Seq { items, .. } = &tree.node(functions).kind else {
+        return Ok(());
+    };
+    for &item in items {
+        let item = tree.deref(item);
+        for (fname, _, fv) in effective_entries(tree, item) {
+            let fmap = tree.deref(fv);
+            let Some((_, _, ev)) = tree.lookup(fmap, "environment", 0) else {
+                continue;
+            };
+            let e = tree.deref(ev);
+            for (i, name) in names.iter().enumerate() {
+                if let Some((holder, _, v)) = tree.lookup(e, name, 0)
+                    && !plan.sets(holder, i)
+                    && !same_value(tree, v, encoded[i])
+                {
+                    return Err(unsupported(
+                        tree,
+                        v,
+                        format!(
+                            "function `{fname}` (in a `functions:` list) sets {name}, which would shadow the secret"
+                        ),
+                        "write `functions:` as a mapping, or remove the key from the function's environment",
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `provider: aws` can be rewritten as a block mapping when it is a one-line scalar written
+/// right after the colon of a block-mapping key, with no tag, anchor or alias involved.
+fn shorthand_ok(tree: &Tree<'_>, holder: NodeId, key: NodeId, raw: NodeId, value: NodeId) -> bool {
+    let n = tree.node(value);
+    let src = tree.src.as_bytes();
+    raw == value
+        && n.tag.is_none()
+        && n.anchor() == 0
+        && matches!(tree.node(holder).kind, Kind::Map { flow: false, .. })
+        && !src[n.start()..n.end()].contains(&b'\n')
+        && tree
+            .colon_after(key)
+            .is_some_and(|(colon, _)| colon < n.start() && !src[colon..n.start()].contains(&b'\n'))
+}
+
+/// `key: <null>` in `parent`, to be filled in. Only when the null is written directly (not
+/// an alias, no anchor): otherwise filling it would change what other aliases see.
+fn null_slot(
+    tree: &Tree<'_>,
+    parent: NodeId,
+    key: NodeId,
+    raw: NodeId,
+    value: NodeId,
+    what: &str,
+) -> Result<Slot, Error> {
+    if raw != value || tree.node(value).anchor() != 0 {
+        return Err(unsupported(
+            tree,
+            raw,
+            format!("{what} is an anchored or aliased null value"),
+            "write it as an empty mapping `{}` or remove the anchor/alias",
+        ));
+    }
+    Ok(Slot::Null { key, value, parent })
+}
+
+/// Whether a value is already written exactly as we would write it.
+fn same_value(tree: &Tree<'_>, v: NodeId, encoded: &str) -> bool {
+    let n = tree.node(v);
+    tree.src.get(n.start()..n.end()) == Some(encoded)
+}
