@@ -840,3 +840,189 @@ fn we_decrypt_a_kms_file_sops_wrote() {
     assert_ok(&o);
     assert!(stdout(&o).contains("PORT: \"5432\""), "{}", stdout(&o));
 }
+
+// ------------------------------------------------------------- credential sources
+
+/// A loopback HTTP server that answers every request with `respond(request head)` and
+/// records the request heads. Stops by itself after `hold`.
+fn http_stub(
+    hold: Duration,
+    respond: fn(&str) -> (u16, String),
+) -> (String, std::sync::Arc<Mutex<Vec<String>>>) {
+    use std::io::{Read, Write};
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    l.set_nonblocking(true).unwrap();
+    let seen = std::sync::Arc::new(Mutex::new(Vec::new()));
+    let log = std::sync::Arc::clone(&seen);
+    std::thread::spawn(move || {
+        let end = Instant::now() + hold;
+        while Instant::now() < end {
+            let Ok((mut s, _)) = l.accept() else {
+                std::thread::sleep(Duration::from_millis(10));
+                continue;
+            };
+            s.set_nonblocking(false).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut raw = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !raw.windows(4).any(|w| w == b"\r\n\r\n") {
+                match s.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => raw.extend_from_slice(&buf[..n]),
+                }
+            }
+            let head = String::from_utf8_lossy(&raw).into_owned();
+            let (status, body) = respond(&head);
+            log.lock().unwrap().push(head);
+            let _ = write!(
+                s,
+                "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    (format!("http://{addr}"), seen)
+}
+
+/// The binary with only a shared-config profile for credentials (no key variables).
+fn cmd_profile_only(r: &Repo, profile: &str, config: &std::path::Path) -> Command {
+    let mut c = cmd_no_age(r);
+    c.env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env("AWS_CONFIG_FILE", config)
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            r.path().join("no-credentials-file"),
+        )
+        .env("AWS_PROFILE", profile);
+    c
+}
+
+#[test]
+fn cli_credential_process_profile_opens_kms_file() {
+    let Some(m) = common::moto() else { return };
+    let r = repo_with_rule(&format!("    kms: {}\n", m.arn));
+    set(&r, "prod", "DB_PASSWORD", "from-a-process");
+    // `credential_process`: the profile runs a command that prints credentials as JSON (how
+    // many teams wire aws-vault, 1Password or their SSO helper).
+    let ran = r.path().join("process-ran");
+    let script = r.path().join("creds.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\ntouch '{}'\nprintf '%s' '{{\"Version\": 1, \"AccessKeyId\": \"AKIAPROCESSTEST0001\", \"SecretAccessKey\": \"test\"}}'\n",
+            ran.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let config = r.path().join("aws-config");
+    std::fs::write(
+        &config,
+        format!(
+            "[profile cp]\ncredential_process = {}\nregion = us-east-1\n",
+            script.display()
+        ),
+    )
+    .unwrap();
+    let out = cmd_profile_only(&r, "cp", &config)
+        .args(["get", "--stage", "prod", "DB_PASSWORD"])
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    assert_eq!(stdout(&out), "from-a-process");
+    assert!(ran.exists(), "the credential process did not run");
+}
+
+/// The SSO portal's GetRoleCredentials, for the bearer token in the test's token cache.
+fn sso_portal(head: &str) -> (u16, String) {
+    let lower = head.to_ascii_lowercase();
+    if !head.starts_with("GET /federation/credentials?")
+        || !lower.contains("x-amz-sso_bearer_token: cached-sso-token")
+    {
+        return (401, r#"{"message":"bad token"}"#.into());
+    }
+    let expires_ms = (std::time::SystemTime::now() + Duration::from_secs(3600))
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    (
+        200,
+        format!(
+            r#"{{"roleCredentials":{{"accessKeyId":"ASIASSOTEST00001","secretAccessKey":"test","sessionToken":"sso-session-token","expiration":{expires_ms}}}}}"#
+        ),
+    )
+}
+
+#[test]
+fn cli_sso_profile_with_cached_token_opens_kms_file() {
+    let Some(m) = common::moto() else { return };
+    let r = repo_with_rule(&format!("    kms: {}\n", m.arn));
+    set(&r, "prod", "DB_PASSWORD", "from-sso");
+    // IAM Identity Center: `aws sso login` leaves a token in ~/.aws/sso/cache/<sha1 of the
+    // session name>.json; the SDK trades it for role credentials at the SSO portal. moto has
+    // no portal, so a loopback stub answers that one call; KMS is moto.
+    let (portal, seen) = http_stub(Duration::from_secs(30), sso_portal);
+    let config = r.path().join("aws-config");
+    std::fs::write(
+        &config,
+        "[profile sso]\nsso_session = corp\nsso_account_id = 111122223333\nsso_role_name = Deployer\nregion = us-east-1\n\n[sso-session corp]\nsso_start_url = https://corp.awsapps.com/start\nsso_region = us-east-1\n",
+    )
+    .unwrap();
+    let sha1 = Command::new("sha1sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(b"corp")?;
+            c.wait_with_output()
+        })
+        .expect("sha1sum");
+    let digest = String::from_utf8_lossy(&sha1.stdout)[..40].to_owned();
+    let cache = r.path().join("home/.aws/sso/cache");
+    std::fs::create_dir_all(&cache).unwrap();
+    std::fs::write(
+        cache.join(format!("{digest}.json")),
+        r#"{"startUrl":"https://corp.awsapps.com/start","region":"us-east-1","accessToken":"cached-sso-token","expiresAt":"2099-01-01T00:00:00Z"}"#,
+    )
+    .unwrap();
+    let out = cmd_profile_only(&r, "sso", &config)
+        .env("AWS_ENDPOINT_URL_SSO", &portal)
+        .args(["get", "--stage", "prod", "DB_PASSWORD"])
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    assert_eq!(stdout(&out), "from-sso");
+    let seen = seen.lock().unwrap();
+    assert!(
+        seen.iter()
+            .any(|h| h.contains("role_name=Deployer") && h.contains("account_id=111122223333")),
+        "the SSO portal was not asked for the profile's role: {seen:?}"
+    );
+}
+
+#[test]
+fn unclassified_kms_error_names_status_and_endpoint() {
+    // A proxy or a broken endpoint answering with something that is not a KMS error: the SDK
+    // can only say "unhandled error"; the message must say what came back and from where.
+    let (url, _) = http_stub(Duration::from_secs(30), |_| {
+        (502, "<html>Bad Gateway</html>".into())
+    });
+    let arn = "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000000";
+    let (out, _) = probe(
+        &[
+            ("PROBE_ARN", arn),
+            ("AWS_ENDPOINT_URL_KMS", &url),
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+        ],
+        "unwrap",
+    );
+    assert!(out.contains("PROBE-ERR"), "{out}");
+    assert!(out.contains("HTTP 502"), "no status: {out}");
+    assert!(out.contains(&url), "no endpoint: {out}");
+    assert!(!out.contains("unhandled error: Error"), "{out}");
+}

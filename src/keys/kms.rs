@@ -31,6 +31,7 @@ use aws_config::BehaviorVersion;
 use aws_config::meta::region::RegionProviderChain;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
+use aws_sdk_kms::config::http::HttpResponse;
 use aws_sdk_kms::config::{Credentials, ProvideCredentials, Region};
 use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_kms::primitives::Blob;
@@ -151,6 +152,18 @@ pub enum KmsError {
         arn: String,
         why: String,
     },
+    /// An answer that is not a KMS response (a proxy's page, a wrong endpoint): the SDK can
+    /// only call it "unhandled", so say what came back and from where.
+    #[error(
+        "KMS {op} with key {arn} failed: HTTP {status} from {endpoint}, which is not a KMS answer{why}"
+    )]
+    BadResponse {
+        op: &'static str,
+        arn: String,
+        status: u16,
+        endpoint: String,
+        why: String,
+    },
     #[error("KMS returned a {len}-byte data key for {arn}; sops data keys are 32 bytes")]
     BadKeyLength { arn: String, len: usize },
     #[error("{reason} (skipped {arn}, which uses the same AWS client)")]
@@ -169,7 +182,7 @@ impl KmsError {
             }
             KmsError::NoCredentials { via, .. } => {
                 let mut h = String::from(
-                    "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE for a profile in ~/.aws/config (for SSO profiles: `eval \"$(aws configure export-credentials --format env)\"`)",
+                    "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE for a profile in ~/.aws/config (SSO profiles: run `aws sso login` first)",
                 );
                 if via.contains("profile") {
                     h.push_str("; check that the profile named in the file exists in ~/.aws/config or ~/.aws/credentials");
@@ -190,6 +203,9 @@ impl KmsError {
             }
             KmsError::Timeout { .. } | KmsError::Unreachable { .. } => {
                 "check the network; AWS_ENDPOINT_URL_KMS / AWS_ENDPOINT_URL override the endpoint".into()
+            }
+            KmsError::BadResponse { .. } => {
+                "check AWS_ENDPOINT_URL_KMS / AWS_ENDPOINT_URL and any proxy (HTTPS_PROXY) between you and KMS".into()
             }
             _ => return None,
         })
@@ -625,17 +641,16 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// Turns an SDK error into a typed one by its error code and transport kind.
-fn classify<E, R>(
+fn classify<E>(
     op: &'static str,
     arn: &str,
     region: &str,
     endpoint: &str,
     identity: &str,
-    err: SdkError<E, R>,
+    err: SdkError<E, HttpResponse>,
 ) -> KmsError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug + 'static,
 {
     let arn = arn.to_owned();
     match &err {
@@ -694,22 +709,39 @@ where
                     via: String::new(),
                     chain: format!("{code}{why} ({identity})"),
                 },
+                "" => bad_response(op, arn, s.raw().status().as_u16(), endpoint, why),
                 _ => KmsError::Service {
                     op,
                     arn,
-                    why: if code.is_empty() {
-                        error_chain(&err)
-                    } else {
-                        format!("{code}{why}")
-                    },
+                    why: format!("{code}{why}"),
                 },
             }
+        }
+        SdkError::ResponseError(r) => {
+            let why = format!(": {}", error_chain(&err));
+            bad_response(op, arn, r.raw().status().as_u16(), endpoint, why)
         }
         _ => KmsError::Service {
             op,
             arn,
             why: error_chain(&err),
         },
+    }
+}
+
+fn bad_response(
+    op: &'static str,
+    arn: String,
+    status: u16,
+    endpoint: &str,
+    why: String,
+) -> KmsError {
+    KmsError::BadResponse {
+        op,
+        arn,
+        status,
+        endpoint: endpoint.to_owned(),
+        why,
     }
 }
 
@@ -789,8 +821,35 @@ mod tests {
             "us-east-1",
             "https://kms.us-east-1.amazonaws.com",
             "role arn:aws:iam::111122223333:role/ci (assumed from credentials), access key ASIA…WXYZ",
-            SdkError::<DecryptError, ()>::service_error(e, ()),
+            SdkError::service_error(e, response(400)),
         )
+    }
+
+    fn response(status: u16) -> HttpResponse {
+        HttpResponse::new(
+            aws_smithy_runtime_api::http::StatusCode::try_from(status).unwrap(),
+            aws_smithy_types::body::SdkBody::empty(),
+        )
+    }
+
+    #[test]
+    fn unclassified_errors_name_status_and_endpoint() {
+        use aws_sdk_kms::error::ErrorMetadata;
+        use aws_sdk_kms::operation::decrypt::DecryptError;
+        let e = DecryptError::generic(ErrorMetadata::builder().build());
+        let e = classify(
+            "Decrypt",
+            "arn:aws:kms:us-east-1:111122223333:key/k",
+            "us-east-1",
+            "https://proxy.example:8443",
+            "credentials",
+            SdkError::service_error(e, response(503)),
+        );
+        assert_eq!(
+            e.to_string(),
+            "KMS Decrypt with key arn:aws:kms:us-east-1:111122223333:key/k failed: HTTP 503 from https://proxy.example:8443, which is not a KMS answer"
+        );
+        assert!(e.hint().is_some_and(|h| h.contains("AWS_ENDPOINT_URL_KMS")));
     }
 
     #[test]
