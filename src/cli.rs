@@ -143,6 +143,10 @@ pub struct ExecArgs {
     /// Replace secret values (4+ characters) in the command's output with ***
     #[arg(long)]
     pub mask_output: bool,
+    /// Pass this variable from the stage file even though it can change what the build runs
+    /// or loads (PATH, GIT_*, NODE_OPTIONS...); repeatable
+    #[arg(long = "allow", value_name = "NAME")]
+    pub allow: Vec<String>,
     #[command(flatten)]
     pub store: StoreArgs,
     /// The command and its arguments, after `--`

@@ -318,3 +318,22 @@ fn readme_demo_command_shows_a_masked_diff() {
     assert!(out.contains("+    STRIPE_API_KEY: \"****\""), "{out}");
     insta::assert_snapshot!("readme_demo_diff", out);
 }
+
+#[test]
+fn render_keeps_only_lambdas_rule_so_build_variables_render() {
+    // `exec` refuses NODE_OPTIONS (a build is not a Lambda function); Lambda accepts it, so
+    // render writes it.
+    let r = repo();
+    r.set("staging", "NODE_OPTIONS", "--enable-source-maps");
+    let o = r
+        .cmd("svc")
+        .args(["render", "-s", "staging"])
+        .output()
+        .unwrap();
+    assert_ok(&o);
+    assert!(
+        stdout(&o).contains("NODE_OPTIONS: \"--enable-source-maps\""),
+        "{}",
+        stdout(&o)
+    );
+}
