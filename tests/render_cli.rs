@@ -337,3 +337,28 @@ fn render_keeps_only_lambdas_rule_so_build_variables_render() {
         stdout(&o)
     );
 }
+
+#[test]
+fn a_parse_error_never_prints_one_line_of_a_multi_line_secret() {
+    let r = repo();
+    r.set(
+        "staging",
+        "TLS_KEY",
+        "-----BEGIN KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END KEY-----\n",
+    );
+    // A broken hand edit of an earlier render: the key's second line ended up as a value.
+    r.write(
+        "svc/serverless.yml",
+        "service: svc\nprovider:\n  name: aws\n  environment:\n    BROKEN: MIIEvQIBADANBgkqhkiG9w0BAQEFAASC: x\n",
+    );
+    let o = r
+        .cmd("svc")
+        .args(["render", "-s", "staging"])
+        .output()
+        .unwrap();
+    assert_error(&o);
+    let e = stderr(&o);
+    assert!(e.contains("5:"), "the error still says where: {e}");
+    assert!(!e.contains("MIIEvQIBADANBgkqhkiG9w0BAQEFAASC"), "{e}");
+    assert!(!e.contains("MIIEvQIB"), "{e}");
+}
