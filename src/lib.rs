@@ -13,6 +13,7 @@
 //! - [`envpolicy`]: which variables a stage file may not set for `exec` (one table, sourced).
 //! - [`yaml`]: typed YAML tree for SOPS files (parse and emit, go-yaml v3 compatible).
 //! - [`timefmt`]: RFC 3339 timestamps as sops writes them.
+//! - [`text`]: control characters escaped in everything shown to a person.
 
 pub mod config;
 pub mod envname;
@@ -23,5 +24,6 @@ pub mod render;
 pub mod seed;
 pub mod sops;
 pub mod store;
+pub mod text;
 pub mod timefmt;
 pub mod yaml;

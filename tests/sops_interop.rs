@@ -153,3 +153,51 @@ fn sops_set_then_our_set_then_both_read() {
         assert_eq!(stdout(&o), v);
     }
 }
+
+#[test]
+fn control_characters_in_key_names_never_reach_the_terminal() {
+    let Some(sops) = common::sops() else { return };
+    let r = Repo::with_config();
+    // A key that would recolour the terminal and hide what follows (ESC, C1 CSI, BEL, DEL).
+    r.write(
+        "secrets/prod.yml",
+        "DB_PASSWORD: hunter2-pass\n\"EVIL\\e[8m\\x9b2J\\a\\x7fKEY\": boom-value\n",
+    );
+    let o = run_sops(&sops, &r, &["encrypt", "--in-place", "secrets/prod.yml"]);
+    assert_ok(&o);
+    let raw_control = |bytes: &[u8]| {
+        let text = String::from_utf8_lossy(bytes);
+        text.chars()
+            .any(|c| c != '\n' && (c.is_control() || c == '\u{7f}'))
+    };
+
+    let o = r.run(&["list", "--stage", "prod"]);
+    assert_ok(&o);
+    assert!(!raw_control(&o.stdout), "list: {:?}", stdout(&o));
+    assert!(
+        stdout(&o).contains("EVIL\\u{1b}[8m\\u{9b}2J\\u{7}\\u{7f}KEY"),
+        "{}",
+        stdout(&o)
+    );
+    // --json escapes by itself (and stays machine-readable).
+    let o = r.run(&["list", "--stage", "prod", "--json"]);
+    assert_ok(&o);
+    assert!(stdout(&o).contains("\\u001b"), "{}", stdout(&o));
+
+    // Error paths name the key: exec (not a valid variable name) and render.
+    let o = r.run(&["exec", "--stage", "prod", "--", "true"]);
+    assert_error(&o);
+    assert!(!raw_control(&o.stderr), "exec: {:?}", stderr(&o));
+    assert!(stderr(&o).contains("EVIL\\u{1b}"), "{}", stderr(&o));
+    r.write(
+        "svc/serverless.yml",
+        "service: svc\nprovider:\n  name: aws\n",
+    );
+    let o = r
+        .cmd("svc")
+        .args(["render", "-s", "prod"])
+        .output()
+        .unwrap();
+    assert_error(&o);
+    assert!(!raw_control(&o.stderr), "render: {:?}", stderr(&o));
+}

@@ -10,6 +10,7 @@ use sls_secrets::envname;
 use sls_secrets::envpolicy;
 use sls_secrets::exec::{self, ExecOptions, MIN_MASK_LEN};
 use sls_secrets::store;
+use sls_secrets::text::escape_control;
 use sls_secrets::yaml::Text;
 
 use super::{Context, Failure};
@@ -26,7 +27,7 @@ pub(crate) fn run(args: &ExecArgs, ctx: &Context) -> Result<u8, Failure> {
     if !overridden.is_empty() && !args.pristine {
         eprintln!(
             "sls-secrets: secrets override inherited {}",
-            overridden.join(", ")
+            escape_control(&overridden.join(", "))
         );
     }
     if args.mask_output {
@@ -38,7 +39,7 @@ pub(crate) fn run(args: &ExecArgs, ctx: &Context) -> Result<u8, Failure> {
         if !short.is_empty() {
             eprintln!(
                 "sls-secrets: warning: not masking {} (values shorter than {MIN_MASK_LEN} characters)",
-                short.join(", "),
+                escape_control(&short.join(", ")),
             );
         }
     }

@@ -8,6 +8,7 @@ use sls_secrets::config::CreationRule;
 use sls_secrets::keys::KmsKeySpec;
 use sls_secrets::sops::Metadata;
 use sls_secrets::store;
+use sls_secrets::text::{escape_control, escape_control_lines};
 
 use super::{Context, EXIT_OK, Failure, print_stdout};
 use crate::cli::KeysArgs;
@@ -37,7 +38,8 @@ fn show(ctx: &Context, stage: Option<&str>) -> Result<u8, Failure> {
             Err(e) => out.push_str(&format!("  .sops.yaml: {e}\n")),
         }
     }
-    print_stdout(&out)
+    // Recipients, ARNs and dates come from the files' metadata, which anyone can push.
+    print_stdout(&escape_control_lines(&out))
 }
 
 /// One line per key that can open the file.
@@ -174,7 +176,7 @@ fn add_kms(args: &KeysArgs, ctx: &Context, stage: &str, arn: &str) -> Result<u8,
     eprintln!(
         "{} (stage {stage}) can now also be opened with KMS key {}; values unchanged",
         path.display(),
-        spec.arn
+        escape_control(&spec.arn)
     );
     Ok(EXIT_OK)
 }

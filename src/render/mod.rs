@@ -146,10 +146,19 @@ fn holds_part_of_a_secret(line: &str, secrets: &[Secret<'_>]) -> bool {
 /// Shorter lines of a secret (`}`, `---`) are too common to hide a snippet for.
 const MIN_PART_CHARS: usize = 4;
 
+/// Notes quote names from `serverless.yml`: escape control characters before anyone prints
+/// them.
+fn shown(notes: Vec<String>) -> Vec<String> {
+    notes
+        .into_iter()
+        .map(|n| crate::text::escape_control_lines(&n).into_owned())
+        .collect()
+}
+
 fn unchanged(source: &str, notes: Vec<String>) -> Rendered<'_> {
     Rendered {
         output: source.to_string(),
-        notes,
+        notes: shown(notes),
         changed: false,
         source,
         edits: Vec::new(),
@@ -252,7 +261,7 @@ pub fn render<'s>(
     let changed = output != source;
     Ok(Rendered {
         output,
-        notes,
+        notes: shown(notes),
         changed,
         source,
         edits,
