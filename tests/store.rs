@@ -376,16 +376,22 @@ fn identities_come_from_every_sops_source() {
             .env("XDG_CONFIG_HOME", r.path().join("xdg"))),
         "one"
     );
-    // A malformed identity is reported by line number, never by content.
+    // A malformed identity doesn't stop the other sources (as in sops)...
+    assert_eq!(
+        get(r.cmd(".").env("SOPS_AGE_KEY", "AGE-SECRET-KEY-1NOTAKEY")),
+        "one"
+    );
+    // ...and when nothing opens the file it is reported by line number, never by content.
     let o = r
         .cmd(".")
+        .env_remove("SOPS_AGE_KEY_FILE")
         .env("SOPS_AGE_KEY", "AGE-SECRET-KEY-1NOTAKEY")
         .args(["get", "--stage", "prod", "AA"])
         .output()
         .unwrap();
     assert_error(&o);
     assert!(
-        stderr(&o).contains("SOPS_AGE_KEY: line 1 is not an age identity"),
+        stderr(&o).contains("SOPS_AGE_KEY: can't use it: line 1 is not an age identity"),
         "{}",
         stderr(&o)
     );

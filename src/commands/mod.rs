@@ -169,8 +169,9 @@ impl Context {
         Ok(files)
     }
 
-    /// The age identities sops would use (SOPS_AGE_KEY*, keys.txt).
+    /// The age identities sops would use (SOPS_AGE_KEY*, keys.txt). A source that can't be
+    /// read is not an error here: it is reported only when no key opens the file, as in sops.
     pub(crate) fn identities(&self) -> Result<AgeIdentities, Failure> {
-        AgeIdentities::load(&AgeEnv::from_process()).map_err(|e| Failure::new(e.to_string()))
+        Ok(AgeIdentities::load(&AgeEnv::from_process()))
     }
 }
