@@ -173,6 +173,16 @@ fn output_file_is_private_and_in_place_refuses_tracked_files() {
     assert_error(&o);
     assert!(stderr(&o).contains("can't tell"), "{}", stderr(&o));
     assert_eq!(r.read("svc/serverless.yml"), SERVICE, "nothing written");
+    // `CI=` (empty) is not set.
+    let o = r
+        .cmd("svc")
+        .args(["render", "-s", "prod", "--in-place"])
+        .env("CI", "")
+        .output()
+        .unwrap();
+    assert_error(&o);
+    assert!(stderr(&o).contains("tracked by git"), "{}", stderr(&o));
+    assert_eq!(r.read("svc/serverless.yml"), SERVICE, "nothing written");
     let o = r
         .cmd("svc")
         .args(["render", "-s", "prod", "--in-place"])
