@@ -7,7 +7,7 @@ use std::path::Path;
 use sls_secrets::config::CreationRule;
 use sls_secrets::keys::KmsKeySpec;
 use sls_secrets::sops::Metadata;
-use sls_secrets::store;
+use sls_secrets::store::{self, StoreError};
 use sls_secrets::text::{escape_control, escape_control_lines};
 
 use super::{Context, EXIT_OK, Failure, print_stdout};
@@ -22,10 +22,23 @@ pub(crate) fn run(args: &KeysArgs, ctx: &Context) -> Result<u8, Failure> {
     }
 }
 
-fn show(ctx: &Context, stage: Option<&str>) -> Result<u8, Failure> {
+fn show(ctx: &Context, only: Option<&str>) -> Result<u8, Failure> {
     let mut out = String::new();
-    for (stage, path) in ctx.stage_files(stage)? {
-        let meta = &store::read_encrypted(&path)?.meta;
+    for (stage, path) in ctx.stage_files(only)? {
+        let file = match store::read_encrypted(&path) {
+            Ok(file) => file,
+            // Listing every stage: a YAML file in secrets/ that is not a sops file (notes, a
+            // template) is skipped with the reason, not the end of the listing.
+            Err(e @ StoreError::Sops { .. }) if only.is_none() => {
+                eprintln!(
+                    "sls-secrets: skipped {}",
+                    escape_control_lines(&e.to_string())
+                );
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let meta = &file.meta;
         out.push_str(&format!("{} (stage {stage})\n", path.display()));
         recipients(&mut out, meta);
         out.push_str(&format!("  last modified: {}\n", meta.lastmodified));
