@@ -840,3 +840,17 @@ fn we_decrypt_a_kms_file_sops_wrote() {
     assert_ok(&o);
     assert!(stdout(&o).contains("PORT: \"5432\""), "{}", stdout(&o));
 }
+
+#[test]
+fn cli_a_missing_age_key_file_does_not_stop_kms() {
+    let Some(m) = common::moto() else { return };
+    let r = repo_with_rule(&format!("    kms: {}\n", m.arn));
+    set(&r, "prod", "DB_PASSWORD", "hunter2");
+    let o = cmd_no_age(&r)
+        .env("SOPS_AGE_KEY_FILE", r.path().join("home/no-such-key.txt"))
+        .args(["get", "--stage", "prod", "DB_PASSWORD"])
+        .output()
+        .unwrap();
+    assert_ok(&o);
+    assert_eq!(stdout(&o), "hunter2");
+}
