@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use clap::builder::TypedValueParser;
 use clap::{Args, Parser, Subcommand};
 
 /// Per-stage secrets for Serverless Framework services, stored in the repo as SOPS files
@@ -20,7 +21,14 @@ pub struct Cli {
 #[derive(Args, Debug, Clone)]
 pub struct StoreArgs {
     /// Folder holding the stage files (default: the nearest `secrets/` from the current folder up to the repository root)
-    #[arg(long, env = "SLS_SECRETS_DIR", value_name = "DIR", global = true)]
+    // An empty value (`SLS_SECRETS_DIR=`) parses, and `Command::secrets_dir` reads it as unset.
+    #[arg(
+        long,
+        env = "SLS_SECRETS_DIR",
+        value_name = "DIR",
+        global = true,
+        value_parser = clap::builder::OsStringValueParser::new().map(PathBuf::from)
+    )]
     pub secrets_dir: Option<PathBuf>,
 }
 
@@ -58,7 +66,7 @@ pub enum Command {
 }
 
 impl Command {
-    /// The `--secrets-dir` override of the commands that read stage files.
+    /// The `--secrets-dir` override of the commands that read stage files; empty is unset.
     pub fn secrets_dir(&self) -> Option<&Path> {
         let store = match self {
             Command::Init(_) | Command::Decrypt(_) => return None,
@@ -72,7 +80,10 @@ impl Command {
             Command::Rotate(a) => &a.store,
             Command::Keys(a) => &a.store,
         };
-        store.secrets_dir.as_deref()
+        store
+            .secrets_dir
+            .as_deref()
+            .filter(|d| !d.as_os_str().is_empty())
     }
 }
 
@@ -143,6 +154,10 @@ pub struct ExecArgs {
     /// Replace secret values (4+ characters) in the command's output with ***
     #[arg(long)]
     pub mask_output: bool,
+    /// Pass this variable from the stage file even though it can change what the build runs
+    /// or loads (PATH, GIT_*, NODE_OPTIONS...); repeatable
+    #[arg(long = "allow", value_name = "NAME")]
+    pub allow: Vec<String>,
     #[command(flatten)]
     pub store: StoreArgs,
     /// The command and its arguments, after `--`

@@ -17,23 +17,6 @@ use crate::yaml::Text;
 /// Variables that hold or find the age identities: never passed to the child.
 pub const KEY_VARIABLES: [&str; 3] = ["SOPS_AGE_KEY", "SOPS_AGE_KEY_FILE", "SOPS_AGE_KEY_CMD"];
 
-/// Variables that change which program runs or what code it loads. A stage file is not
-/// covered by its MAC for empty values and can be forged by anyone who can push, so `exec`
-/// refuses to let it set these.
-pub fn hijacks_process(name: &str) -> bool {
-    const EXACT: [&str; 8] = [
-        "PATH",
-        "BASH_ENV",
-        "ENV",
-        "NODE_OPTIONS",
-        "PYTHONPATH",
-        "PYTHONSTARTUP",
-        "PERL5OPT",
-        "RUBYOPT",
-    ];
-    EXACT.contains(&name) || name.starts_with("LD_") || name.starts_with("DYLD_")
-}
-
 /// Values shorter than this are not masked: masking `1` or `yes` would garble the output
 /// without protecting anything.
 pub const MIN_MASK_LEN: usize = 4;

@@ -10,16 +10,20 @@
 //! - [`exec`]: runs a child process with the secrets in its environment.
 //! - [`seed`]: Seed's `seed.yml` opt-out (`sls_set_secret_envs`).
 //! - [`envname`]: which names Lambda accepts as environment variables.
+//! - [`envpolicy`]: which variables a stage file may not set for `exec` (one table, sourced).
 //! - [`yaml`]: typed YAML tree for SOPS files (parse and emit, go-yaml v3 compatible).
 //! - [`timefmt`]: RFC 3339 timestamps as sops writes them.
+//! - [`text`]: control characters escaped in everything shown to a person.
 
 pub mod config;
 pub mod envname;
+pub mod envpolicy;
 pub mod exec;
 pub mod keys;
 pub mod render;
 pub mod seed;
 pub mod sops;
 pub mod store;
+pub mod text;
 pub mod timefmt;
 pub mod yaml;

@@ -216,3 +216,25 @@ impl FromStrExact for age::x25519::Identity {
         s.parse().unwrap()
     }
 }
+
+#[test]
+fn keys_for_every_stage_skips_a_yaml_file_that_is_not_a_stage_file() {
+    let r = Repo::with_config();
+    r.set("prod", "AA", "one");
+    r.set("staging", "BB", "two");
+    r.write(
+        "secrets/README.yml",
+        "notes: this folder holds the stage files\n",
+    );
+    let o = r.run(&["keys"]);
+    assert_ok(&o);
+    let out = stdout(&o);
+    assert!(out.contains("prod.yml (stage prod)"), "{out}");
+    assert!(out.contains("staging.yml (stage staging)"), "{out}");
+    assert!(!out.contains("README"), "{out}");
+    let e = stderr(&o);
+    assert!(e.contains("skipped") && e.contains("README.yml"), "{e}");
+    assert!(e.contains("sops"), "says why: {e}");
+    // Asked for by name, it is still an error.
+    assert_error(&r.run(&["keys", "--stage", "README"]));
+}

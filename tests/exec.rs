@@ -205,7 +205,7 @@ fn the_child_never_sees_the_age_key_and_stage_files_cannot_hijack_it() {
         let o = r.run(&["exec", "--stage", "prod", "--", "true"]);
         assert_error(&o);
         assert!(
-            stderr(&o).contains("exec refuses to set it"),
+            stderr(&o).contains("exec refuses to set it from a stage file"),
             "{name}: {}",
             stderr(&o)
         );
@@ -214,11 +214,104 @@ fn the_child_never_sees_the_age_key_and_stage_files_cannot_hijack_it() {
 
 #[test]
 fn a_value_with_a_nul_byte_is_refused_by_name() {
+    // `set` refuses a NUL byte, but sops (or anyone) can write one.
+    let Some(sops) = common::sops() else { return };
     let r = repo();
-    r.set("prod", "WITH_NUL", "sec\0ret-value");
+    let o = common::run_sops(
+        &sops,
+        &r,
+        &[
+            "set",
+            "secrets/prod.yml",
+            "[\"WITH_NUL\"]",
+            "\"sec\\u0000ret-value\"",
+        ],
+    );
+    assert_ok(&o);
     let o = r.run(&["exec", "--stage", "prod", "--", "true"]);
     assert_error(&o);
     let e = stderr(&o);
     assert!(e.contains("`WITH_NUL` contains a NUL byte"), "{e}");
     assert!(!e.contains("ret-value"), "{e}");
+}
+
+/// A real git repository at the repo's root (replacing the bare `.git` folder of `Repo`).
+fn git_repo() -> Repo {
+    let r = Repo::with_config();
+    std::fs::remove_dir(r.path().join(".git")).unwrap();
+    let o = std::process::Command::new("git")
+        .args(["init", "-q"])
+        .current_dir(r.path())
+        .env("HOME", r.path().join("home"))
+        .output()
+        .expect("git is required for this test");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    r
+}
+
+#[test]
+fn git_config_from_a_stage_file_cannot_run_a_command() {
+    let r = git_repo();
+    let marker = r.path().join("fsmonitor-ran");
+    r.set("prod", "GIT_CONFIG_COUNT", "1");
+    r.set("prod", "GIT_CONFIG_KEY_0", "core.fsmonitor");
+    r.set(
+        "prod",
+        "GIT_CONFIG_VALUE_0",
+        &format!("touch '{}'; false", marker.display()),
+    );
+    let o = r.run(&["exec", "--stage", "prod", "--", "git", "status"]);
+    assert_error(&o);
+    let e = stderr(&o);
+    assert!(e.contains("`GIT_CONFIG_COUNT` (git: "), "{e}");
+    assert!(e.contains("exec refuses to set them"), "{e}");
+    assert!(
+        e.contains("--allow GIT_CONFIG_COUNT --allow GIT_CONFIG_KEY_0 --allow GIT_CONFIG_VALUE_0"),
+        "{e}"
+    );
+    assert!(!marker.exists(), "git ran the stage file's command");
+
+    // The same stage with the three names allowed: git runs the command, so the refusal above
+    // is what kept it from running.
+    let o = r.run(&[
+        "exec",
+        "--stage",
+        "prod",
+        "--allow",
+        "GIT_CONFIG_COUNT",
+        "--allow",
+        "GIT_CONFIG_KEY_0",
+        "--allow",
+        "GIT_CONFIG_VALUE_0",
+        "--",
+        "git",
+        "status",
+    ]);
+    assert_ok(&o);
+    assert!(
+        marker.exists(),
+        "with --allow, git should have run core.fsmonitor"
+    );
+}
+
+#[test]
+fn loader_and_package_manager_variables_are_refused_in_any_case() {
+    for (name, family) in [
+        ("NODE_PATH", "Node.js"),
+        ("JAVA_TOOL_OPTIONS", "JVM"),
+        ("Npm_Config_Script_Shell", "npm"),
+    ] {
+        let r = Repo::with_config();
+        r.set("prod", "DB_PASSWORD", "pa55-w0rd-xyz");
+        r.set("prod", name, "/tmp/evil");
+        let o = r.run(&["exec", "--stage", "prod", "--", "true"]);
+        assert_error(&o);
+        let e = stderr(&o);
+        assert!(e.contains(&format!("`{name}` ({family}: ")), "{name}: {e}");
+        assert!(e.contains(&format!("--allow {name}")), "{name}: {e}");
+        let o = r.run(&[
+            "exec", "--stage", "prod", "--allow", name, "--", "sh", "-c", "true",
+        ]);
+        assert_ok(&o);
+    }
 }

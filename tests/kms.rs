@@ -1026,3 +1026,17 @@ fn unclassified_kms_error_names_status_and_endpoint() {
     assert!(out.contains(&url), "no endpoint: {out}");
     assert!(!out.contains("unhandled error: Error"), "{out}");
 }
+
+#[test]
+fn cli_a_missing_age_key_file_does_not_stop_kms() {
+    let Some(m) = common::moto() else { return };
+    let r = repo_with_rule(&format!("    kms: {}\n", m.arn));
+    set(&r, "prod", "DB_PASSWORD", "hunter2");
+    let o = cmd_no_age(&r)
+        .env("SOPS_AGE_KEY_FILE", r.path().join("home/no-such-key.txt"))
+        .args(["get", "--stage", "prod", "DB_PASSWORD"])
+        .output()
+        .unwrap();
+    assert_ok(&o);
+    assert_eq!(stdout(&o), "hunter2");
+}

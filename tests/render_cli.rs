@@ -173,6 +173,16 @@ fn output_file_is_private_and_in_place_refuses_tracked_files() {
     assert_error(&o);
     assert!(stderr(&o).contains("can't tell"), "{}", stderr(&o));
     assert_eq!(r.read("svc/serverless.yml"), SERVICE, "nothing written");
+    // `CI=` (empty) is not set.
+    let o = r
+        .cmd("svc")
+        .args(["render", "-s", "prod", "--in-place"])
+        .env("CI", "")
+        .output()
+        .unwrap();
+    assert_error(&o);
+    assert!(stderr(&o).contains("tracked by git"), "{}", stderr(&o));
+    assert_eq!(r.read("svc/serverless.yml"), SERVICE, "nothing written");
     let o = r
         .cmd("svc")
         .args(["render", "-s", "prod", "--in-place"])
@@ -317,4 +327,48 @@ fn readme_demo_command_shows_a_masked_diff() {
     let out = stdout(&o);
     assert!(out.contains("+    STRIPE_API_KEY: \"****\""), "{out}");
     insta::assert_snapshot!("readme_demo_diff", out);
+}
+
+#[test]
+fn render_keeps_only_lambdas_rule_so_build_variables_render() {
+    // `exec` refuses NODE_OPTIONS (a build is not a Lambda function); Lambda accepts it, so
+    // render writes it.
+    let r = repo();
+    r.set("staging", "NODE_OPTIONS", "--enable-source-maps");
+    let o = r
+        .cmd("svc")
+        .args(["render", "-s", "staging"])
+        .output()
+        .unwrap();
+    assert_ok(&o);
+    assert!(
+        stdout(&o).contains("NODE_OPTIONS: \"--enable-source-maps\""),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn a_parse_error_never_prints_one_line_of_a_multi_line_secret() {
+    let r = repo();
+    r.set(
+        "staging",
+        "TLS_KEY",
+        "-----BEGIN KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END KEY-----\n",
+    );
+    // A broken hand edit of an earlier render: the key's second line ended up as a value.
+    r.write(
+        "svc/serverless.yml",
+        "service: svc\nprovider:\n  name: aws\n  environment:\n    BROKEN: MIIEvQIBADANBgkqhkiG9w0BAQEFAASC: x\n",
+    );
+    let o = r
+        .cmd("svc")
+        .args(["render", "-s", "staging"])
+        .output()
+        .unwrap();
+    assert_error(&o);
+    let e = stderr(&o);
+    assert!(e.contains("5:"), "the error still says where: {e}");
+    assert!(!e.contains("MIIEvQIBADANBgkqhkiG9w0BAQEFAASC"), "{e}");
+    assert!(!e.contains("MIIEvQIB"), "{e}");
 }

@@ -376,16 +376,22 @@ fn identities_come_from_every_sops_source() {
             .env("XDG_CONFIG_HOME", r.path().join("xdg"))),
         "one"
     );
-    // A malformed identity is reported by line number, never by content.
+    // A malformed identity doesn't stop the other sources (as in sops)...
+    assert_eq!(
+        get(r.cmd(".").env("SOPS_AGE_KEY", "AGE-SECRET-KEY-1NOTAKEY")),
+        "one"
+    );
+    // ...and when nothing opens the file it is reported by line number, never by content.
     let o = r
         .cmd(".")
+        .env_remove("SOPS_AGE_KEY_FILE")
         .env("SOPS_AGE_KEY", "AGE-SECRET-KEY-1NOTAKEY")
         .args(["get", "--stage", "prod", "AA"])
         .output()
         .unwrap();
     assert_error(&o);
     assert!(
-        stderr(&o).contains("SOPS_AGE_KEY: line 1 is not an age identity"),
+        stderr(&o).contains("SOPS_AGE_KEY: can't use it: line 1 is not an age identity"),
         "{}",
         stderr(&o)
     );
@@ -421,4 +427,46 @@ fn values_are_never_stored_in_clear() {
     assert_error(&o);
     assert!(stderr(&o).contains("PRIVATE key"), "{}", stderr(&o));
     assert!(!stderr(&o).contains(common::TEST_KEY_1));
+}
+
+#[test]
+fn set_refuses_values_render_or_exec_could_never_use() {
+    let r = Repo::with_config();
+    let path = r.path().join("secrets/prod.yml");
+    for (value, why) in [("pa$${ss}word", "`$${`"), ("sec\0ret-value", "NUL byte")] {
+        let o = r.run_stdin(&["set", "--stage", "prod", "BAD"], value);
+        assert_error(&o);
+        assert!(stderr(&o).contains(why), "{}", stderr(&o));
+        assert!(stderr(&o).contains("hint: "), "{}", stderr(&o));
+        assert!(!stderr(&o).contains("ret-value") && !stderr(&o).contains("ss}word"));
+        assert!(!path.exists(), "nothing written for {why}");
+    }
+    // An existing file is left as it was.
+    r.set("prod", "GOOD", "fine-value");
+    let before = std::fs::read(&path).unwrap();
+    let o = r.run_stdin(&["set", "--stage", "prod", "GOOD"], "x$${y}");
+    assert_error(&o);
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+}
+
+#[test]
+fn an_empty_secrets_dir_variable_is_unset() {
+    let r = Repo::with_config();
+    r.set("prod", "AA", "one");
+    let o = r
+        .cmd(".")
+        .env("SLS_SECRETS_DIR", "")
+        .args(["list", "--stage", "prod"])
+        .output()
+        .unwrap();
+    assert_ok(&o);
+    assert_eq!(stdout(&o), "AA\n");
+    let o = r
+        .cmd(".")
+        .env("SLS_SECRETS_DIR", "")
+        .args(["get", "--stage", "prod", "AA"])
+        .output()
+        .unwrap();
+    assert_ok(&o);
+    assert_eq!(stdout(&o), "one");
 }

@@ -66,7 +66,16 @@ pub(crate) fn run(args: &InitArgs, ctx: &Context) -> Result<u8, Failure> {
 /// The recipients of your age identities, or of a new one created where sops looks.
 fn own_recipients() -> Result<Vec<String>, Failure> {
     let env = AgeEnv::from_process();
-    let ids = AgeIdentities::load(&env).map_err(|e| Failure::new(e.to_string()))?;
+    let ids = AgeIdentities::load(&env);
+    let problems = ids.problems();
+    if ids.is_empty() && !problems.is_empty() {
+        // The user's identity is only misconfigured (a typo in SOPS_AGE_KEY_FILE): a new one
+        // would encrypt the stage files for a key they don't mean to use.
+        return Err(
+            Failure::new(format!("no usable age identity: {}", problems.join("; ")))
+                .hint("fix the variable, or pass --age RECIPIENT"),
+        );
+    }
     if !ids.is_empty() {
         let mut age = ids.recipients();
         age.sort();

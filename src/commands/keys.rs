@@ -7,7 +7,8 @@ use std::path::Path;
 use sls_secrets::config::CreationRule;
 use sls_secrets::keys::KmsKeySpec;
 use sls_secrets::sops::Metadata;
-use sls_secrets::store;
+use sls_secrets::store::{self, StoreError};
+use sls_secrets::text::{escape_control, escape_control_lines};
 
 use super::{Context, EXIT_OK, Failure, print_stdout};
 use crate::cli::KeysArgs;
@@ -21,10 +22,23 @@ pub(crate) fn run(args: &KeysArgs, ctx: &Context) -> Result<u8, Failure> {
     }
 }
 
-fn show(ctx: &Context, stage: Option<&str>) -> Result<u8, Failure> {
+fn show(ctx: &Context, only: Option<&str>) -> Result<u8, Failure> {
     let mut out = String::new();
-    for (stage, path) in ctx.stage_files(stage)? {
-        let meta = &store::read_encrypted(&path)?.meta;
+    for (stage, path) in ctx.stage_files(only)? {
+        let file = match store::read_encrypted(&path) {
+            Ok(file) => file,
+            // Listing every stage: a YAML file in secrets/ that is not a sops file (notes, a
+            // template) is skipped with the reason, not the end of the listing.
+            Err(e @ StoreError::Sops { .. }) if only.is_none() => {
+                eprintln!(
+                    "sls-secrets: skipped {}",
+                    escape_control_lines(&e.to_string())
+                );
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let meta = &file.meta;
         out.push_str(&format!("{} (stage {stage})\n", path.display()));
         recipients(&mut out, meta);
         out.push_str(&format!("  last modified: {}\n", meta.lastmodified));
@@ -37,7 +51,8 @@ fn show(ctx: &Context, stage: Option<&str>) -> Result<u8, Failure> {
             Err(e) => out.push_str(&format!("  .sops.yaml: {e}\n")),
         }
     }
-    print_stdout(&out)
+    // Recipients, ARNs and dates come from the files' metadata, which anyone can push.
+    print_stdout(&escape_control_lines(&out))
 }
 
 /// One line per key that can open the file.
@@ -174,7 +189,7 @@ fn add_kms(args: &KeysArgs, ctx: &Context, stage: &str, arn: &str) -> Result<u8,
     eprintln!(
         "{} (stage {stage}) can now also be opened with KMS key {}; values unchanged",
         path.display(),
-        spec.arn
+        escape_control(&spec.arn)
     );
     Ok(EXIT_OK)
 }

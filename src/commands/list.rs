@@ -2,6 +2,7 @@
 //! key is needed.
 
 use sls_secrets::store;
+use sls_secrets::text::escape_control;
 use sls_secrets::yaml::MapItem;
 
 use super::{Context, Failure, print_stdout};
@@ -35,7 +36,7 @@ pub(crate) fn run(args: &ListArgs, ctx: &Context) -> Result<u8, Failure> {
         out.push_str("]\n");
     } else {
         for n in names {
-            out.push_str(n);
+            out.push_str(&escape_control(n));
             out.push('\n');
         }
     }
@@ -48,7 +49,8 @@ fn json_string(s: &str) -> String {
         match c {
             '"' => o.push_str("\\\""),
             '\\' => o.push_str("\\\\"),
-            c if (c as u32) < 0x20 => o.push_str(&format!("\\u{:04x}", c as u32)),
+            // C0 as JSON requires, and DEL and C1 too so a terminal never sees them raw.
+            c if c.is_control() => o.push_str(&format!("\\u{:04x}", c as u32)),
             c => o.push(c),
         }
     }

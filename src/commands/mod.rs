@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use sls_secrets::envname::NameError;
 use sls_secrets::keys::{AgeEnv, AgeIdentities};
 use sls_secrets::store::{self, StoreError};
+use sls_secrets::text::{escape_control, escape_control_lines};
 
 pub(crate) mod decrypt;
 pub(crate) mod edit;
@@ -57,11 +58,13 @@ impl Failure {
 
     /// Prints the failure to stderr (the one place errors are printed) and gives the exit code.
     pub(crate) fn report(self) -> u8 {
+        // Messages quote key and stage names from files anyone can push: no raw control
+        // characters reach the terminal.
         let mut err = std::io::stderr().lock();
-        let _ = writeln!(err, "error: {}", self.message);
+        let _ = writeln!(err, "error: {}", escape_control_lines(&self.message));
         if let Some(h) = self.hint {
             for line in h.lines() {
-                let _ = writeln!(err, "hint: {line}");
+                let _ = writeln!(err, "hint: {}", escape_control(line));
             }
         }
         EXIT_ERROR
@@ -166,8 +169,9 @@ impl Context {
         Ok(files)
     }
 
-    /// The age identities sops would use (SOPS_AGE_KEY*, keys.txt).
+    /// The age identities sops would use (SOPS_AGE_KEY*, keys.txt). A source that can't be
+    /// read is not an error here: it is reported only when no key opens the file, as in sops.
     pub(crate) fn identities(&self) -> Result<AgeIdentities, Failure> {
-        AgeIdentities::load(&AgeEnv::from_process()).map_err(|e| Failure::new(e.to_string()))
+        Ok(AgeIdentities::load(&AgeEnv::from_process()))
     }
 }

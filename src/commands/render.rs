@@ -223,14 +223,14 @@ fn write_output(out: &Path, output: &str) -> Result<u8, Failure> {
 }
 
 /// `--in-place`: replaces the config, refused for a git-tracked file unless `--force` or
-/// `CI` (plaintext secrets must not be committed by accident).
+/// `CI` is set and not empty (plaintext secrets must not be committed by accident).
 fn write_in_place(
     args: &RenderArgs,
     config: &Path,
     output: &str,
     changed: bool,
 ) -> Result<u8, Failure> {
-    if changed && !args.force && std::env::var_os("CI").is_none() {
+    if changed && !args.force && std::env::var_os("CI").is_none_or(|v| v.is_empty()) {
         let why = match tracked_by_git(config) {
             Ok(false) => None,
             Ok(true) => Some("is tracked by git".to_string()),

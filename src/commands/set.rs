@@ -1,11 +1,13 @@
 //! `set --stage S NAME`: adds or replaces one secret. The value comes from stdin (a hidden
 //! prompt on a terminal) or `--from-file`, never from argv, where `ps` and shell history
-//! would show it. Unchanged values keep their ciphertext.
+//! would show it. Unchanged values keep their ciphertext. A value `exec` or `render` could
+//! never use (a NUL byte, `$${`) is refused here.
 
 use std::io::{IsTerminal, Read};
 use std::path::Path;
 
 use sls_secrets::envname;
+use sls_secrets::render::serverless_escape;
 use sls_secrets::sops::rules::Rule;
 use sls_secrets::store;
 use sls_secrets::yaml::{MapItem, Text, Value};
@@ -19,6 +21,7 @@ pub(crate) fn run(args: &SetArgs, ctx: &Context) -> Result<u8, Failure> {
     envname::check_secret(key)?;
     store::check_stage(stage)?;
     let value = read_value(key, args.from_file.as_deref())?;
+    check_usable(key, &value)?;
     let path = ctx.stage_file(stage)?;
     let ids = ctx.identities()?;
     let _lock = store::lock_dir(path.parent().unwrap_or(Path::new(".")))?;
@@ -81,6 +84,24 @@ fn read_value(key: &str, from_file: Option<&Path>) -> Result<Text, Failure> {
                 .hint("binary values can be stored base64-encoded"),
         ),
     }
+}
+
+/// Refuses a value that `exec` (NUL byte) or `render` (`$${`) could never use, so the
+/// mistake shows at `set`, not at the next build or deploy. The value is never printed.
+fn check_usable(key: &str, value: &str) -> Result<(), Failure> {
+    if value.contains('\0') {
+        return Err(Failure::new(format!(
+            "the value for `{key}` contains a NUL byte, which an environment variable can't hold (exec and Lambda would refuse it)"
+        ))
+        .hint("remove the NUL byte; binary values can be stored base64-encoded"));
+    }
+    if serverless_escape(value).is_err() {
+        return Err(Failure::new(format!(
+            "the value for `{key}` contains `$${{`, which Serverless v3 always reads as a variable: render could never write it"
+        ))
+        .hint("change the value, or store it base64-encoded"));
+    }
+    Ok(())
 }
 
 /// Stage secrets are always encrypted: refuse a name the file's rule would leave in clear.

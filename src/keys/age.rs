@@ -11,6 +11,19 @@ use zeroize::Zeroizing;
 
 use crate::sops::{AgeEntry, DataKey};
 
+impl AgeError {
+    /// The error without the source's name (for a list that names the source already).
+    fn problem(&self) -> String {
+        match self {
+            AgeError::BadIdentity { line, .. } => {
+                format!("line {line} is not an age identity (expected AGE-SECRET-KEY-1...)")
+            }
+            AgeError::Source { why, .. } => why.clone(),
+            other => other.to_string(),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum AgeError {
     #[error("`{}` is not an age recipient (expected age1...)", redact_private(.0))]
@@ -27,8 +40,10 @@ pub enum AgeError {
 #[derive(Clone, Debug)]
 pub struct Tried {
     pub place: String,
-    /// How many identities it held; `None` when the place was not there at all.
+    /// How many identities it held; `None` when the place was not there at all or was broken.
     pub found: Option<usize>,
+    /// Why the place could not be used (unreadable file, not identities, failing command).
+    pub problem: Option<String>,
 }
 
 /// age identities from every place sops looks, combined.
@@ -102,43 +117,50 @@ pub fn parse_identities(
 
 impl AgeIdentities {
     /// Loads identities from `SOPS_AGE_KEY`, `SOPS_AGE_KEY_FILE`, `SOPS_AGE_KEY_CMD` and the
-    /// default keys file, combining all of them as sops does.
-    pub fn load(env: &AgeEnv) -> Result<AgeIdentities, AgeError> {
+    /// default keys file, combining all of them as sops does. Like sops, a source that can't
+    /// be used (missing file, not identities, failing command) doesn't stop the others: it is
+    /// recorded in `tried` and reported only if no key opens the file.
+    pub fn load(env: &AgeEnv) -> AgeIdentities {
         let mut ids = AgeIdentities {
             identities: Vec::new(),
             tried: Vec::new(),
         };
-        if let Some(key) = &env.key {
-            ids.add("SOPS_AGE_KEY", Zeroizing::new(key.clone()))?;
-        } else {
-            ids.note("SOPS_AGE_KEY: not set");
+        match &env.key {
+            Some(key) => ids.add("SOPS_AGE_KEY", Ok(Zeroizing::new(key.clone()))),
+            None => ids.note("SOPS_AGE_KEY: not set"),
         }
         match &env.key_file {
             Some(path) => {
                 let name = format!("SOPS_AGE_KEY_FILE={}", path.display());
-                let text = read_key_file(path, &name)?;
-                ids.add(&name, text)?;
+                ids.add(&name, read_key_file(path, &name));
             }
             None => ids.note("SOPS_AGE_KEY_FILE: not set"),
         }
         match &env.key_cmd {
             Some(cmd) => {
                 let name = format!("SOPS_AGE_KEY_CMD `{cmd}`");
-                let text = run_key_cmd(cmd, &name)?;
-                ids.add(&name, text)?;
+                ids.add(&name, run_key_cmd(cmd, &name));
             }
             None => ids.note("SOPS_AGE_KEY_CMD: not set"),
         }
         match env.default_keys_file() {
             Some(path) if path.exists() => {
                 let name = path.display().to_string();
-                let text = read_key_file(&path, &name)?;
-                ids.add(&name, text)?;
+                ids.add(&name, read_key_file(&path, &name));
             }
             Some(path) => ids.note(&format!("{}: no such file", path.display())),
             None => ids.note("the user config dir (neither XDG_CONFIG_HOME nor HOME is set)"),
         }
-        Ok(ids)
+        ids
+    }
+
+    /// The sources that were there but could not be used, with why (for `init`, which must
+    /// not create a new identity when the user's own one is only misconfigured).
+    pub fn problems(&self) -> Vec<String> {
+        self.tried
+            .iter()
+            .filter_map(|t| Some(format!("{}: {}", t.place, t.problem.as_ref()?)))
+            .collect()
     }
 
     /// Identities given directly (tests, or a generated key).
@@ -149,24 +171,35 @@ impl AgeIdentities {
             tried: vec![Tried {
                 place: place.to_owned(),
                 found: Some(found),
+                problem: None,
             }],
         }
     }
 
-    fn add(&mut self, name: &str, text: Zeroizing<String>) -> Result<(), AgeError> {
-        let found = parse_identities(&text, name)?;
-        self.tried.push(Tried {
-            place: name.to_owned(),
-            found: Some(found.len()),
-        });
-        self.identities.extend(found);
-        Ok(())
+    /// Adds the identities of one source, or records why it could not be used.
+    fn add(&mut self, name: &str, text: Result<Zeroizing<String>, AgeError>) {
+        match text.and_then(|t| parse_identities(&t, name)) {
+            Ok(found) => {
+                self.tried.push(Tried {
+                    place: name.to_owned(),
+                    found: Some(found.len()),
+                    problem: None,
+                });
+                self.identities.extend(found);
+            }
+            Err(e) => self.tried.push(Tried {
+                place: name.to_owned(),
+                found: None,
+                problem: Some(e.problem()),
+            }),
+        }
     }
 
     fn note(&mut self, place: &str) {
         self.tried.push(Tried {
             place: place.to_owned(),
             found: None,
+            problem: None,
         });
     }
 

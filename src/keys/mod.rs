@@ -32,6 +32,10 @@ impl NoKey {
     pub fn details(&self) -> String {
         let mut s = String::from("age identities looked for in:\n");
         for t in &self.tried {
+            if let Some(problem) = &t.problem {
+                s.push_str(&format!("  - {}: can't use it: {problem}\n", t.place));
+                continue;
+            }
             match t.found {
                 Some(1) => s.push_str(&format!(
                     "  - {}: 1 identity, not one of the file's

@@ -113,6 +113,11 @@ fn parse_error(src: &str, e: tree::ParseError, secrets: &[Secret<'_>]) -> Error 
             snippet = snippet.replace(v.as_str(), MASK);
         }
     }
+    // A multi-line secret shows up one line at a time (a block scalar, a broken hand edit), so
+    // whole-value masking misses it: hide the line if it holds any line of a secret.
+    if holds_part_of_a_secret(&snippet, secrets) {
+        snippet = format!("{MASK} (line hidden: it holds part of a secret)");
+    }
     let snippet: String = snippet.chars().take(200).collect();
     Error::Parse {
         line: e.line.max(1),
@@ -122,10 +127,38 @@ fn parse_error(src: &str, e: tree::ParseError, secrets: &[Secret<'_>]) -> Error 
     }
 }
 
+/// Whether `line` contains a line (4+ characters, surrounding blanks trimmed) of a value, raw
+/// or as we write it (double-quoted, where a line break is the two characters `\n`).
+fn holds_part_of_a_secret(line: &str, secrets: &[Secret<'_>]) -> bool {
+    let shows = |part: &str| {
+        let part = part.trim();
+        part.chars().count() >= MIN_PART_CHARS && line.contains(part)
+    };
+    secrets.iter().any(|s| {
+        s.value.lines().any(shows)
+            || quote::serverless_escape(s.value).is_ok_and(|escaped| {
+                let quoted = Zeroizing::new(quote::double_quoted(&escaped));
+                quoted[1..quoted.len() - 1].split("\\n").any(shows)
+            })
+    })
+}
+
+/// Shorter lines of a secret (`}`, `---`) are too common to hide a snippet for.
+const MIN_PART_CHARS: usize = 4;
+
+/// Notes quote names from `serverless.yml`: escape control characters before anyone prints
+/// them.
+fn shown(notes: Vec<String>) -> Vec<String> {
+    notes
+        .into_iter()
+        .map(|n| crate::text::escape_control_lines(&n).into_owned())
+        .collect()
+}
+
 fn unchanged(source: &str, notes: Vec<String>) -> Rendered<'_> {
     Rendered {
         output: source.to_string(),
-        notes,
+        notes: shown(notes),
         changed: false,
         source,
         edits: Vec::new(),
@@ -228,7 +261,7 @@ pub fn render<'s>(
     let changed = output != source;
     Ok(Rendered {
         output,
-        notes,
+        notes: shown(notes),
         changed,
         source,
         edits,
