@@ -3,6 +3,7 @@
 //! The library; the command line (`main.rs`, `cli.rs`, `commands/`) is a thin layer on top.
 //!
 //! - [`store`]: stage files (`secrets/<stage>.yml`): find, open, save atomically under a lock.
+//! - [`tempfiles`]: plaintext temporary files, removed on TERM/INT/HUP as well as on return.
 //! - [`sops`]: the SOPS file format: metadata, value cipher, MAC, one tree walk.
 //! - [`keys`]: data-key sources: age identities and AWS KMS.
 //! - [`config`]: `.sops.yaml` creation rules (read, and extended by `init`).
@@ -21,5 +22,6 @@ pub mod render;
 pub mod seed;
 pub mod sops;
 pub mod store;
+pub mod tempfiles;
 pub mod timefmt;
 pub mod yaml;
