@@ -9,6 +9,7 @@
 //! - [`config`]: `.sops.yaml` creation rules (read, and extended by `init`).
 //! - [`render`]: format-preserving edits of `serverless.yml`.
 //! - [`exec`]: runs a child process with the secrets in its environment.
+//! - [`forward`]: passes signals on to a child (`exec`'s command, `edit`'s editor).
 //! - [`seed`]: Seed's `seed.yml` opt-out (`sls_set_secret_envs`).
 //! - [`envname`]: which names Lambda accepts as environment variables.
 //! - [`yaml`]: typed YAML tree for SOPS files (parse and emit, go-yaml v3 compatible).
@@ -17,6 +18,7 @@
 pub mod config;
 pub mod envname;
 pub mod exec;
+pub mod forward;
 pub mod keys;
 pub mod render;
 pub mod seed;
