@@ -290,6 +290,12 @@ fn write_in_place(
 ) -> Result<u8, Failure> {
     if changed {
         refuse_tracked(config, args.force)?;
+        // A symlinked config is written through: its target must not be tracked either.
+        if let Ok(real) = std::fs::canonicalize(config)
+            && real != std::path::absolute(config).unwrap_or_default()
+        {
+            refuse_tracked(&real, args.force)?;
+        }
         store::write_private(config, output.as_bytes())?;
     }
     eprintln!(
