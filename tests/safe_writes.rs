@@ -20,6 +20,16 @@ fn repo() -> Repo {
     r
 }
 
+/// `render --stage prod ARGS...` in the service folder, with extra environment variables.
+fn render(r: &Repo, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    r.cmd("svc")
+        .args(["render", "--stage", "prod"])
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
+}
+
 fn render_to(r: &Repo, out: &Path) -> std::process::Output {
     r.cmd("svc")
         .args(["render", "--stage", "prod", "-o"])
@@ -200,30 +210,16 @@ fn output_refuses_a_git_tracked_file_unless_force_or_ci() {
     git(r.path(), &["add", "svc/tracked.yml"]);
     let o = render_to(&r, Path::new("tracked.yml"));
     assert_refused(&o, "is tracked by git");
-    let o = r
-        .cmd("svc")
-        .args(["render", "--stage", "prod", "-o", "tracked.yml"])
-        .env("CI", "")
-        .output()
-        .unwrap();
+    let o = render(&r, &["-o", "tracked.yml"], &[("CI", "")]);
     assert_refused(&o, "is tracked by git");
     assert_eq!(r.read("svc/tracked.yml"), "tracked\n");
 
-    let o = r
-        .cmd("svc")
-        .args(["render", "--stage", "prod", "-o", "tracked.yml", "--force"])
-        .output()
-        .unwrap();
+    let o = render(&r, &["-o", "tracked.yml", "--force"], &[]);
     assert_ok(&o);
     assert!(r.read("svc/tracked.yml").contains("prod-api-key-9999"));
 
     r.write("svc/tracked.yml", "tracked\n");
-    let o = r
-        .cmd("svc")
-        .args(["render", "--stage", "prod", "-o", "tracked.yml"])
-        .env("CI", "1")
-        .output()
-        .unwrap();
+    let o = render(&r, &["-o", "tracked.yml"], &[("CI", "1")]);
     assert_ok(&o);
     assert!(r.read("svc/tracked.yml").contains("prod-api-key-9999"));
 }
@@ -239,19 +235,11 @@ fn in_place_on_a_symlinked_config_checks_and_keeps_the_link() {
     .unwrap();
     git(r.path(), &["add", "svc/real.yml"]);
     std::os::unix::fs::symlink("real.yml", r.path().join("svc/serverless.yml")).unwrap();
-    let o = r
-        .cmd("svc")
-        .args(["render", "--stage", "prod", "--in-place"])
-        .output()
-        .unwrap();
+    let o = render(&r, &["--in-place"], &[]);
     assert_refused(&o, "real.yml is tracked by git");
     assert_eq!(r.read("svc/real.yml"), SERVICE);
 
-    let o = r
-        .cmd("svc")
-        .args(["render", "--stage", "prod", "--in-place", "--force"])
-        .output()
-        .unwrap();
+    let o = render(&r, &["--in-place", "--force"], &[]);
     assert_ok(&o);
     let link = std::fs::symlink_metadata(r.path().join("svc/serverless.yml")).unwrap();
     assert!(link.is_symlink(), "the link was replaced by a regular file");
@@ -273,12 +261,7 @@ fn in_place_refuses_when_git_refuses_the_repository() {
         .status()
         .unwrap();
     assert!(chown.success());
-    let o = r
-        .cmd("svc")
-        .args(["render", "--stage", "prod", "--in-place"])
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .output()
-        .unwrap();
+    let o = render(&r, &["--in-place"], &[("GIT_CONFIG_NOSYSTEM", "1")]);
     assert_refused(&o, "can't tell");
     assert!(stderr(&o).contains("dubious ownership"), "{}", stderr(&o));
     assert_eq!(r.read("svc/serverless.yml"), SERVICE);
@@ -297,11 +280,7 @@ fn in_place_keeps_the_owner_and_writes_mode_0600() {
     let r = repo();
     let config = r.path().join("svc/serverless.yml");
     std::os::unix::fs::chown(&config, Some(12345), Some(12345)).unwrap();
-    let o = r
-        .cmd("svc")
-        .args(["render", "--stage", "prod", "--in-place", "--force"])
-        .output()
-        .unwrap();
+    let o = render(&r, &["--in-place", "--force"], &[]);
     assert_ok(&o);
     let meta = std::fs::metadata(&config).unwrap();
     assert_eq!((meta.uid(), meta.gid()), (12345, 12345));
