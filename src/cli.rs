@@ -210,6 +210,7 @@ pub struct KeysArgs {
 }
 
 #[derive(Args, Debug)]
+#[command(group = clap::ArgGroup::new("write").args(["output", "in_place"]))]
 pub struct RenderArgs {
     /// Stage (default: a literal provider.stage, else the default of ${opt:stage, 'X'}, else dev)
     #[arg(long, short = 's')]
@@ -217,14 +218,15 @@ pub struct RenderArgs {
     /// The Serverless config (default: serverless.yml, then serverless.yaml, in the current folder)
     #[arg(long, short = 'c', value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Write the rendered file here (atomically, mode 0600) instead of stdout
+    /// Write the rendered file here (atomically, mode 0600; `-` is stdout): a new path or a
+    /// regular file outside the secrets folder, refused when tracked by git unless --force or CI
     #[arg(long, short = 'o', value_name = "PATH", conflicts_with_all = ["in_place", "diff"])]
     pub output: Option<PathBuf>,
     /// Replace the config file itself (refused for a file tracked by git unless --force or CI is set)
     #[arg(long, conflicts_with = "diff")]
     pub in_place: bool,
-    /// With --in-place: write even though the file is tracked by git
-    #[arg(long, requires = "in_place")]
+    /// With -o or --in-place: write even though the file is tracked by git
+    #[arg(long, requires = "write")]
     pub force: bool,
     /// Print a unified diff of the config against the rendered file (secrets masked) and write nothing
     #[arg(long)]

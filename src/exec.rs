@@ -8,10 +8,7 @@ use std::ffi::OsString;
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 
-use signal_hook::iterator::SignalsInfo;
-use signal_hook::iterator::exfiltrator::WithOrigin;
-use signal_hook::low_level::siginfo::Cause;
-
+use crate::forward::Forwarder;
 use crate::yaml::Text;
 
 /// Variables that hold or find the age identities: never passed to the child.
@@ -85,8 +82,8 @@ pub fn run(
     for key_var in KEY_VARIABLES {
         cmd.env_remove(key_var);
     }
-    // Register before spawning so a signal arriving in between is not lost.
-    let mut signals = SignalsInfo::<WithOrigin>::new([
+    // Registered before spawning so a signal arriving in between is not lost.
+    let mut forward = Forwarder::register(&[
         signal_hook::consts::SIGINT,
         signal_hook::consts::SIGTERM,
         signal_hook::consts::SIGHUP,
@@ -99,22 +96,7 @@ pub fn run(
         program: shown.clone(),
         source,
     })?;
-    let pid = rustix::process::Pid::from_raw(child.id() as i32);
-    let handle = signals.handle();
-    let forwarder = std::thread::spawn(move || {
-        for origin in signals.forever() {
-            // Ctrl-C at a terminal (sent by the kernel) already reached the child, which is in
-            // our process group: forwarding it would deliver it twice.
-            if matches!(origin.cause, Cause::Kernel) {
-                continue;
-            }
-            if let (Some(pid), Some(sig)) =
-                (pid, rustix::process::Signal::from_named_raw(origin.signal))
-            {
-                let _ = rustix::process::kill_process(pid, sig);
-            }
-        }
-    });
+    forward.start(child.id());
 
     let mut pumps = Vec::new();
     if opts.mask_output {
@@ -142,8 +124,7 @@ pub fn run(
     for p in pumps {
         let _ = p.join();
     }
-    handle.close();
-    let _ = forwarder.join();
+    forward.stop();
     let status = status?;
     Ok(exit_code(status))
 }

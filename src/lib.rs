@@ -3,11 +3,13 @@
 //! The library; the command line (`main.rs`, `cli.rs`, `commands/`) is a thin layer on top.
 //!
 //! - [`store`]: stage files (`secrets/<stage>.yml`): find, open, save atomically under a lock.
+//! - [`tempfiles`]: plaintext temporary files, removed on TERM/INT/HUP as well as on return.
 //! - [`sops`]: the SOPS file format: metadata, value cipher, MAC, one tree walk.
 //! - [`keys`]: data-key sources: age identities and AWS KMS.
 //! - [`config`]: `.sops.yaml` creation rules (read, and extended by `init`).
 //! - [`render`]: format-preserving edits of `serverless.yml`.
 //! - [`exec`]: runs a child process with the secrets in its environment.
+//! - [`forward`]: passes signals on to a child (`exec`'s command, `edit`'s editor).
 //! - [`seed`]: Seed's `seed.yml` opt-out (`sls_set_secret_envs`).
 //! - [`envname`]: which names Lambda accepts as environment variables.
 //! - [`envpolicy`]: which variables a stage file may not set for `exec` (one table, sourced).
@@ -19,11 +21,13 @@ pub mod config;
 pub mod envname;
 pub mod envpolicy;
 pub mod exec;
+pub mod forward;
 pub mod keys;
 pub mod render;
 pub mod seed;
 pub mod sops;
 pub mod store;
+pub mod tempfiles;
 pub mod text;
 pub mod timefmt;
 pub mod yaml;

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use crate::config::{self, Config, ConfigError};
 use crate::keys::{self, AgeIdentities, KmsError, KmsKeySpec, NoKey};
 use crate::sops::{self, AgeEntry, DataKey, KmsEntry, Metadata, PlainFile, SopsError};
+use crate::tempfiles::PlaintextTemp;
 use crate::yaml::{MapItem, Text, Value};
 
 pub const SECRETS_DIR: &str = "secrets";
@@ -56,6 +57,10 @@ pub enum StoreError {
     KmsKeyPresent { path: PathBuf, arn: String },
     #[error("internal error: {path} did not decrypt to what was written; nothing was changed")]
     VerifyFailed { path: PathBuf },
+    #[error("refusing to write {path}: it {what}")]
+    UnsafeOutput { path: PathBuf, what: &'static str },
+    #[error("refusing to write {path}: it is inside the secrets folder {dir}")]
+    InsideSecretsDir { path: PathBuf, dir: PathBuf },
     #[error(
         "{path}: `{name}` is a nested mapping or list; a stage file maps variable names to values"
     )]
@@ -90,6 +95,12 @@ impl StoreError {
             StoreError::Kms { source, .. } => return source.hint(),
             StoreError::NoRule { .. } | StoreError::NoRecipients { .. } => {
                 "run `sls-secrets init` to add a rule for secrets/*.yml to .sops.yaml".into()
+            }
+            StoreError::UnsafeOutput { .. } => {
+                "give a new path or a regular file (`-` for stdout), e.g. -o serverless.rendered.yml".into()
+            }
+            StoreError::InsideSecretsDir { .. } => {
+                "the secrets folder holds only encrypted stage files; render next to serverless.yml".into()
             }
             StoreError::Sops {
                 source: SopsError::MacMismatch | SopsError::MacUnreadable | SopsError::Walk(_),
@@ -360,26 +371,47 @@ fn write_temp_then(
     mode: u32,
     no_clobber: bool,
 ) -> Result<(), StoreError> {
+    // A symlink (a stage file kept elsewhere) is written through, never replaced by a file.
+    let resolved;
+    let path = if !no_clobber && std::fs::symlink_metadata(path).is_ok_and(|m| m.is_symlink()) {
+        resolved = std::fs::canonicalize(path).map_err(io(path))?;
+        resolved.as_path()
+    } else {
+        path
+    };
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".sls-secrets-")
-        .tempfile_in(dir)
-        .map_err(io(path))?;
+    // Removed on a TERM/INT/HUP too (`tempfiles`), not only on return.
+    let mut tmp = PlaintextTemp::new_in(dir, ".sls-secrets-").map_err(io(path))?;
+    if !no_clobber {
+        keep_owner(tmp.as_file(), path).map_err(io(path))?;
+    }
+    // After the owner: chown clears set-id bits.
     set_mode(tmp.as_file(), mode).map_err(io(path))?;
-    tmp.write_all(text).map_err(io(path))?;
+    tmp.as_file_mut().write_all(text).map_err(io(path))?;
     tmp.as_file().sync_all().map_err(io(path))?;
-    let persisted = if no_clobber {
-        tmp.persist_noclobber(path)
-    } else {
-        tmp.persist(path)
+    tmp.persist(path, no_clobber).map_err(io(path))
+}
+
+/// As root, a replaced file keeps its owner and group: a user's file must not become root's.
+/// (Anyone else can only create files they own; their rename behaves as it always did.)
+#[cfg(unix)]
+fn keep_owner(tmp: &File, target: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(old) = std::fs::metadata(target) else {
+        return Ok(());
     };
-    persisted.map_err(|e| StoreError::Io {
-        path: path.to_owned(),
-        source: e.error,
-    })?;
+    let new = tmp.metadata()?;
+    if rustix::process::geteuid().is_root() && (old.uid(), old.gid()) != (new.uid(), new.gid()) {
+        std::os::unix::fs::fchown(tmp, Some(old.uid()), Some(old.gid()))?;
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn keep_owner(_: &File, _: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
@@ -405,6 +437,71 @@ fn set_mode(f: &File, mode: u32) -> std::io::Result<()> {
 #[cfg(not(unix))]
 fn set_mode(_: &File, _: u32) -> std::io::Result<()> {
     Ok(())
+}
+
+/// Checks that plaintext may be written to `path`: a new path or a regular file, never a
+/// device, FIFO, socket, folder or symlink (the rename would replace it: `/dev/null` would
+/// become a file of secrets), and never inside one of `secrets_dirs` (a stage file would be
+/// replaced by plaintext).
+pub fn check_plaintext_target(path: &Path, secrets_dirs: &[PathBuf]) -> Result<(), StoreError> {
+    let unsafe_output = |what| StoreError::UnsafeOutput {
+        path: path.to_owned(),
+        what,
+    };
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) => {
+            if let Some(what) = not_a_regular_file(&meta.file_type()) {
+                return Err(unsafe_output(what));
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io(path)(e)),
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let real_dir = std::fs::canonicalize(dir).map_err(io(dir))?;
+    for secrets in secrets_dirs {
+        if let Ok(real_secrets) = std::fs::canonicalize(secrets)
+            && real_dir.starts_with(&real_secrets)
+        {
+            return Err(StoreError::InsideSecretsDir {
+                path: path.to_owned(),
+                dir: secrets.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// What a non-regular file is, for the refusal.
+fn not_a_regular_file(t: &std::fs::FileType) -> Option<&'static str> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_char_device() {
+            return Some("is a character device");
+        }
+        if t.is_block_device() {
+            return Some("is a block device");
+        }
+        if t.is_fifo() {
+            return Some("is a FIFO (named pipe)");
+        }
+        if t.is_socket() {
+            return Some("is a socket");
+        }
+    }
+    if t.is_symlink() {
+        Some("is a symbolic link (the link itself would be replaced)")
+    } else if t.is_dir() {
+        Some("is a directory")
+    } else if t.is_file() {
+        None
+    } else {
+        Some("is not a regular file")
+    }
 }
 
 /// Writes plaintext atomically with mode 0600, whatever mode an existing file had.

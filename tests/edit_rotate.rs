@@ -37,6 +37,24 @@ fn editor_script(r: &Repo, body: &str) -> String {
     p.to_string_lossy().into_owned()
 }
 
+/// A repository whose `prod` stage holds `KEEP`, and an empty folder for `edit`'s plaintext.
+fn repo_with_tmp() -> (Repo, std::path::PathBuf) {
+    let r = Repo::with_config();
+    r.set("prod", "KEEP", "same-value");
+    let tmp = r.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    (r, tmp)
+}
+
+/// `edit --stage prod` with a scripted editor, its plaintext in `tmp`.
+fn edit_cmd(r: &Repo, editor_body: &str, tmp: &std::path::Path) -> std::process::Command {
+    let mut c = r.cmd(".");
+    c.env("EDITOR", editor_script(r, editor_body))
+        .env("TMPDIR", tmp)
+        .args(["edit", "--stage", "prod"]);
+    c
+}
+
 #[test]
 fn edit_changes_one_value_and_keeps_other_ciphertexts() {
     let r = Repo::with_config();
@@ -96,11 +114,8 @@ fn plaintext_goes_to_memory_backed_storage_by_default() {
 
 #[test]
 fn failing_or_interrupted_editor_leaves_nothing_behind() {
-    let r = Repo::with_config();
-    r.set("prod", "KEEP", "same-value");
+    let (r, tmp) = repo_with_tmp();
     let before = r.read("secrets/prod.yml");
-    let tmp = r.path().join("tmp");
-    std::fs::create_dir(&tmp).unwrap();
     for body in [
         "echo 'X1: \"changed\"' >> \"$1\"; exit 1",
         // Ctrl-C: the whole foreground group gets SIGINT; here the editor sends it to its parent.
@@ -109,14 +124,7 @@ fn failing_or_interrupted_editor_leaves_nothing_behind() {
         "echo 'PORT: 5432' >> \"$1\"",
         "echo 'AWS_REGION: \"x\"' >> \"$1\"",
     ] {
-        let ed = editor_script(&r, body);
-        let o = r
-            .cmd(".")
-            .env("EDITOR", ed)
-            .env("TMPDIR", &tmp)
-            .args(["edit", "--stage", "prod"])
-            .output()
-            .unwrap();
+        let o = edit_cmd(&r, body, &tmp).output().unwrap();
         assert_error(&o);
         assert!(
             stderr(&o).contains("nothing was written"),
@@ -126,6 +134,107 @@ fn failing_or_interrupted_editor_leaves_nothing_behind() {
         assert!(!stderr(&o).contains("same-value"));
         assert_eq!(r.read("secrets/prod.yml"), before, "{body}");
         assert!(edit_dirs(&tmp).is_empty(), "{body}: plaintext left behind");
+    }
+}
+
+/// Whether process `pid` still exists (a zombie counts as gone: it runs nothing).
+fn process_alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        !stat
+            .rsplit(')')
+            .next()
+            .unwrap_or_default()
+            .trim_start()
+            .starts_with('Z')
+    })
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn terminate_reaches_the_editor_and_removes_the_plaintext() {
+    use std::time::{Duration, Instant};
+    let (r, tmp) = repo_with_tmp();
+    let before = r.read("secrets/prod.yml");
+    let mut child = edit_cmd(&r, "echo $$ > \"$HOME/editor.pid\"; exec sleep 60", &tmp)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid_file = r.path().join("home/editor.pid");
+    let started = Instant::now();
+    let editor_pid = loop {
+        if let Some(pid) = std::fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|t| t.trim().parse::<i32>().ok())
+        {
+            break pid;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the editor never started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(edit_dirs(&tmp).len(), 1);
+    let ours = rustix::process::Pid::from_child(&child);
+    rustix::process::kill_process(ours, rustix::process::Signal::TERM).unwrap();
+    let sent = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if sent.elapsed() > Duration::from_secs(5) {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    if status.is_none() {
+        // Clean up before failing: the editor and then us.
+        if let Some(p) = rustix::process::Pid::from_raw(editor_pid) {
+            let _ = rustix::process::kill_process(p, rustix::process::Signal::KILL);
+        }
+        let _ = child.wait();
+        panic!("sls-secrets was still waiting for the editor 5 s after SIGTERM");
+    }
+    let o = child.wait_with_output().unwrap();
+    assert!(
+        stderr(&o).contains("interrupted; nothing was written"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!process_alive(editor_pid), "the editor is still running");
+    assert!(edit_dirs(&tmp).is_empty(), "plaintext left behind");
+    assert_eq!(r.read("secrets/prod.yml"), before);
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn leftover_edit_folders_of_dead_processes_are_removed() {
+    let (r, tmp) = repo_with_tmp();
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    let dead = gone.id();
+    gone.wait().unwrap();
+    let folder = |name: String| {
+        let p = tmp.join(name);
+        std::fs::create_dir(&p).unwrap();
+        std::fs::write(p.join("prod.yml"), "KEEP: same-value\n").unwrap();
+        p
+    };
+    let stale = folder(format!("sls-secrets-edit-{dead}-aaaaaa"));
+    let live = folder(format!("sls-secrets-edit-{}-bbbbbb", std::process::id()));
+    let unrelated = folder(format!("sls-secrets-edit-other-{dead}"));
+    let foreign = rustix::process::geteuid().is_root().then(|| {
+        let p = folder(format!("sls-secrets-edit-{dead}-cccccc"));
+        std::os::unix::fs::chown(&p, Some(12345), Some(12345)).unwrap();
+        p
+    });
+    assert_ok(&edit_cmd(&r, "true", &tmp).output().unwrap());
+    assert!(!stale.exists(), "the dead process's folder was kept");
+    assert!(live.exists(), "a live process's folder was removed");
+    assert!(unrelated.exists());
+    match foreign {
+        Some(p) => assert!(p.exists(), "another user's folder was removed"),
+        None => eprintln!("not root: the other-user case needs chown"),
     }
 }
 

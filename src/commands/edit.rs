@@ -4,7 +4,9 @@
 //! The plaintext lives in a 0600 file inside a 0700 folder, on a memory-backed file system
 //! when there is one (`/dev/shm`, unless `TMPDIR` says otherwise). The folder is removed on every exit path we control:
 //! success, invalid input, editor failure, and SIGINT/SIGTERM/SIGHUP (which are caught so
-//! the cleanup runs rather than the process dying).
+//! the cleanup runs rather than the process dying; TERM and HUP are passed on to the editor so
+//! we don't wait for it). The folder is named `sls-secrets-edit-<pid>-XXXXXX`: what a SIGKILL
+//! leaves behind is removed by the next `edit` once that process is gone.
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -13,12 +15,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use zeroize::Zeroizing;
 
+use sls_secrets::forward::Forwarder;
 use sls_secrets::sops::PlainFile;
 use sls_secrets::store;
 use sls_secrets::yaml::{self, Document, MapItem, Text, Value};
 
 use super::{Context, EXIT_OK, Failure};
 use crate::cli::EditArgs;
+
+/// Edit folders are `<EDIT_PREFIX><pid>-XXXXXX`.
+const EDIT_PREFIX: &str = "sls-secrets-edit-";
 
 const NEW_FILE_TEMPLATE: &str = "# One secret per line: NAME: \"value\" (quote values that look like numbers, dates or booleans).\n";
 
@@ -39,6 +45,45 @@ fn temp_root() -> PathBuf {
     } else {
         std::env::temp_dir()
     }
+}
+
+/// Removes edit folders that a killed `edit` left behind: ours (same user), named with the
+/// pid of a process that no longer exists. Another user's folder, or a live process's, stays.
+/// Best effort: a folder that can't be read or removed is left alone.
+fn remove_stale_folders(root: &Path) {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(EDIT_PREFIX))
+            .and_then(|rest| rest.split_once('-'))
+            .and_then(|(pid, _)| pid.parse::<i32>().ok())
+            .and_then(rustix::process::Pid::from_raw)
+        else {
+            continue;
+        };
+        let path = entry.path();
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
+        let dead = rustix::process::test_kill_process(pid) == Err(rustix::io::Errno::SRCH);
+        if meta.is_dir() && owned_by_us(&meta) && dead {
+            let _ = std::fs::remove_dir_all(&path);
+        }
+    }
+}
+
+#[cfg(unix)]
+fn owned_by_us(meta: &std::fs::Metadata) -> bool {
+    std::os::unix::fs::MetadataExt::uid(meta) == rustix::process::geteuid().as_raw()
+}
+
+#[cfg(not(unix))]
+fn owned_by_us(_: &std::fs::Metadata) -> bool {
+    false
 }
 
 fn editor() -> String {
@@ -90,12 +135,15 @@ pub(crate) fn run(args: &EditArgs, ctx: &Context) -> Result<u8, Failure> {
     let (mut file, created) = store::open_or_create(&path, &ids)?;
     let interrupted = guard_plaintext()?;
 
+    let root = temp_root();
+    remove_stale_folders(&root);
     let mut builder = tempfile::Builder::new();
     #[cfg(unix)]
     builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700));
+    let prefix = format!("{EDIT_PREFIX}{}-", std::process::id());
     let dir = builder
-        .prefix("sls-secrets-edit-")
-        .tempdir_in(temp_root())
+        .prefix(&prefix)
+        .tempdir_in(&root)
         .map_err(|e| Failure::new(format!("creating a private temporary folder: {e}")))?;
     let tmp = dir.path().join(format!("{stage}.yml"));
     // Typed values (from files sops wrote) are shown as text, so saving unchanged passes.
@@ -177,9 +225,8 @@ fn edit_until_valid(
         for key_var in sls_secrets::exec::KEY_VARIABLES {
             command.env_remove(key_var);
         }
-        let status = command
-            .status()
-            .map_err(|e| Failure::new(format!("can't start the editor `{editor}`: {e}")))?;
+        let status = run_editor(&mut command)
+            .map_err(|e| Failure::new(format!("can't run the editor `{editor}`: {e}")))?;
         if interrupted.load(Ordering::SeqCst) {
             return Err(Failure::new("interrupted; nothing was written"));
         }
@@ -217,6 +264,18 @@ fn edit_until_valid(
             }
         }
     }
+}
+
+/// Runs the editor, passing TERM and HUP on to it: a supervisor stopping us stops it, and we
+/// return (and remove the plaintext) as soon as it has exited.
+fn run_editor(command: &mut std::process::Command) -> std::io::Result<std::process::ExitStatus> {
+    let mut forward =
+        Forwarder::register(&[signal_hook::consts::SIGTERM, signal_hook::consts::SIGHUP])?;
+    let mut child = command.spawn()?;
+    forward.start(child.id());
+    let status = child.wait();
+    forward.stop();
+    status
 }
 
 fn as_text(v: &Value) -> Value {

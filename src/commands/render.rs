@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use sls_secrets::render::{self, RenderOptions, Rendered, Secret};
 use sls_secrets::yaml::Text;
-use sls_secrets::{seed, store};
+use sls_secrets::{seed, store, text};
 use zeroize::Zeroizing;
 
 use super::{Context, EXIT_CHANGES, EXIT_OK, Failure, print_stdout};
@@ -36,7 +36,7 @@ fn config_path(arg: Option<&Path>) -> Result<PathBuf, Failure> {
 }
 
 /// Whether git tracks `path`: `Ok(false)` outside a repository, `Err(why)` when git can't
-/// tell (not installed, or failing), so `--in-place` fails closed.
+/// tell (not installed, refusing the repository, failing), so writes fail closed.
 fn tracked_by_git(path: &Path) -> Result<bool, String> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
@@ -47,17 +47,28 @@ fn tracked_by_git(path: &Path) -> Result<bool, String> {
             .arg("-C")
             .arg(dir)
             .args(args)
+            // Its messages are matched below: untranslated.
+            .env("LC_ALL", "C")
+            .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
+            .stderr(std::process::Stdio::piped())
+            .output()
             .map_err(|e| format!("running git: {e}"))
     };
+    let first_line = |o: &std::process::Output| {
+        let text = String::from_utf8_lossy(&o.stderr);
+        let line = text.lines().next().unwrap_or_default().trim().to_owned();
+        format!("git exited with {}: {line}", o.status)
+    };
     let inside = git(&["rev-parse".as_ref(), "--is-inside-work-tree".as_ref()])?;
-    if !inside.success() {
-        // Exit 128: not a repository, so nothing can be committed by accident.
-        return match inside.code() {
-            Some(128) => Ok(false),
-            _ => Err(format!("git rev-parse exited with {inside}")),
+    if !inside.status.success() {
+        // Only "not a repository" means nothing can be committed by accident. git exits 128
+        // for other refusals too ("detected dubious ownership"): those can't tell.
+        let not_a_repo = String::from_utf8_lossy(&inside.stderr).contains("not a git repository");
+        return if not_a_repo {
+            Ok(false)
+        } else {
+            Err(first_line(&inside))
         };
     }
     let name = path.file_name().unwrap_or_default();
@@ -67,7 +78,35 @@ fn tracked_by_git(path: &Path) -> Result<bool, String> {
         "--".as_ref(),
         name,
     ])?;
-    Ok(listed.success())
+    match listed.status.code() {
+        Some(0) => Ok(true),
+        // --error-unmatch: exit 1 for a path git doesn't know.
+        Some(1) => Ok(false),
+        _ => Err(first_line(&listed)),
+    }
+}
+
+/// `CI` set to a non-empty value (an empty `CI=` is not set).
+fn in_ci() -> bool {
+    std::env::var_os("CI").is_some_and(|v| !v.is_empty())
+}
+
+/// Refuses to write plaintext secrets over a file git tracks (they would be committed by
+/// accident), or when git can't tell, unless `--force` or `CI`.
+fn refuse_tracked(path: &Path, force: bool) -> Result<(), Failure> {
+    if force || in_ci() {
+        return Ok(());
+    }
+    let why = match tracked_by_git(path) {
+        Ok(false) => return Ok(()),
+        Ok(true) => "is tracked by git".to_string(),
+        Err(e) => format!("may be tracked by git (can't tell: {e})"),
+    };
+    Err(Failure::new(format!(
+        "{} {why}; writing plaintext secrets into it risks committing them",
+        path.display()
+    ))
+    .hint("use -o serverless.rendered.yml (git-ignored) with `serverless deploy -c`, or pass --force (CI sets CI and is allowed)"))
 }
 
 fn render_failure(config: &Path, e: render::Error) -> Failure {
@@ -111,8 +150,10 @@ pub(crate) fn run(args: &RenderArgs, ctx: &Context) -> Result<u8, Failure> {
 
     if args.diff {
         print_diff(args, &config, &source, &output, &rendered)
-    } else if let Some(out) = &args.output {
-        write_output(out, &output)
+    } else if let Some(out) = args.output.as_deref().filter(|o| *o != Path::new("-")) {
+        write_output(args, ctx, &service_dir, out, &output)
+    } else if args.output.is_some() {
+        print_stdout(&output)
     } else if args.in_place {
         write_in_place(args, &config, &output, rendered.changed)
     } else {
@@ -134,7 +175,11 @@ fn choose_stage(args: &RenderArgs, config: &Path, source: &str) -> Result<String
         },
     };
     store::check_stage(&stage)?;
-    eprintln!("sls-secrets: stage `{stage}` ({why})");
+    // The stage passed check_stage; `why` may carry the config path.
+    eprintln!(
+        "sls-secrets: stage `{stage}` ({})",
+        text::escape_control(&why)
+    );
     Ok(stage)
 }
 
@@ -212,8 +257,25 @@ fn print_diff(
     })
 }
 
-/// `-o PATH`: the rendered file, atomically, mode 0600.
-fn write_output(out: &Path, output: &str) -> Result<u8, Failure> {
+/// `-o PATH`: the rendered file, atomically, mode 0600; only a new path or a regular file,
+/// outside the secrets folder, and not a git-tracked file (unless `--force` or `CI`).
+fn write_output(
+    args: &RenderArgs,
+    ctx: &Context,
+    service_dir: &Path,
+    out: &Path,
+    output: &str,
+) -> Result<u8, Failure> {
+    // The service's secrets folder and the current folder's (they differ with -c).
+    let secrets_dirs: Vec<PathBuf> = [
+        ctx.secrets_dir_for(service_dir).ok(),
+        ctx.secrets_dir().ok(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    store::check_plaintext_target(out, &secrets_dirs)?;
+    refuse_tracked(out, args.force)?;
     store::write_private(out, output.as_bytes())?;
     eprintln!(
         "sls-secrets: wrote {} (mode 0600; it holds plaintext secrets, do not commit it)",
@@ -222,29 +284,22 @@ fn write_output(out: &Path, output: &str) -> Result<u8, Failure> {
     Ok(EXIT_OK)
 }
 
-/// `--in-place`: replaces the config, refused for a git-tracked file unless `--force` or
-/// `CI` is set and not empty (plaintext secrets must not be committed by accident).
+/// `--in-place`: replaces the config (mode 0600, owner kept), refused for a git-tracked file
+/// unless `--force` or `CI` (plaintext secrets must not be committed by accident).
 fn write_in_place(
     args: &RenderArgs,
     config: &Path,
     output: &str,
     changed: bool,
 ) -> Result<u8, Failure> {
-    if changed && !args.force && std::env::var_os("CI").is_none_or(|v| v.is_empty()) {
-        let why = match tracked_by_git(config) {
-            Ok(false) => None,
-            Ok(true) => Some("is tracked by git".to_string()),
-            Err(e) => Some(format!("may be tracked by git (can't tell: {e})")),
-        };
-        if let Some(why) = why {
-            return Err(Failure::new(format!(
-                "{} {why}; writing plaintext secrets into it risks committing them",
-                config.display()
-            ))
-            .hint("use -o serverless.rendered.yml with `serverless deploy -c`, or pass --force (CI sets CI and is allowed)"));
-        }
-    }
     if changed {
+        refuse_tracked(config, args.force)?;
+        // A symlinked config is written through: its target must not be tracked either.
+        if let Ok(real) = std::fs::canonicalize(config)
+            && real != std::path::absolute(config).unwrap_or_default()
+        {
+            refuse_tracked(&real, args.force)?;
+        }
         store::write_private(config, output.as_bytes())?;
     }
     eprintln!(

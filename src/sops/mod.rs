@@ -146,7 +146,6 @@ impl PlainFile {
     /// Encrypts into sops YAML text with `lastmodified` = `now` (RFC 3339 UTC). Unchanged
     /// values keep their ciphertext.
     pub fn encrypt(&mut self, now: &str) -> Result<String, SopsError> {
-        tree::strip_seq_comments(&mut self.docs);
         let mut docs = self.docs.clone();
         let mac = tree::walk(
             &mut docs,

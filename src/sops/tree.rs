@@ -84,35 +84,6 @@ pub fn walk(
     Ok(hex_upper(&w.mac.finalize()))
 }
 
-/// Removes comments inside lists. sops stores them as `- ENC[...,type:comment]` items, which
-/// sops ≥ 3.13 counts in the MAC: never write them (sops-format.md §6.3).
-pub fn strip_seq_comments(docs: &mut [Document]) {
-    fn value(v: &mut Value) {
-        match v {
-            Value::Map(items) => map(items),
-            Value::Seq(items) => {
-                items.retain(|i| !matches!(i, SeqItem::Comment(_)));
-                for i in items {
-                    if let SeqItem::Value(v) = i {
-                        value(v);
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    fn map(items: &mut [MapItem]) {
-        for i in items {
-            if let MapItem::Entry(_, v) = i {
-                value(v);
-            }
-        }
-    }
-    for d in docs {
-        map(&mut d.items);
-    }
-}
-
 fn hex_upper(bytes: &[u8]) -> String {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let mut s = String::with_capacity(bytes.len() * 2);
