@@ -9,6 +9,9 @@
 //! - [`render`]: format-preserving edits of `serverless.yml`.
 //! - [`exec`]: runs a child process with the secrets in its environment.
 //! - [`seed`]: Seed's `seed.yml` opt-out (`sls_set_secret_envs`).
+//! - [`git`]: running git (`REV:path`, local config); [`git_drivers`]: `init --git`.
+//! - [`secrets_diff`]: key-level comparison of two versions of a stage file (`diff`).
+//! - [`json`]: the JSON strings the command line prints.
 //! - [`envname`]: which names Lambda accepts as environment variables.
 //! - [`yaml`]: typed YAML tree for SOPS files (parse and emit, go-yaml v3 compatible).
 //! - [`timefmt`]: RFC 3339 timestamps as sops writes them.
@@ -16,8 +19,12 @@
 pub mod config;
 pub mod envname;
 pub mod exec;
+pub mod git;
+pub mod git_drivers;
+pub mod json;
 pub mod keys;
 pub mod render;
+pub mod secrets_diff;
 pub mod seed;
 pub mod sops;
 pub mod store;

@@ -12,9 +12,12 @@ use sls_secrets::keys::{AgeEnv, AgeIdentities};
 use sls_secrets::store::{self, StoreError};
 
 pub(crate) mod decrypt;
+pub(crate) mod diff;
 pub(crate) mod edit;
 pub(crate) mod exec;
 pub(crate) mod get;
+pub(crate) mod git_diff;
+pub(crate) mod git_textconv;
 pub(crate) mod init;
 pub(crate) mod keys;
 pub(crate) mod list;
