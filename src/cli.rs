@@ -8,8 +8,8 @@ use clap::{Args, Parser, Subcommand};
 /// Per-stage secrets for Serverless Framework services, stored in the repo as SOPS files
 /// (age or AWS KMS) and injected into serverless.yml at deploy time.
 ///
-/// Exit codes: 0 success; 1 `render --diff --exit-code` or `diff --exit-code` found changes;
-/// 2 error (`exec` returns the command's own code).
+/// Exit codes: 0 success; 1 `render --diff --exit-code` or `diff --exit-code` found changes,
+/// `git-merge` found a conflict; 2 error (`exec` returns the command's own code).
 #[derive(Parser, Debug)]
 #[command(name = "sls-secrets", version, max_term_width = 100)]
 pub struct Cli {
@@ -60,6 +60,9 @@ pub enum Command {
     /// git's external diff driver (set up by `init --git`): a masked key-level diff
     #[command(name = "git-diff", hide = true)]
     GitDiff(GitDiffArgs),
+    /// git's merge driver (set up by `init --git`): a three-way merge per key
+    #[command(name = "git-merge", hide = true)]
+    GitMerge(GitMergeArgs),
     /// git's textconv (set up by `init --git`): one version of a stage file, values masked
     #[command(name = "git-textconv", hide = true)]
     GitTextconv(GitTextconvArgs),
@@ -72,6 +75,7 @@ impl Command {
             Command::Init(_)
             | Command::Decrypt(_)
             | Command::GitDiff(_)
+            | Command::GitMerge(_)
             | Command::GitTextconv(_) => {
                 return None;
             }
@@ -286,4 +290,16 @@ pub struct GitDiffArgs {
 pub struct GitTextconvArgs {
     /// The file git asks to convert
     pub file: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct GitMergeArgs {
+    /// %O: the common ancestor's version
+    pub base: PathBuf,
+    /// %A: the current branch's version; receives the result
+    pub ours: PathBuf,
+    /// %B: the other branch's version
+    pub theirs: PathBuf,
+    /// %P: the path in the repository
+    pub path: PathBuf,
 }

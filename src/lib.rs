@@ -10,7 +10,8 @@
 //! - [`exec`]: runs a child process with the secrets in its environment.
 //! - [`seed`]: Seed's `seed.yml` opt-out (`sls_set_secret_envs`).
 //! - [`git`]: running git (`REV:path`, local config); [`git_drivers`]: `init --git`.
-//! - [`secrets_diff`]: key-level comparison of two versions of a stage file (`diff`).
+//! - [`secrets_diff`]: key-level comparison of two versions of a stage file (`diff`);
+//!   [`secrets_merge`]: their three-way merge per key (`git-merge`).
 //! - [`json`]: the JSON strings the command line prints.
 //! - [`envname`]: which names Lambda accepts as environment variables.
 //! - [`yaml`]: typed YAML tree for SOPS files (parse and emit, go-yaml v3 compatible).
@@ -25,6 +26,7 @@ pub mod json;
 pub mod keys;
 pub mod render;
 pub mod secrets_diff;
+pub mod secrets_merge;
 pub mod seed;
 pub mod sops;
 pub mod store;

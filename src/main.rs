@@ -34,6 +34,7 @@ fn dispatch(command: &Command, ctx: &Context) -> Result<u8, Failure> {
         Command::Keys(args) => keys::run(args, ctx),
         Command::Diff(args) => diff::run(args, ctx),
         Command::GitDiff(args) => git_diff::run(args, ctx),
+        Command::GitMerge(args) => git_merge::run(args, ctx),
         Command::GitTextconv(args) => git_textconv::run(args, ctx),
     }
 }

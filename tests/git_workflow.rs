@@ -425,3 +425,157 @@ fn git_diff_driver_reports_an_unreadable_file_without_stopping_git() {
 
 #[allow(dead_code)]
 fn unused(_: &Path) {}
+
+/// A repository with the drivers, prod holding A1 and B1 on `main`, and a branch `other`.
+fn repo_with_branch() -> Repo {
+    let r = git_repo();
+    assert_ok(&init_git(&r));
+    r.set("prod", "A1", "value-one");
+    r.set("prod", "B1", "value-two");
+    commit_all(&r, "first");
+    git_ok(&r, &["branch", "other"]);
+    r
+}
+
+fn enc_line(text: &str, key: &str) -> String {
+    text.lines()
+        .find(|l| l.starts_with(&format!("{key}: ")))
+        .unwrap_or_else(|| panic!("no {key} in {text}"))
+        .to_owned()
+}
+
+fn sops_decrypt(r: &Repo) -> Option<String> {
+    let sops = common::sops()?;
+    let o = common::run_sops(&sops, r, &["decrypt", "secrets/prod.yml"]);
+    assert_ok(&o);
+    Some(stdout(&o))
+}
+
+#[test]
+fn git_merge_combines_keys_set_on_two_branches() {
+    let r = repo_with_branch();
+    git_ok(&r, &["checkout", "-q", "other"]);
+    r.set("prod", "THEIRS_KEY", "theirs-val");
+    assert_ok(&r.run(&["rm", "--stage", "prod", "B1"]));
+    commit_all(&r, "theirs");
+    git_ok(&r, &["checkout", "-q", "main"]);
+    r.set("prod", "OURS_KEY", "ours-val");
+    commit_all(&r, "ours");
+    let before = r.read("secrets/prod.yml");
+    let o = git(&r, &["merge", "--no-edit", "other"]);
+    assert_ok(&o);
+    assert_no_values(&both(&o));
+    let merged = r.read("secrets/prod.yml");
+    // Values unchanged relative to this branch keep their ciphertext.
+    for k in ["A1", "OURS_KEY"] {
+        assert_eq!(enc_line(&before, k), enc_line(&merged, k));
+    }
+    if let Some(plain) = sops_decrypt(&r) {
+        // THEIRS_KEY follows A1 on the other branch (B1 removed there), so it goes after A1.
+        assert_eq!(
+            plain,
+            "A1: value-one\nTHEIRS_KEY: theirs-val\nOURS_KEY: ours-val\n"
+        );
+    }
+    assert_eq!(
+        stdout(&r.run(&["get", "--stage", "prod", "THEIRS_KEY"])),
+        "theirs-val"
+    );
+    assert_eq!(git_ok(&r, &["status", "--porcelain"]), "");
+}
+
+#[test]
+fn git_merge_stops_on_a_key_changed_on_both_branches_without_showing_values() {
+    let r = repo_with_branch();
+    git_ok(&r, &["checkout", "-q", "other"]);
+    r.set("prod", "A1", "theirs-val");
+    commit_all(&r, "theirs");
+    git_ok(&r, &["checkout", "-q", "main"]);
+    r.set("prod", "A1", "ours-val");
+    commit_all(&r, "ours");
+    let ours = r.read("secrets/prod.yml");
+    let o = git(&r, &["merge", "--no-edit", "other"]);
+    assert!(!o.status.success(), "the merge must stop: {}", both(&o));
+    let out = both(&o);
+    assert_no_values(&out);
+    assert!(
+        out.contains("A1: changed differently on both branches"),
+        "{out}"
+    );
+    assert!(out.contains("sls-secrets edit --stage prod"), "{out}");
+    assert!(!out.contains("B1"), "B1 merged cleanly: {out}");
+    // The file is this branch's, still valid.
+    assert_eq!(r.read("secrets/prod.yml"), ours);
+    assert_eq!(
+        stdout(&r.run(&["get", "--stage", "prod", "A1"])),
+        "ours-val"
+    );
+    if let Some(plain) = sops_decrypt(&r) {
+        assert!(plain.contains("A1: ours-val"), "{plain}");
+    }
+    let status = git_ok(&r, &["status", "--porcelain"]);
+    assert!(status.contains("UU secrets/prod.yml"), "{status}");
+}
+
+#[test]
+fn git_merge_keeps_the_other_branchs_rotation() {
+    let r = repo_with_branch();
+    let second = second_recipient();
+    git_ok(&r, &["checkout", "-q", "other"]);
+    r.write(
+        ".sops.yaml",
+        &format!("creation_rules:\n  - path_regex: secrets/.*\\.yml$\n    age: {TEST_RECIPIENT_1},{second}\n"),
+    );
+    assert_ok(&r.run(&["rotate", "--stage", "prod"]));
+    commit_all(&r, "rotate for a second recipient");
+    git_ok(&r, &["checkout", "-q", "main"]);
+    r.set("prod", "OURS_KEY", "ours-val");
+    commit_all(&r, "ours");
+    let o = git(&r, &["merge", "--no-edit", "other"]);
+    assert_ok(&o);
+    assert!(stderr(&o).contains("rotated the data key"), "{}", both(&o));
+    // The second recipient opens the merged file.
+    r.write("home/second.txt", SECOND_KEY);
+    let o = r
+        .cmd(".")
+        .env("SOPS_AGE_KEY_FILE", r.path().join("home/second.txt"))
+        .args(["get", "--stage", "prod", "OURS_KEY"])
+        .output()
+        .unwrap();
+    assert_ok(&o);
+    assert_eq!(stdout(&o), "ours-val");
+    if let Some(plain) = sops_decrypt(&r) {
+        assert_eq!(plain, "A1: value-one\nB1: value-two\nOURS_KEY: ours-val\n");
+    }
+}
+
+#[test]
+fn git_merge_without_a_key_leaves_the_file_and_says_why() {
+    let r = repo_with_branch();
+    git_ok(&r, &["checkout", "-q", "other"]);
+    r.set("prod", "THEIRS_KEY", "theirs-val");
+    commit_all(&r, "theirs");
+    git_ok(&r, &["checkout", "-q", "main"]);
+    r.set("prod", "OURS_KEY", "ours-val");
+    commit_all(&r, "ours");
+    let ours = r.read("secrets/prod.yml");
+    r.write("home/other.txt", SECOND_KEY);
+    let o = Command::new("git")
+        .args(["merge", "--no-edit", "other"])
+        .current_dir(r.path())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", r.path().join("home"))
+        .env("SOPS_AGE_KEY_FILE", r.path().join("home/other.txt"))
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(both(&o).contains("no key could decrypt"), "{}", both(&o));
+    assert_no_values(&both(&o));
+    assert_eq!(r.read("secrets/prod.yml"), ours);
+}

@@ -10,11 +10,7 @@ use crate::cli::DiffArgs;
 
 impl From<DiffError> for Failure {
     fn from(e: DiffError) -> Failure {
-        let f = Failure::new(e.to_string());
-        match e.hint() {
-            Some(h) => f.hint(h),
-            None => f,
-        }
+        Failure::with_hint(e.to_string(), e.hint())
     }
 }
 

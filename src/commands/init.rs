@@ -42,14 +42,8 @@ fn has_stage_rule(ctx: &Context) -> Result<bool, Failure> {
 
 /// The diff and merge drivers: `.gitattributes` and the local git config.
 fn git_drivers(ctx: &Context) -> Result<(), Failure> {
-    let git_failure = |e: git::GitError| {
-        let hint = e.hint();
-        let f = Failure::new(e.to_string());
-        match hint {
-            Some(h) => f.hint(h),
-            None => f,
-        }
-    };
+    let git_failure =
+        |e: git::GitError| Failure::with_hint(e.to_string(), e.hint().map(str::to_owned));
     let root = git::toplevel(&ctx.cwd()?).map_err(git_failure)?;
     let secrets = root.join(store::SECRETS_DIR);
     let rel = git::relative(&root, &secrets).unwrap_or_else(|| store::SECRETS_DIR.to_owned());

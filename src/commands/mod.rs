@@ -17,6 +17,7 @@ pub(crate) mod edit;
 pub(crate) mod exec;
 pub(crate) mod get;
 pub(crate) mod git_diff;
+pub(crate) mod git_merge;
 pub(crate) mod git_textconv;
 pub(crate) mod init;
 pub(crate) mod keys;
@@ -42,6 +43,14 @@ impl Failure {
         Failure {
             message: message.into(),
             hint: None,
+        }
+    }
+
+    /// A failure with the library error's own hint, when it has one.
+    pub(crate) fn with_hint(message: impl Into<String>, hint: Option<String>) -> Failure {
+        Failure {
+            message: message.into(),
+            hint,
         }
     }
 
