@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 /// (age or AWS KMS) and injected into serverless.yml at deploy time.
 ///
 /// Exit codes: 0 success; 1 `render --diff --exit-code` or `diff --exit-code` found changes,
-/// `git-merge` found a conflict; 2 error (`exec` returns the command's own code).
+/// `check` found problems, `git-merge` found a conflict; 2 error (`exec` returns the command's own code).
 #[derive(Parser, Debug)]
 #[command(name = "sls-secrets", version, max_term_width = 100)]
 pub struct Cli {
@@ -57,6 +57,8 @@ pub enum Command {
     Keys(KeysArgs),
     /// Show the secrets added, removed and changed between two revisions (values masked)
     Diff(DiffArgs),
+    /// Check the stage files for CI and pre-commit: encrypted, valid names, recipients (no key needed)
+    Check(CheckArgs),
     /// git's external diff driver (set up by `init --git`): a masked key-level diff
     #[command(name = "git-diff", hide = true)]
     GitDiff(GitDiffArgs),
@@ -89,6 +91,7 @@ impl Command {
             Command::Rotate(a) => &a.store,
             Command::Keys(a) => &a.store,
             Command::Diff(a) => &a.store,
+            Command::Check(a) => &a.store,
         };
         store.secrets_dir.as_deref()
     }
@@ -302,4 +305,16 @@ pub struct GitMergeArgs {
     pub theirs: PathBuf,
     /// %P: the path in the repository
     pub path: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// Only this stage
+    #[arg(long, short = 's')]
+    pub stage: Option<String>,
+    /// Also fail when a name is missing from some stage files
+    #[arg(long)]
+    pub strict: bool,
+    #[command(flatten)]
+    pub store: StoreArgs,
 }

@@ -12,11 +12,13 @@
 //! - [`git`]: running git (`REV:path`, local config); [`git_drivers`]: `init --git`.
 //! - [`secrets_diff`]: key-level comparison of two versions of a stage file (`diff`);
 //!   [`secrets_merge`]: their three-way merge per key (`git-merge`).
+//! - [`check`]: what `check` verifies about stage files (CI, pre-commit).
 //! - [`json`]: the JSON strings the command line prints.
 //! - [`envname`]: which names Lambda accepts as environment variables.
 //! - [`yaml`]: typed YAML tree for SOPS files (parse and emit, go-yaml v3 compatible).
 //! - [`timefmt`]: RFC 3339 timestamps as sops writes them.
 
+pub mod check;
 pub mod config;
 pub mod envname;
 pub mod exec;

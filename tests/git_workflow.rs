@@ -6,10 +6,10 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::{Repo, TEST_RECIPIENT_1, assert_error, assert_ok, stderr, stdout};
-
-const SECOND_KEY: &str =
-    "AGE-SECRET-KEY-1GQ9778VQXMMJVE8SK7J6VT8UJ4HDQAJUVSFCWCM02D8GEWQ72PVQ2Y5J33";
+use common::{
+    Repo, SECOND_KEY, TEST_RECIPIENT_1, assert_error, assert_ok, both, second_recipient, stderr,
+    stdout,
+};
 
 /// A real git repository with `.sops.yaml` for the test recipient and `secrets/`.
 fn git_repo() -> Repo {
@@ -50,14 +50,6 @@ fn commit_all(r: &Repo, msg: &str) {
     git_ok(r, &["commit", "-q", "-m", msg]);
 }
 
-fn second_recipient() -> String {
-    SECOND_KEY
-        .parse::<age::x25519::Identity>()
-        .unwrap()
-        .to_public()
-        .to_string()
-}
-
 /// Every secret value the tests use: none may appear in any output.
 const VALUES: &[&str] = &[
     "value-one",
@@ -73,10 +65,6 @@ fn assert_no_values(text: &str) {
     for v in VALUES {
         assert!(!text.contains(v), "a secret value leaked: {v} in\n{text}");
     }
-}
-
-fn both(o: &Output) -> String {
-    format!("{}{}", stdout(o), stderr(o))
 }
 
 /// prod with A1, B1 committed; then A1 changed, B1 removed, C1 added in the working tree.

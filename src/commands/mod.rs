@@ -11,6 +11,7 @@ use sls_secrets::envname::NameError;
 use sls_secrets::keys::{AgeEnv, AgeIdentities};
 use sls_secrets::store::{self, StoreError};
 
+pub(crate) mod check;
 pub(crate) mod decrypt;
 pub(crate) mod diff;
 pub(crate) mod edit;

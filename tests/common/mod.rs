@@ -34,6 +34,23 @@ use std::process::{Command, Output, Stdio};
 pub const TEST_KEY_1: &str =
     "AGE-SECRET-KEY-1NJT5YCS2LWU4V4QAJQ6R4JNU7LXPDX602DZ9NUFANVU5GDTGUWCQ5T59M6";
 pub const TEST_RECIPIENT_1: &str = "age1yt3tfqlfrwdwx0z0ynwplcr6qxcxfaqycuprpmy89nr83ltx74tqdpszlw";
+/// A second age identity (a teammate), not in ../shared.
+pub const SECOND_KEY: &str =
+    "AGE-SECRET-KEY-1GQ9778VQXMMJVE8SK7J6VT8UJ4HDQAJUVSFCWCM02D8GEWQ72PVQ2Y5J33";
+
+/// The public recipient of [`SECOND_KEY`].
+pub fn second_recipient() -> String {
+    SECOND_KEY
+        .parse::<age::x25519::Identity>()
+        .unwrap()
+        .to_public()
+        .to_string()
+}
+
+/// stdout then stderr, for asserting what a run printed anywhere.
+pub fn both(o: &Output) -> String {
+    format!("{}{}", stdout(o), stderr(o))
+}
 
 /// A throwaway repository: a temp folder with `.git`, an isolated HOME, and an age key.
 pub struct Repo {
