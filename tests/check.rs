@@ -6,7 +6,10 @@ mod common;
 
 use std::process::Output;
 
-use common::{Repo, TEST_RECIPIENT_1, assert_error, assert_ok, both, second_recipient, stdout};
+use common::{
+    Repo, TEST_RECIPIENT_1, assert_error, assert_ok, both, git_ok, git_repo, second_recipient,
+    stdout,
+};
 
 const VALUES: &[&str] = &["value-one", "value-two", "plain-secret", "half-plain"];
 
@@ -238,4 +241,94 @@ fn errors_exit_2() {
     assert_error(&check(&r, &[]));
     let r = Repo::with_config();
     assert_error(&check(&r, &["--stage", "nope"]));
+}
+
+/// The pre-commit framework installed by scripts/test. Required in CI.
+fn pre_commit() -> Option<std::path::PathBuf> {
+    common::tool(
+        "SLS_SECRETS_TEST_PRECOMMIT",
+        ".venv-precommit/bin/pre-commit",
+        "the pre-commit framework",
+    )
+}
+
+/// A git repository holding only the shipped `.pre-commit-hooks.yaml`; returns its commit.
+fn hooks_repo(dir: &std::path::Path) -> String {
+    let hooks = Repo::new();
+    std::fs::remove_dir(hooks.path().join(".git")).unwrap();
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".pre-commit-hooks.yaml");
+    std::fs::copy(&shipped, hooks.path().join(".pre-commit-hooks.yaml")).unwrap();
+    git_ok(&hooks, &["init", "-q"]);
+    git_ok(&hooks, &["add", ".pre-commit-hooks.yaml"]);
+    git_ok(&hooks, &["commit", "-q", "-m", "hooks"]);
+    let sha = git_ok(&hooks, &["rev-parse", "HEAD"]).trim().to_owned();
+    let kept = hooks.dir.keep();
+    std::fs::rename(&kept, dir).unwrap();
+    sha
+}
+
+#[test]
+fn the_pre_commit_hook_blocks_a_plaintext_stage_file_and_passes_a_valid_one() {
+    let Some(pre_commit) = pre_commit() else {
+        return;
+    };
+    let r = git_repo();
+    let hooks_dir = r.path().join("home/hooks");
+    let sha = hooks_repo(&hooks_dir);
+    r.write(
+        ".pre-commit-config.yaml",
+        &format!(
+            "repos:\n  - repo: {}\n    rev: {sha}\n    hooks:\n      - id: sls-secrets-check\n",
+            hooks_dir.display()
+        ),
+    );
+    // The hook runs `sls-secrets` from PATH, with no key (a fresh clone's developer).
+    let bin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_sls-secrets"))
+        .parent()
+        .unwrap();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let hook_env = |c: &mut std::process::Command| {
+        c.env("PATH", &path)
+            .env("PRE_COMMIT_HOME", r.path().join("home/pre-commit-cache"))
+            .env_remove("SOPS_AGE_KEY_FILE");
+    };
+    let mut c = std::process::Command::new(&pre_commit);
+    c.args(["install"])
+        .current_dir(r.path())
+        .env_clear()
+        .env("HOME", r.path().join("home"));
+    hook_env(&mut c);
+    assert_ok(&c.output().unwrap());
+    let commit = |msg: &str| {
+        let mut c = common::git_cmd(&r);
+        hook_env(&mut c);
+        c.args(["commit", "-q", "-m", msg]).output().unwrap()
+    };
+    // .sops.yaml runs the hook too: no stage file yet is fine.
+    git_ok(&r, &["add", "-A"]);
+    assert_ok(&commit("set up"));
+    r.write("secrets/x.yml", "DB_PASSWORD: plain-secret\n");
+    git_ok(&r, &["add", "secrets/x.yml"]);
+    let o = commit("plaintext");
+    assert!(!o.status.success(), "the hook must block it: {}", both(&o));
+    assert_no_values(&o);
+    let out = both(&o);
+    assert!(out.contains("sls-secrets check"), "{out}");
+    assert!(
+        out.contains("secrets/x.yml:1: error: not a SOPS file"),
+        "{out}"
+    );
+    assert_eq!(git_ok(&r, &["log", "--format=%s"]), "set up\n");
+
+    std::fs::remove_file(r.path().join("secrets/x.yml")).unwrap();
+    r.set("x", "DB_PASSWORD", "value-one");
+    git_ok(&r, &["add", "-A"]);
+    let o = commit("encrypted");
+    assert_ok(&o);
+    assert_no_values(&o);
+    assert_eq!(git_ok(&r, &["log", "--format=%s"]), "encrypted\nset up\n");
 }

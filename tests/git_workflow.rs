@@ -3,52 +3,14 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
+
+use common::{commit_all, git, git_cmd, git_ok, git_repo};
 
 use common::{
     Repo, SECOND_KEY, TEST_RECIPIENT_1, assert_error, assert_ok, both, second_recipient, stderr,
     stdout,
 };
-
-/// A real git repository with `.sops.yaml` for the test recipient and `secrets/`.
-fn git_repo() -> Repo {
-    let r = Repo::with_config();
-    std::fs::remove_dir(r.path().join(".git")).unwrap();
-    git_ok(&r, &["init", "-q", "-b", "main"]);
-    r.write(".gitignore", "home/\n");
-    r
-}
-
-fn git(r: &Repo, args: &[&str]) -> Output {
-    Command::new("git")
-        .args(args)
-        .current_dir(r.path())
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", r.path().join("home"))
-        .env("SOPS_AGE_KEY_FILE", &r.key_file)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.com")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.com")
-        .env("GIT_PAGER", "cat")
-        .output()
-        .unwrap()
-}
-
-#[track_caller]
-fn git_ok(r: &Repo, args: &[&str]) -> String {
-    let o = git(r, args);
-    assert_ok(&o);
-    stdout(&o)
-}
-
-fn commit_all(r: &Repo, msg: &str) {
-    git_ok(r, &["add", "-A"]);
-    git_ok(r, &["commit", "-q", "-m", msg]);
-}
 
 /// Every secret value the tests use: none may appear in any output.
 const VALUES: &[&str] = &[
@@ -411,9 +373,6 @@ fn git_diff_driver_reports_an_unreadable_file_without_stopping_git() {
     assert!(!both(&o).contains("plaintext-oops"), "{}", both(&o));
 }
 
-#[allow(dead_code)]
-fn unused(_: &Path) {}
-
 /// A repository with the drivers, prod holding A1 and B1 on `main`, and a branch `other`.
 fn repo_with_branch() -> Repo {
     let r = git_repo();
@@ -548,18 +507,9 @@ fn git_merge_without_a_key_leaves_the_file_and_says_why() {
     commit_all(&r, "ours");
     let ours = r.read("secrets/prod.yml");
     r.write("home/other.txt", SECOND_KEY);
-    let o = Command::new("git")
-        .args(["merge", "--no-edit", "other"])
-        .current_dir(r.path())
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", r.path().join("home"))
+    let o = git_cmd(&r)
         .env("SOPS_AGE_KEY_FILE", r.path().join("home/other.txt"))
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.com")
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .args(["merge", "--no-edit", "other"])
         .output()
         .unwrap();
     assert!(!o.status.success());

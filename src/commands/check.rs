@@ -26,6 +26,10 @@ fn shown(cwd: &Path, path: &Path) -> String {
 
 pub(crate) fn run(args: &CheckArgs, ctx: &Context) -> Result<u8, Failure> {
     let cwd = ctx.cwd()?;
+    if args.stage.is_none() && store::stage_files(&ctx.secrets_dir()?)?.is_empty() {
+        // A repository set up with no secret yet (a hook runs on .sops.yaml changes too).
+        return print_stdout("sls-secrets check: no stage files yet\n");
+    }
     let files = ctx.stage_files(args.stage.as_deref())?;
     // No identity is no error here: a pre-commit hook runs without any key.
     let ids = ctx.identities().ok();

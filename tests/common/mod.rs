@@ -353,3 +353,45 @@ pub fn marker(name: &str) -> String {
         .unwrap_or_default();
     format!("{name}-{}-{n}", std::process::id())
 }
+
+/// A real git repository with `.sops.yaml` for the test recipient and `secrets/`.
+pub fn git_repo() -> Repo {
+    let r = Repo::with_config();
+    std::fs::remove_dir(r.path().join(".git")).unwrap();
+    git_ok(&r, &["init", "-q", "-b", "main"]);
+    r.write(".gitignore", "home/\n");
+    r
+}
+
+pub fn git(r: &Repo, args: &[&str]) -> Output {
+    git_cmd(r).args(args).output().unwrap()
+}
+
+/// git in the repository with an isolated environment (no system or user config).
+pub fn git_cmd(r: &Repo) -> Command {
+    let mut c = Command::new("git");
+    c.current_dir(r.path())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", r.path().join("home"))
+        .env("SOPS_AGE_KEY_FILE", &r.key_file)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .env("GIT_PAGER", "cat");
+    c
+}
+
+#[track_caller]
+pub fn git_ok(r: &Repo, args: &[&str]) -> String {
+    let o = git(r, args);
+    assert_ok(&o);
+    stdout(&o)
+}
+
+pub fn commit_all(r: &Repo, msg: &str) {
+    git_ok(r, &["add", "-A"]);
+    git_ok(r, &["commit", "-q", "-m", msg]);
+}
