@@ -9,8 +9,8 @@ use clap::{Args, Parser, Subcommand};
 /// Per-stage secrets for Serverless Framework services, stored in the repo as SOPS files
 /// (age or AWS KMS) and injected into serverless.yml at deploy time.
 ///
-/// Exit codes: 0 success, 1 `render --diff --exit-code` found changes, 2 error
-/// (`exec` returns the command's own code).
+/// Exit codes: 0 success; 1 `render --diff --exit-code` or `diff --exit-code` found changes,
+/// `check` found problems, `git-merge` found a conflict; 2 error (`exec` returns the command's own code).
 #[derive(Parser, Debug)]
 #[command(name = "sls-secrets", version, max_term_width = 100)]
 pub struct Cli {
@@ -63,13 +63,32 @@ pub enum Command {
     Rotate(RotateArgs),
     /// Show who can open each stage file and whether .sops.yaml asks for other keys
     Keys(KeysArgs),
+    /// Show the secrets added, removed and changed between two revisions (values masked)
+    Diff(DiffArgs),
+    /// Check the stage files for CI and pre-commit: encrypted, valid names, recipients (no key needed)
+    Check(CheckArgs),
+    /// git's external diff driver (set up by `init --git`): a masked key-level diff
+    #[command(name = "git-diff", hide = true)]
+    GitDiff(GitDiffArgs),
+    /// git's merge driver (set up by `init --git`): a three-way merge per key
+    #[command(name = "git-merge", hide = true)]
+    GitMerge(GitMergeArgs),
+    /// git's textconv (set up by `init --git`): one version of a stage file, values masked
+    #[command(name = "git-textconv", hide = true)]
+    GitTextconv(GitTextconvArgs),
 }
 
 impl Command {
     /// The `--secrets-dir` override of the commands that read stage files; empty is unset.
     pub fn secrets_dir(&self) -> Option<&Path> {
         let store = match self {
-            Command::Init(_) | Command::Decrypt(_) => return None,
+            Command::Init(_)
+            | Command::Decrypt(_)
+            | Command::GitDiff(_)
+            | Command::GitMerge(_)
+            | Command::GitTextconv(_) => {
+                return None;
+            }
             Command::Set(a) => &a.store,
             Command::Get(a) => &a.store,
             Command::List(a) => &a.store,
@@ -79,6 +98,8 @@ impl Command {
             Command::Edit(a) => &a.store,
             Command::Rotate(a) => &a.store,
             Command::Keys(a) => &a.store,
+            Command::Diff(a) => &a.store,
+            Command::Check(a) => &a.store,
         };
         store
             .secrets_dir
@@ -95,6 +116,9 @@ pub struct InitArgs {
     /// AWS KMS key ARN that can open the stage files; repeatable
     #[arg(long = "kms", value_name = "ARN")]
     pub kms: Vec<String>,
+    /// Also set up git: `.gitattributes` and the local git config for the diff and merge drivers
+    #[arg(long)]
+    pub git: bool,
 }
 
 #[derive(Args, Debug)]
@@ -243,6 +267,71 @@ pub struct RenderArgs {
     /// Leave the environment alone (as seed.yml's sls_set_secret_envs: false)
     #[arg(long)]
     pub no_set_env: bool,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct DiffArgs {
+    /// Old revision (default: HEAD)
+    #[arg(value_name = "REV_A")]
+    pub rev_a: Option<String>,
+    /// New revision (default: the working tree)
+    #[arg(value_name = "REV_B")]
+    pub rev_b: Option<String>,
+    /// Only this stage
+    #[arg(long, short = 's', conflicts_with = "all")]
+    pub stage: Option<String>,
+    /// Every stage file (the default)
+    #[arg(long)]
+    pub all: bool,
+    /// Show the secret values instead of **** (needs a key)
+    #[arg(long)]
+    pub show_values: bool,
+    /// Exit 1 when anything changed
+    #[arg(long)]
+    pub exit_code: bool,
+    /// Print JSON (shape in docs/git.md)
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct GitDiffArgs {
+    /// What git passes: PATH OLD-FILE OLD-HEX OLD-MODE NEW-FILE NEW-HEX NEW-MODE (or PATH alone
+    /// for an unmerged path)
+    #[arg(required = true, num_args = 1..=7, value_name = "ARG")]
+    pub args: Vec<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct GitTextconvArgs {
+    /// The file git asks to convert
+    pub file: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct GitMergeArgs {
+    /// %O: the common ancestor's version
+    pub base: PathBuf,
+    /// %A: the current branch's version; receives the result
+    pub ours: PathBuf,
+    /// %B: the other branch's version
+    pub theirs: PathBuf,
+    /// %P: the path in the repository
+    pub path: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// Only this stage
+    #[arg(long, short = 's')]
+    pub stage: Option<String>,
+    /// Also fail when a name is missing from some stage files
+    #[arg(long)]
+    pub strict: bool,
     #[command(flatten)]
     pub store: StoreArgs,
 }

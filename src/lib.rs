@@ -11,19 +11,30 @@
 //! - [`exec`]: runs a child process with the secrets in its environment.
 //! - [`forward`]: passes signals on to a child (`exec`'s command, `edit`'s editor).
 //! - [`seed`]: Seed's `seed.yml` opt-out (`sls_set_secret_envs`).
+//! - [`git`]: running git (`REV:path`, local config); [`git_drivers`]: `init --git`.
+//! - [`secrets_diff`]: key-level comparison of two versions of a stage file (`diff`);
+//!   [`secrets_merge`]: their three-way merge per key (`git-merge`).
+//! - [`check`]: what `check` verifies about stage files (CI, pre-commit).
+//! - [`json`]: the JSON strings the command line prints.
 //! - [`envname`]: which names Lambda accepts as environment variables.
 //! - [`envpolicy`]: which variables a stage file may not set for `exec` (one table, sourced).
 //! - [`yaml`]: typed YAML tree for SOPS files (parse and emit, go-yaml v3 compatible).
 //! - [`timefmt`]: RFC 3339 timestamps as sops writes them.
 //! - [`text`]: control characters escaped in everything shown to a person.
 
+pub mod check;
 pub mod config;
 pub mod envname;
 pub mod envpolicy;
 pub mod exec;
 pub mod forward;
+pub mod git;
+pub mod git_drivers;
+pub mod json;
 pub mod keys;
 pub mod render;
+pub mod secrets_diff;
+pub mod secrets_merge;
 pub mod seed;
 pub mod sops;
 pub mod store;

@@ -32,6 +32,11 @@ fn dispatch(command: &Command, ctx: &Context) -> Result<u8, Failure> {
         Command::Edit(args) => edit::run(args, ctx).map_err(in_stage(&args.stage.stage)),
         Command::Rotate(args) => rotate::run(args, ctx),
         Command::Keys(args) => keys::run(args, ctx),
+        Command::Diff(args) => diff::run(args, ctx),
+        Command::Check(args) => check::run(args, ctx),
+        Command::GitDiff(args) => git_diff::run(args, ctx),
+        Command::GitMerge(args) => git_merge::run(args, ctx),
+        Command::GitTextconv(args) => git_textconv::run(args, ctx),
     }
 }
 

@@ -210,22 +210,25 @@ pub fn stage_env(path: &Path, file: &PlainFile) -> Result<Vec<(String, Text)>, S
         let MapItem::Entry(name, value) = item else {
             continue;
         };
-        let text = match value {
-            Value::Str(s) | Value::Time(s) => s.clone(),
-            Value::Int(i) => Text::new(i.to_string()),
-            Value::Float(f) => Text::new(sops::tree::format_go_float(*f)),
-            Value::Bool(b) => Text::new(b.to_string()),
-            Value::Null => Text::new(String::new()),
-            Value::Map(_) | Value::Seq(_) => {
-                return Err(StoreError::NestedValue {
-                    path: path.to_owned(),
-                    name: name.clone(),
-                });
-            }
-        };
+        let text = value_text(value).ok_or_else(|| StoreError::NestedValue {
+            path: path.to_owned(),
+            name: name.clone(),
+        })?;
         out.push((name.clone(), text));
     }
     Ok(out)
+}
+
+/// A scalar as an environment string (as sops prints it); `None` for a mapping or list.
+pub fn value_text(value: &Value) -> Option<Text> {
+    Some(match value {
+        Value::Str(s) | Value::Time(s) => s.clone(),
+        Value::Int(i) => Text::new(i.to_string()),
+        Value::Float(f) => Text::new(sops::tree::format_go_float(*f)),
+        Value::Bool(b) => Text::new(b.to_string()),
+        Value::Null => Text::new(String::new()),
+        Value::Map(_) | Value::Seq(_) => return None,
+    })
 }
 
 /// Reads and decrypts any sops file with the given identities.

@@ -1,19 +1,69 @@
 //! `init [--age R]... [--kms ARN]...`: writes (or extends, keeping every existing rule)
 //! `.sops.yaml` with a creation rule for `secrets/*.yml` and creates `secrets/` at the
 //! repository root. With no key named, it uses your age identities, or creates one where
-//! sops looks for it.
+//! sops looks for it. `--git` also sets up the git diff and merge drivers (alone, in a
+//! repository whose `.sops.yaml` already has a rule, it does only that).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use sls_secrets::config::{self, Config};
 use sls_secrets::keys::{AgeEnv, AgeIdentities};
-use sls_secrets::{store, timefmt};
+use sls_secrets::{git, git_drivers, store, timefmt};
 use zeroize::Zeroizing;
 
 use super::{Context, EXIT_OK, Failure};
 use crate::cli::InitArgs;
 
 pub(crate) fn run(args: &InitArgs, ctx: &Context) -> Result<u8, Failure> {
+    let only_git = args.git && args.age.is_empty() && args.kms.is_empty();
+    if !(only_git && has_stage_rule(ctx)?) {
+        sops_config(args, ctx)?;
+    }
+    if args.git {
+        git_drivers(ctx)?;
+    }
+    Ok(EXIT_OK)
+}
+
+/// `.sops.yaml` and the repository root's `secrets/`.
+fn locations(ctx: &Context) -> Result<(PathBuf, PathBuf), Failure> {
+    let cwd = ctx.cwd()?;
+    let root = store::repo_root(&cwd);
+    let cfg_path = config::find(&cwd).unwrap_or_else(|| root.join(config::CONFIG_NAME));
+    Ok((cfg_path, root.join(store::SECRETS_DIR)))
+}
+
+/// `init --git` in a repository already set up: an existing rule for the stage files is kept
+/// as it is, whoever's keys it names.
+fn has_stage_rule(ctx: &Context) -> Result<bool, Failure> {
+    let (cfg_path, secrets) = locations(ctx)?;
+    Ok(cfg_path.is_file() && covered_by_existing_rule(&cfg_path, &secrets, &[], &[])?)
+}
+
+/// The diff and merge drivers: `.gitattributes` and the local git config.
+fn git_drivers(ctx: &Context) -> Result<(), Failure> {
+    let git_failure =
+        |e: git::GitError| Failure::with_hint(e.to_string(), e.hint().map(str::to_owned));
+    let root = git::toplevel(&ctx.cwd()?).map_err(git_failure)?;
+    let secrets = root.join(store::SECRETS_DIR);
+    let rel = git::relative(&root, &secrets).unwrap_or_else(|| store::SECRETS_DIR.to_owned());
+    let exe = std::env::current_exe()
+        .and_then(std::fs::canonicalize)
+        .map_err(|e| Failure::new(format!("can't find the sls-secrets binary's path: {e}")))?;
+    let done = git_drivers::install(&root, &rel, &exe).map_err(|e| match e {
+        git_drivers::SetupError::Git(g) => git_failure(g),
+        other => Failure::new(other.to_string()),
+    })?;
+    if done.is_empty() {
+        eprintln!("git diff and merge drivers for {rel}/*.yml already set up; nothing to change");
+    }
+    for line in done {
+        eprintln!("wrote {line}");
+    }
+    Ok(())
+}
+
+fn sops_config(args: &InitArgs, ctx: &Context) -> Result<(), Failure> {
     for r in &args.age {
         sls_secrets::keys::age::parse_recipient(r).map_err(|e| Failure::new(e.to_string()))?;
     }
@@ -23,23 +73,20 @@ pub(crate) fn run(args: &InitArgs, ctx: &Context) -> Result<u8, Failure> {
                 .hint("example: arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"));
         }
     }
-    let cwd = ctx.cwd()?;
-    let root = store::repo_root(&cwd);
     let age = if args.age.is_empty() && args.kms.is_empty() {
         own_recipients()?
     } else {
         args.age.clone()
     };
     let kms = &args.kms;
-    let cfg_path = config::find(&cwd).unwrap_or_else(|| root.join(config::CONFIG_NAME));
+    let (cfg_path, secrets) = locations(ctx)?;
     let existing = match std::fs::read_to_string(&cfg_path) {
         Ok(t) => Some(t),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(Failure::new(format!("{}: {e}", cfg_path.display()))),
     };
-    let secrets = root.join(store::SECRETS_DIR);
     if existing.is_some() && covered_by_existing_rule(&cfg_path, &secrets, &age, kms)? {
-        return Ok(EXIT_OK);
+        return Ok(());
     }
     let text = config::insert_rule(existing.as_deref(), &age, kms)
         .map_err(|e| Failure::new(format!("{}: {e}", cfg_path.display())))?;
@@ -60,7 +107,7 @@ pub(crate) fn run(args: &InitArgs, ctx: &Context) -> Result<u8, Failure> {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    Ok(EXIT_OK)
+    Ok(())
 }
 
 /// The recipients of your age identities, or of a new one created where sops looks.

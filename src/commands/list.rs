@@ -1,9 +1,9 @@
 //! `list --stage S [--json]`: the secret names of a stage. Names are stored in clear, so no
 //! key is needed.
 
-use sls_secrets::store;
 use sls_secrets::text::escape_control;
 use sls_secrets::yaml::MapItem;
+use sls_secrets::{json, store};
 
 use super::{Context, Failure, print_stdout};
 use crate::cli::ListArgs;
@@ -26,14 +26,8 @@ pub(crate) fn run(args: &ListArgs, ctx: &Context) -> Result<u8, Failure> {
         .unwrap_or_default();
     let mut out = String::new();
     if args.json {
-        out.push('[');
-        for (i, n) in names.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            out.push_str(&json_string(n));
-        }
-        out.push_str("]\n");
+        out.push_str(&json::string_array(names.iter().copied()));
+        out.push('\n');
     } else {
         for n in names {
             out.push_str(&escape_control(n));
@@ -41,19 +35,4 @@ pub(crate) fn run(args: &ListArgs, ctx: &Context) -> Result<u8, Failure> {
         }
     }
     print_stdout(&out)
-}
-
-fn json_string(s: &str) -> String {
-    let mut o = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => o.push_str("\\\""),
-            '\\' => o.push_str("\\\\"),
-            // C0 as JSON requires, and DEL and C1 too so a terminal never sees them raw.
-            c if c.is_control() => o.push_str(&format!("\\u{:04x}", c as u32)),
-            c => o.push(c),
-        }
-    }
-    o.push('"');
-    o
 }

@@ -12,10 +12,15 @@ use sls_secrets::keys::{AgeEnv, AgeIdentities};
 use sls_secrets::store::{self, StoreError};
 use sls_secrets::text::{escape_control, escape_control_lines};
 
+pub(crate) mod check;
 pub(crate) mod decrypt;
+pub(crate) mod diff;
 pub(crate) mod edit;
 pub(crate) mod exec;
 pub(crate) mod get;
+pub(crate) mod git_diff;
+pub(crate) mod git_merge;
+pub(crate) mod git_textconv;
 pub(crate) mod init;
 pub(crate) mod keys;
 pub(crate) mod list;
@@ -40,6 +45,14 @@ impl Failure {
         Failure {
             message: message.into(),
             hint: None,
+        }
+    }
+
+    /// A failure with the library error's own hint, when it has one.
+    pub(crate) fn with_hint(message: impl Into<String>, hint: Option<String>) -> Failure {
+        Failure {
+            message: message.into(),
+            hint,
         }
     }
 

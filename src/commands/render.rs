@@ -130,13 +130,7 @@ pub(crate) fn run(args: &RenderArgs, ctx: &Context) -> Result<u8, Failure> {
     } else {
         Vec::new()
     };
-    let secrets: Vec<Secret<'_>> = env
-        .iter()
-        .map(|(k, v)| Secret {
-            name: k,
-            value: v.as_str(),
-        })
-        .collect();
+    let secrets = Secret::all(&env);
     let opts = RenderOptions {
         set_env,
         ..RenderOptions::default()

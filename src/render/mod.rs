@@ -39,6 +39,18 @@ pub struct Secret<'a> {
     pub value: &'a str,
 }
 
+impl<'a> Secret<'a> {
+    /// Borrows a stage's environment (name, value) pairs as secrets, in order.
+    pub fn all(env: &'a [(String, crate::yaml::Text)]) -> Vec<Secret<'a>> {
+        env.iter()
+            .map(|(k, v)| Secret {
+                name: k,
+                value: v.as_str(),
+            })
+            .collect()
+    }
+}
+
 /// Options for [`render`].
 #[derive(Debug, Clone)]
 pub struct RenderOptions {

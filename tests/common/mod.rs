@@ -34,6 +34,23 @@ use std::process::{Command, Output, Stdio};
 pub const TEST_KEY_1: &str =
     "AGE-SECRET-KEY-1NJT5YCS2LWU4V4QAJQ6R4JNU7LXPDX602DZ9NUFANVU5GDTGUWCQ5T59M6";
 pub const TEST_RECIPIENT_1: &str = "age1yt3tfqlfrwdwx0z0ynwplcr6qxcxfaqycuprpmy89nr83ltx74tqdpszlw";
+/// A second age identity (a teammate), not in ../shared.
+pub const SECOND_KEY: &str =
+    "AGE-SECRET-KEY-1GQ9778VQXMMJVE8SK7J6VT8UJ4HDQAJUVSFCWCM02D8GEWQ72PVQ2Y5J33";
+
+/// The public recipient of [`SECOND_KEY`].
+pub fn second_recipient() -> String {
+    SECOND_KEY
+        .parse::<age::x25519::Identity>()
+        .unwrap()
+        .to_public()
+        .to_string()
+}
+
+/// stdout then stderr, for asserting what a run printed anywhere.
+pub fn both(o: &Output) -> String {
+    format!("{}{}", stdout(o), stderr(o))
+}
 
 /// A throwaway repository: a temp folder with `.git`, an isolated HOME, and an age key.
 pub struct Repo {
@@ -335,4 +352,46 @@ pub fn marker(name: &str) -> String {
         .map(|d| d.as_nanos())
         .unwrap_or_default();
     format!("{name}-{}-{n}", std::process::id())
+}
+
+/// A real git repository with `.sops.yaml` for the test recipient and `secrets/`.
+pub fn git_repo() -> Repo {
+    let r = Repo::with_config();
+    std::fs::remove_dir(r.path().join(".git")).unwrap();
+    git_ok(&r, &["init", "-q", "-b", "main"]);
+    r.write(".gitignore", "home/\n");
+    r
+}
+
+pub fn git(r: &Repo, args: &[&str]) -> Output {
+    git_cmd(r).args(args).output().unwrap()
+}
+
+/// git in the repository with an isolated environment (no system or user config).
+pub fn git_cmd(r: &Repo) -> Command {
+    let mut c = Command::new("git");
+    c.current_dir(r.path())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", r.path().join("home"))
+        .env("SOPS_AGE_KEY_FILE", &r.key_file)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .env("GIT_PAGER", "cat");
+    c
+}
+
+#[track_caller]
+pub fn git_ok(r: &Repo, args: &[&str]) -> String {
+    let o = git(r, args);
+    assert_ok(&o);
+    stdout(&o)
+}
+
+pub fn commit_all(r: &Repo, msg: &str) {
+    git_ok(r, &["add", "-A"]);
+    git_ok(r, &["commit", "-q", "-m", msg]);
 }

@@ -1,0 +1,167 @@
+//! Running git: the repository root, a file as it is at a revision (`git show REV:path`), the
+//! files a revision holds under a folder, and the repository's local config. Paths handed to
+//! git are relative to the repository root, with `/`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+#[derive(Debug, thiserror::Error)]
+pub enum GitError {
+    #[error("can't run git: {0}")]
+    Spawn(#[source] std::io::Error),
+    #[error("{0} is not inside a git repository")]
+    NotARepo(PathBuf),
+    #[error("`{0}` is not a revision of this repository")]
+    BadRev(String),
+    #[error("`git {args}` failed: {stderr}")]
+    Failed { args: String, stderr: String },
+    #[error("{rev}:{path} is not UTF-8 text")]
+    NotText { rev: String, path: String },
+}
+
+impl GitError {
+    /// What the user can do about it.
+    pub fn hint(&self) -> Option<&'static str> {
+        match self {
+            GitError::Spawn(_) => Some("install git and make sure it is on PATH"),
+            GitError::NotARepo(_) => Some("run inside the repository (or `git init` first)"),
+            GitError::BadRev(_) => Some(
+                "name a commit, branch or tag (`git log --oneline` lists them); a repository with no commit has no HEAD yet",
+            ),
+            _ => None,
+        }
+    }
+}
+
+fn run(dir: &Path, args: &[&str]) -> Result<Output, GitError> {
+    Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(GitError::Spawn)
+}
+
+fn checked(dir: &Path, args: &[&str]) -> Result<Vec<u8>, GitError> {
+    let out = run(dir, args)?;
+    if out.status.success() {
+        Ok(out.stdout)
+    } else {
+        Err(GitError::Failed {
+            args: args.join(" "),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        })
+    }
+}
+
+/// The top folder of the work tree holding `dir`, as git resolves it (symlinks resolved).
+pub fn toplevel(dir: &Path) -> Result<PathBuf, GitError> {
+    let out = run(dir, &["rev-parse", "--show-toplevel"])?;
+    if !out.status.success() {
+        return Err(GitError::NotARepo(dir.to_owned()));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    Ok(PathBuf::from(text.trim_end_matches(['\n', '\r'])))
+}
+
+/// `path` relative to the repository root `root`, with `/` (what `REV:path` wants).
+pub fn relative(root: &Path, path: &Path) -> Option<String> {
+    let canon = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_owned());
+    let (root, path) = (canon(root), canon(path));
+    let rel = path.strip_prefix(&root).ok()?;
+    Some(
+        rel.components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/"),
+    )
+}
+
+/// Checks that `rev` names a commit.
+pub fn verify_rev(root: &Path, rev: &str) -> Result<(), GitError> {
+    let spec = format!("{rev}^{{commit}}");
+    let out = run(
+        root,
+        &[
+            "rev-parse",
+            "--verify",
+            "--quiet",
+            "--end-of-options",
+            &spec,
+        ],
+    )?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(GitError::BadRev(rev.to_owned()))
+    }
+}
+
+/// The file `rel` as it is at `rev`, or `None` when the revision has no such file.
+pub fn show(root: &Path, rev: &str, rel: &str) -> Result<Option<String>, GitError> {
+    let object = format!("{rev}:{rel}");
+    let exists = run(root, &["cat-file", "-e", &object])?;
+    if !exists.status.success() {
+        return Ok(None);
+    }
+    let bytes = checked(root, &["cat-file", "blob", &object])?;
+    String::from_utf8(bytes)
+        .map(Some)
+        .map_err(|_| GitError::NotText {
+            rev: rev.to_owned(),
+            path: rel.to_owned(),
+        })
+}
+
+/// The file names directly inside folder `rel_dir` at `rev` (no subfolders).
+pub fn files_at(root: &Path, rev: &str, rel_dir: &str) -> Result<Vec<String>, GitError> {
+    let spec = format!("{rev}:{rel_dir}");
+    if !run(root, &["cat-file", "-e", &spec])?.status.success() {
+        return Ok(Vec::new());
+    }
+    let out = checked(root, &["ls-tree", "--name-only", &spec])?;
+    Ok(String::from_utf8_lossy(&out)
+        .lines()
+        .map(str::to_owned)
+        .collect())
+}
+
+/// A value of the repository's local config, if set.
+pub fn config_get(root: &Path, key: &str) -> Result<Option<String>, GitError> {
+    let out = run(root, &["config", "--local", "--get", key])?;
+    Ok(out
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim_end().to_owned()))
+}
+
+/// Sets a value in the repository's local config (`.git/config`).
+pub fn config_set(root: &Path, key: &str, value: &str) -> Result<(), GitError> {
+    checked(root, &["config", "--local", key, value]).map(drop)
+}
+
+/// Quotes a word for the POSIX shell git runs driver commands with.
+pub fn shell_quote(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+:@%=,".contains(c));
+    if plain {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shell_quoting() {
+        assert_eq!(shell_quote("/usr/bin/sls-secrets"), "/usr/bin/sls-secrets");
+        assert_eq!(shell_quote("/a b/x"), "'/a b/x'");
+        assert_eq!(shell_quote("/it's"), r"'/it'\''s'");
+    }
+}
