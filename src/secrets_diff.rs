@@ -352,12 +352,19 @@ pub enum DiffError {
     #[error("{0}")]
     Git(#[from] crate::git::GitError),
     #[error("{0}")]
-    Store(#[from] StoreError),
+    /// Boxed: `StoreError` is large and these errors travel through many `?`s.
+    Store(Box<StoreError>),
     #[error("the secrets folder {dir} is outside the git repository {root}")]
     Outside {
         dir: std::path::PathBuf,
         root: std::path::PathBuf,
     },
+}
+
+impl From<StoreError> for DiffError {
+    fn from(e: StoreError) -> DiffError {
+        DiffError::Store(Box::new(e))
+    }
 }
 
 impl DiffError {

@@ -18,9 +18,16 @@ use crate::yaml::{MapItem, Value};
 #[derive(Debug, thiserror::Error)]
 pub enum MergeError {
     #[error("{0}")]
-    Store(#[from] StoreError),
+    /// Boxed: `StoreError` is large and these errors travel through many `?`s.
+    Store(Box<StoreError>),
     #[error("{0}: a stage file with more than one YAML document can't be merged per key")]
     MultiDoc(String),
+}
+
+impl From<StoreError> for MergeError {
+    fn from(e: StoreError) -> MergeError {
+        MergeError::Store(Box::new(e))
+    }
 }
 
 impl MergeError {

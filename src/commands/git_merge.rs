@@ -68,23 +68,19 @@ pub(crate) fn run(args: &GitMergeArgs, ctx: &Context) -> Result<u8, Failure> {
             let target = std::path::absolute(&args.path).unwrap_or_else(|_| args.path.clone());
             // After the other branch's rotation its stanzas are the newer choice: the working
             // tree's .sops.yaml is still this branch's while git merges.
-            let rule = match took_their_key {
-                true => None,
-                false => Some(store::creation_rule(&target)),
-            };
-            match rule.unwrap_or_else(|| {
-                Err(store::StoreError::NoRule {
-                    path: target.clone(),
-                })
-            }) {
-                Ok(rule) => {
-                    if secrets_merge::align_recipients(&args.path, &mut file, &rule)? {
-                        eprintln!(
-                            "sls-secrets: {shown}: recipients set to what .sops.yaml asks for"
-                        );
+            if !took_their_key {
+                match store::creation_rule(&target) {
+                    Ok(rule) => {
+                        if secrets_merge::align_recipients(&args.path, &mut file, &rule)? {
+                            eprintln!(
+                                "sls-secrets: {shown}: recipients set to what .sops.yaml asks for"
+                            );
+                        }
+                    }
+                    Err(e) => {
+                        eprintln!("sls-secrets: {shown}: keeping this branch's recipients ({e})")
                     }
                 }
-                Err(e) => eprintln!("sls-secrets: {shown}: keeping this branch's recipients ({e})"),
             }
             store::save(&args.ours, &mut file)?;
             if took_their_key {
