@@ -61,6 +61,8 @@ pub enum StoreError {
     UnsafeOutput { path: PathBuf, what: &'static str },
     #[error("refusing to write {path}: it is inside the secrets folder {dir}")]
     InsideSecretsDir { path: PathBuf, dir: PathBuf },
+    #[error("refusing to write {path}: it is a sops-encrypted file")]
+    SopsFileTarget { path: PathBuf },
     #[error(
         "{path}: `{name}` is a nested mapping or list; a stage file maps variable names to values"
     )]
@@ -101,6 +103,9 @@ impl StoreError {
             }
             StoreError::InsideSecretsDir { .. } => {
                 "the secrets folder holds only encrypted stage files; render next to serverless.yml".into()
+            }
+            StoreError::SopsFileTarget { .. } => {
+                "plaintext never replaces an encrypted file; render next to serverless.yml, e.g. -o serverless.rendered.yml".into()
             }
             StoreError::Sops {
                 source: SopsError::MacMismatch | SopsError::MacUnreadable | SopsError::Walk(_),
@@ -361,22 +366,36 @@ pub fn write_atomic(path: &Path, text: &[u8], new_mode: u32) -> Result<(), Store
 /// Creates `path` with `text`, mode 0600, atomically and never over an existing file (an age
 /// identity: half a keys file, or replacing one, would lock its owner out).
 pub fn create_private(path: &Path, text: &[u8]) -> Result<(), StoreError> {
-    write_temp_then(path, text, 0o600, true)
+    write_temp_then(path, text, 0o600, Replace::Never)
 }
 
 fn write_with_mode(path: &Path, text: &[u8], mode: u32) -> Result<(), StoreError> {
-    write_temp_then(path, text, mode, false)
+    write_temp_then(path, text, mode, Replace::ThroughLink)
+}
+
+/// How the atomic rename treats an existing target.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Replace {
+    /// Never over an existing file.
+    Never,
+    /// Replace it; a symlink is replaced too (never followed: a link planted after a check
+    /// must not redirect plaintext).
+    Link,
+    /// Replace it; a symlink (a stage file kept elsewhere) is written through, kept as a link.
+    ThroughLink,
 }
 
 fn write_temp_then(
     path: &Path,
     text: &[u8],
     mode: u32,
-    no_clobber: bool,
+    replace: Replace,
 ) -> Result<(), StoreError> {
-    // A symlink (a stage file kept elsewhere) is written through, never replaced by a file.
+    let no_clobber = replace == Replace::Never;
     let resolved;
-    let path = if !no_clobber && std::fs::symlink_metadata(path).is_ok_and(|m| m.is_symlink()) {
+    let path = if replace == Replace::ThroughLink
+        && std::fs::symlink_metadata(path).is_ok_and(|m| m.is_symlink())
+    {
         resolved = std::fs::canonicalize(path).map_err(io(path))?;
         resolved.as_path()
     } else {
@@ -447,33 +466,65 @@ fn set_mode(_: &File, _: u32) -> std::io::Result<()> {
 /// become a file of secrets), and never inside one of `secrets_dirs` (a stage file would be
 /// replaced by plaintext).
 pub fn check_plaintext_target(path: &Path, secrets_dirs: &[PathBuf]) -> Result<(), StoreError> {
-    let unsafe_output = |what| StoreError::UnsafeOutput {
-        path: path.to_owned(),
-        what,
-    };
     match std::fs::symlink_metadata(path) {
         Ok(meta) => {
             if let Some(what) = not_a_regular_file(&meta.file_type()) {
-                return Err(unsafe_output(what));
+                return Err(StoreError::UnsafeOutput {
+                    path: path.to_owned(),
+                    what,
+                });
             }
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(io(path)(e)),
     }
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
+    refuse_secret_store(path, secrets_dirs)
+}
+
+/// Refuses a plaintext write into the secrets store: inside one of `secrets_dirs`, inside any
+/// `secrets/` folder from the repository root down (a monorepo has several), or over a file
+/// that is a sops file wherever it is. Checked on the real path the write would reach.
+pub fn refuse_secret_store(path: &Path, secrets_dirs: &[PathBuf]) -> Result<(), StoreError> {
+    let real = match std::fs::canonicalize(path) {
+        Ok(p) => p,
+        Err(_) => {
+            let dir = match path.parent() {
+                Some(d) if !d.as_os_str().is_empty() => d,
+                _ => Path::new("."),
+            };
+            std::fs::canonicalize(dir)
+                .map_err(io(dir))?
+                .join(path.file_name().unwrap_or_default())
+        }
     };
-    let real_dir = std::fs::canonicalize(dir).map_err(io(dir))?;
+    let real_dir = real.parent().unwrap_or(Path::new("/"));
+    let inside = |dir: &Path| StoreError::InsideSecretsDir {
+        path: path.to_owned(),
+        dir: dir.to_owned(),
+    };
     for secrets in secrets_dirs {
         if let Ok(real_secrets) = std::fs::canonicalize(secrets)
             && real_dir.starts_with(&real_secrets)
         {
-            return Err(StoreError::InsideSecretsDir {
-                path: path.to_owned(),
-                dir: secrets.clone(),
-            });
+            return Err(inside(secrets));
         }
+    }
+    // The target's folder and every folder above it below the repository root (outside a
+    // repository, the target's folder only, as in `find_secrets_dir`).
+    let root = repo_root(real_dir);
+    let below_root = real_dir.ancestors().take_while(|d| *d != root);
+    for dir in std::iter::once(real_dir).chain(below_root) {
+        if dir.file_name().is_some_and(|n| n == SECRETS_DIR) {
+            return Err(inside(dir));
+        }
+    }
+    if std::fs::metadata(&real).is_ok_and(|m| m.is_file())
+        && let Ok(text) = std::fs::read_to_string(&real)
+        && sops::parse(&text).is_ok()
+    {
+        return Err(StoreError::SopsFileTarget {
+            path: path.to_owned(),
+        });
     }
     Ok(())
 }
@@ -509,7 +560,13 @@ fn not_a_regular_file(t: &std::fs::FileType) -> Option<&'static str> {
 
 /// Writes plaintext atomically with mode 0600, whatever mode an existing file had.
 pub fn write_private(path: &Path, text: &[u8]) -> Result<(), StoreError> {
-    write_with_mode(path, text, 0o600)
+    write_temp_then(path, text, 0o600, Replace::Link)
+}
+
+/// [`write_private`] over a file the user named as the one to replace (`--in-place`): a
+/// symlink is written through and kept.
+pub fn replace_private(path: &Path, text: &[u8]) -> Result<(), StoreError> {
+    write_temp_then(path, text, 0o600, Replace::ThroughLink)
 }
 
 /// Encrypts `file`, checks the text decrypts back to the same values with the same key,

@@ -59,7 +59,11 @@ fn is_root() -> bool {
     if rustix::process::geteuid().is_root() {
         return true;
     }
-    // chown needs root; never a silent skip.
+    // chown needs root. CI runs as root: there a missing root is a failure, not a skip.
+    assert!(
+        std::env::var_os("CI").is_none_or(|v| v.is_empty()),
+        "needs root (chown to another uid) and CI is set"
+    );
     eprintln!("skipping: needs root (chown to another uid)");
     false
 }
@@ -184,6 +188,76 @@ fn output_refuses_the_secrets_folder() {
     );
     assert!(!r.path().join("secrets/new.yml").exists());
     assert!(!r.path().join("secrets/x.yml").exists());
+}
+
+#[test]
+fn no_plaintext_write_lands_in_any_secrets_folder_or_on_a_sops_file() {
+    // A monorepo: the service has its own `secrets/`, the repository root another one. The
+    // nearest folder serves the render; the root's stage files must be just as safe.
+    let r = repo();
+    std::fs::create_dir(r.path().join("svc/secrets")).unwrap();
+    std::fs::copy(
+        r.path().join("secrets/prod.yml"),
+        r.path().join("svc/secrets/prod.yml"),
+    )
+    .unwrap();
+    std::fs::copy(
+        r.path().join("secrets/prod.yml"),
+        r.path().join("secrets/staging.yml"),
+    )
+    .unwrap();
+    // A sops file kept outside any secrets folder, and a link into the root's folder.
+    std::fs::copy(
+        r.path().join("secrets/prod.yml"),
+        r.path().join("svc/prod.enc.yml"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(r.path().join("secrets"), r.path().join("svc/link")).unwrap();
+    let before: Vec<(PathBuf, Vec<u8>)> = [
+        "secrets/prod.yml",
+        "secrets/staging.yml",
+        "svc/secrets/prod.yml",
+        "svc/prod.enc.yml",
+    ]
+    .iter()
+    .map(|f| (r.path().join(f), std::fs::read(r.path().join(f)).unwrap()))
+    .collect();
+    for target in [
+        "../secrets/staging.yml",
+        "../secrets/new.yml",
+        "secrets/prod.yml",
+        "link/new.yml",
+        "prod.enc.yml",
+    ] {
+        let o = render(&r, &["-o", target], &[("CI", "1")]);
+        assert_error(&o);
+        assert!(!stdout(&o).contains("prod-api-key"), "{}", stdout(&o));
+    }
+    // --in-place on a stage file (a sops file is a YAML mapping, so render would edit it).
+    let o = r
+        .cmd(".")
+        .args([
+            "render",
+            "--stage",
+            "prod",
+            "-c",
+            "secrets/staging.yml",
+            "--in-place",
+            "--force",
+        ])
+        .output()
+        .unwrap();
+    assert_error(&o);
+    assert!(stderr(&o).contains("secrets folder"), "{}", stderr(&o));
+    for (path, bytes) in &before {
+        assert_eq!(
+            &std::fs::read(path).unwrap(),
+            bytes,
+            "{} changed",
+            path.display()
+        );
+    }
+    assert!(!r.path().join("secrets/new.yml").exists());
 }
 
 #[test]
@@ -419,4 +493,21 @@ fn set_keeps_comments_inside_lists_of_a_sops_written_file() {
     let ours = r.run(&["decrypt", "secrets/prod.yml"]);
     assert_ok(&ours);
     assert_eq!(stdout(&ours), stdout(&after));
+}
+
+#[test]
+fn a_plaintext_write_replaces_a_symlink_instead_of_following_it() {
+    // `-o` checks its target first; a link planted after that check must not redirect the
+    // write (only stage files and `--in-place` write through their links, deliberately).
+    let dir = tempfile::tempdir().unwrap();
+    let victim = dir.path().join("victim");
+    std::fs::write(&victim, "keep me").unwrap();
+    let link = dir.path().join("out.yml");
+    std::os::unix::fs::symlink(&victim, &link).unwrap();
+    sls_secrets::store::write_private(&link, b"plaintext").unwrap();
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
+    let meta = std::fs::symlink_metadata(&link).unwrap();
+    assert!(meta.file_type().is_file(), "the link was followed");
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    assert_eq!(std::fs::read_to_string(&link).unwrap(), "plaintext");
 }

@@ -49,6 +49,8 @@ fn tracked_by_git(path: &Path) -> Result<bool, String> {
             .args(args)
             // Its messages are matched below: untranslated.
             .env("LC_ALL", "C")
+            // A file name is a name, not a glob (`serverless[1].yml`).
+            .env("GIT_LITERAL_PATHSPECS", "1")
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
@@ -64,7 +66,10 @@ fn tracked_by_git(path: &Path) -> Result<bool, String> {
     if !inside.status.success() {
         // Only "not a repository" means nothing can be committed by accident. git exits 128
         // for other refusals too ("detected dubious ownership"): those can't tell.
-        let not_a_repo = String::from_utf8_lossy(&inside.stderr).contains("not a git repository");
+        // "not a git repository: PATH" (a moved worktree, a dangling `.git` file) is a
+        // broken repository, not an absent one.
+        let not_a_repo =
+            String::from_utf8_lossy(&inside.stderr).contains("not a git repository (or any");
         return if not_a_repo {
             Ok(false)
         } else {
@@ -149,7 +154,7 @@ pub(crate) fn run(args: &RenderArgs, ctx: &Context) -> Result<u8, Failure> {
     } else if args.output.is_some() {
         print_stdout(&output)
     } else if args.in_place {
-        write_in_place(args, &config, &output, rendered.changed)
+        write_in_place(args, ctx, &service_dir, &config, &output, rendered.changed)
     } else {
         print_stdout(&output)
     }
@@ -251,6 +256,18 @@ fn print_diff(
     })
 }
 
+/// The service's secrets folder and the current folder's (they differ with -c, and with
+/// `--secrets-dir`); every other `secrets/` folder is refused by name.
+fn secrets_dirs(ctx: &Context, service_dir: &Path) -> Vec<PathBuf> {
+    [
+        ctx.secrets_dir_for(service_dir).ok(),
+        ctx.secrets_dir().ok(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
 /// `-o PATH`: the rendered file, atomically, mode 0600; only a new path or a regular file,
 /// outside the secrets folder, and not a git-tracked file (unless `--force` or `CI`).
 fn write_output(
@@ -260,15 +277,7 @@ fn write_output(
     out: &Path,
     output: &str,
 ) -> Result<u8, Failure> {
-    // The service's secrets folder and the current folder's (they differ with -c).
-    let secrets_dirs: Vec<PathBuf> = [
-        ctx.secrets_dir_for(service_dir).ok(),
-        ctx.secrets_dir().ok(),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    store::check_plaintext_target(out, &secrets_dirs)?;
+    store::check_plaintext_target(out, &secrets_dirs(ctx, service_dir))?;
     refuse_tracked(out, args.force)?;
     store::write_private(out, output.as_bytes())?;
     eprintln!(
@@ -282,11 +291,15 @@ fn write_output(
 /// unless `--force` or `CI` (plaintext secrets must not be committed by accident).
 fn write_in_place(
     args: &RenderArgs,
+    ctx: &Context,
+    service_dir: &Path,
     config: &Path,
     output: &str,
     changed: bool,
 ) -> Result<u8, Failure> {
     if changed {
+        // A stage file is a YAML mapping too: render would happily add an environment to it.
+        store::refuse_secret_store(config, &secrets_dirs(ctx, service_dir))?;
         refuse_tracked(config, args.force)?;
         // A symlinked config is written through: its target must not be tracked either.
         if let Ok(real) = std::fs::canonicalize(config)
@@ -294,7 +307,7 @@ fn write_in_place(
         {
             refuse_tracked(&real, args.force)?;
         }
-        store::write_private(config, output.as_bytes())?;
+        store::replace_private(config, output.as_bytes())?;
     }
     eprintln!(
         "sls-secrets: {} {}",
