@@ -55,6 +55,8 @@ pub enum Command {
     Rotate(RotateArgs),
     /// Show who can open each stage file and whether .sops.yaml asks for other keys
     Keys(KeysArgs),
+    /// Print the stage's secrets as JSON or shell assignments, for the Serverless plugin and scripts (to a pipe only)
+    Export(ExportArgs),
 }
 
 impl Command {
@@ -71,6 +73,7 @@ impl Command {
             Command::Edit(a) => &a.store,
             Command::Rotate(a) => &a.store,
             Command::Keys(a) => &a.store,
+            Command::Export(a) => &a.store,
         };
         store.secrets_dir.as_deref()
     }
@@ -228,4 +231,27 @@ pub struct RenderArgs {
     pub no_set_env: bool,
     #[command(flatten)]
     pub store: StoreArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub stage: StageArg,
+    /// json: {"version":1,"stage":..,"setEnv":..,"secrets":{NAME:value}}; env: `export NAME='value'` lines for a POSIX shell
+    #[arg(long, value_enum)]
+    pub format: ExportFormat,
+    /// Print even when stdout is a terminal (plaintext on screen)
+    #[arg(long)]
+    pub force: bool,
+    /// Export even if seed.yml says sls_set_secret_envs: false
+    #[arg(long)]
+    pub set_env: bool,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportFormat {
+    Json,
+    Env,
 }

@@ -32,6 +32,7 @@ fn dispatch(command: &Command, ctx: &Context) -> Result<u8, Failure> {
         Command::Edit(args) => edit::run(args, ctx).map_err(in_stage(&args.stage.stage)),
         Command::Rotate(args) => rotate::run(args, ctx),
         Command::Keys(args) => keys::run(args, ctx),
+        Command::Export(args) => export::run(args, ctx).map_err(in_stage(&args.stage.stage)),
     }
 }
 

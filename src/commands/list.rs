@@ -1,6 +1,8 @@
 //! `list --stage S [--json]`: the secret names of a stage. Names are stored in clear, so no
 //! key is needed.
 
+use std::fmt::Write as _;
+
 use sls_secrets::store;
 use sls_secrets::yaml::MapItem;
 
@@ -43,15 +45,24 @@ pub(crate) fn run(args: &ListArgs, ctx: &Context) -> Result<u8, Failure> {
 }
 
 fn json_string(s: &str) -> String {
-    let mut o = String::from("\"");
+    let mut o = String::new();
+    push_json_string(&mut o, s);
+    o
+}
+
+/// Appends `s` as a JSON string literal (shared with `export`, which writes secret values
+/// into a buffer it zeroizes).
+pub(crate) fn push_json_string(o: &mut String, s: &str) {
+    o.push('"');
     for c in s.chars() {
         match c {
             '"' => o.push_str("\\\""),
             '\\' => o.push_str("\\\\"),
-            c if (c as u32) < 0x20 => o.push_str(&format!("\\u{:04x}", c as u32)),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(o, "\\u{:04x}", c as u32);
+            }
             c => o.push(c),
         }
     }
     o.push('"');
-    o
 }

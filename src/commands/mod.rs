@@ -14,6 +14,7 @@ use sls_secrets::store::{self, StoreError};
 pub(crate) mod decrypt;
 pub(crate) mod edit;
 pub(crate) mod exec;
+pub(crate) mod export;
 pub(crate) mod get;
 pub(crate) mod init;
 pub(crate) mod keys;
