@@ -336,3 +336,22 @@ pub fn marker(name: &str) -> String {
         .unwrap_or_default();
     format!("{name}-{}-{n}", std::process::id())
 }
+
+/// Each Lambda function's logical id and environment in a packaged CloudFormation template
+/// (`.serverless/cloudformation-template-update-stack.json`).
+pub fn lambda_environments(
+    template: &str,
+) -> Vec<(String, serde_json::Map<String, serde_json::Value>)> {
+    let tpl: serde_json::Value = serde_json::from_str(template).unwrap();
+    let mut out = Vec::new();
+    for (name, res) in tpl["Resources"].as_object().unwrap() {
+        if res["Type"] == "AWS::Lambda::Function" {
+            let vars = res["Properties"]["Environment"]["Variables"]
+                .as_object()
+                .cloned()
+                .unwrap_or_default();
+            out.push((name.clone(), vars));
+        }
+    }
+    out
+}
