@@ -76,6 +76,8 @@ pub enum Command {
     /// git's textconv (set up by `init --git`): one version of a stage file, values masked
     #[command(name = "git-textconv", hide = true)]
     GitTextconv(GitTextconvArgs),
+    /// Print the stage's secrets as JSON or shell assignments, for the Serverless plugin and scripts (to a pipe only)
+    Export(ExportArgs),
 }
 
 impl Command {
@@ -100,6 +102,7 @@ impl Command {
             Command::Keys(a) => &a.store,
             Command::Diff(a) => &a.store,
             Command::Check(a) => &a.store,
+            Command::Export(a) => &a.store,
         };
         store
             .secrets_dir
@@ -299,6 +302,23 @@ pub struct DiffArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub stage: StageArg,
+    /// json: {"version":1,"stage":..,"setEnv":..,"secrets":{NAME:value}}; env: `export NAME='value'` lines for a POSIX shell
+    #[arg(long, value_enum)]
+    pub format: ExportFormat,
+    /// Print even when stdout is a terminal (plaintext on screen)
+    #[arg(long)]
+    pub force: bool,
+    /// Export even if seed.yml says sls_set_secret_envs: false
+    #[arg(long)]
+    pub set_env: bool,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Args, Debug)]
 pub struct GitDiffArgs {
     /// What git passes: PATH OLD-FILE OLD-HEX OLD-MODE NEW-FILE NEW-HEX NEW-MODE (or PATH alone
     /// for an unmerged path)
@@ -334,4 +354,10 @@ pub struct CheckArgs {
     pub strict: bool,
     #[command(flatten)]
     pub store: StoreArgs,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportFormat {
+    Json,
+    Env,
 }

@@ -4,6 +4,14 @@
 /// `s` as a JSON string literal.
 pub fn string(s: &str) -> String {
     let mut o = String::with_capacity(s.len() + 2);
+    push_string(&mut o, s);
+    o
+}
+
+/// Appends `s` as a JSON string literal to `o` (`export` writes secret values into a buffer it
+/// zeroizes, so no intermediate copy is made).
+pub fn push_string(o: &mut String, s: &str) {
+    use std::fmt::Write as _;
     o.push('"');
     for c in s.chars() {
         match c {
@@ -12,12 +20,13 @@ pub fn string(s: &str) -> String {
             '\n' => o.push_str("\\n"),
             '\t' => o.push_str("\\t"),
             // C0 as JSON requires, and DEL and C1 too, so a terminal never sees them raw.
-            c if c.is_control() => o.push_str(&format!("\\u{:04x}", c as u32)),
+            c if c.is_control() => {
+                let _ = write!(o, "\\u{:04x}", c as u32);
+            }
             c => o.push(c),
         }
     }
     o.push('"');
-    o
 }
 
 /// A JSON array of strings.

@@ -37,6 +37,7 @@ fn dispatch(command: &Command, ctx: &Context) -> Result<u8, Failure> {
         Command::GitDiff(args) => git_diff::run(args, ctx),
         Command::GitMerge(args) => git_merge::run(args, ctx),
         Command::GitTextconv(args) => git_textconv::run(args, ctx),
+        Command::Export(args) => export::run(args, ctx).map_err(in_stage(&args.stage.stage)),
     }
 }
 

@@ -78,17 +78,7 @@ fn package(
             .join(".serverless/cloudformation-template-update-stack.json"),
     )
     .unwrap();
-    let tpl: serde_json::Value = serde_json::from_str(&tpl).unwrap();
-    let mut out = Vec::new();
-    for (name, res) in tpl["Resources"].as_object().unwrap() {
-        if res["Type"] == "AWS::Lambda::Function" {
-            let vars = res["Properties"]["Environment"]["Variables"]
-                .as_object()
-                .cloned()
-                .unwrap_or_default();
-            out.push((name.clone(), vars));
-        }
-    }
+    let out = common::lambda_environments(&tpl);
     assert!(!out.is_empty(), "{service}: no functions packaged");
     out
 }

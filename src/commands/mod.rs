@@ -17,6 +17,7 @@ pub(crate) mod decrypt;
 pub(crate) mod diff;
 pub(crate) mod edit;
 pub(crate) mod exec;
+pub(crate) mod export;
 pub(crate) mod get;
 pub(crate) mod git_diff;
 pub(crate) mod git_merge;

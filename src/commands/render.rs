@@ -194,6 +194,12 @@ fn wants_env(args: &RenderArgs, service_dir: &Path) -> Result<bool, Failure> {
         );
         return Ok(false);
     }
+    seed_set_env(service_dir)
+}
+
+/// `seed.yml`'s `sls_set_secret_envs` (service folder, else repository root), else yes; stderr
+/// says when it turns injection off. Shared with `export`, which the plugin reads.
+pub(crate) fn seed_set_env(service_dir: &Path) -> Result<bool, Failure> {
     let root = store::repo_root(service_dir);
     Ok(
         match seed::set_secret_envs(service_dir, &root).map_err(Failure::new)? {

@@ -395,3 +395,22 @@ pub fn commit_all(r: &Repo, msg: &str) {
     git_ok(r, &["add", "-A"]);
     git_ok(r, &["commit", "-q", "-m", msg]);
 }
+
+/// Each Lambda function's logical id and environment in a packaged CloudFormation template
+/// (`.serverless/cloudformation-template-update-stack.json`).
+pub fn lambda_environments(
+    template: &str,
+) -> Vec<(String, serde_json::Map<String, serde_json::Value>)> {
+    let tpl: serde_json::Value = serde_json::from_str(template).unwrap();
+    let mut out = Vec::new();
+    for (name, res) in tpl["Resources"].as_object().unwrap() {
+        if res["Type"] == "AWS::Lambda::Function" {
+            let vars = res["Properties"]["Environment"]["Variables"]
+                .as_object()
+                .cloned()
+                .unwrap_or_default();
+            out.push((name.clone(), vars));
+        }
+    }
+    out
+}

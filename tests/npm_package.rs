@@ -1,0 +1,465 @@
+//! The npm package, for real: the tarballs `scripts/npm-pack` made are published to a local
+//! registry (verdaccio on loopback, started by `scripts/test`, no uplinks), installed into a
+//! fresh Node project with `npm i -D sls-secrets`, and run through `npx`, `npm run` and the
+//! launcher in `node_modules/.bin` (docs/npm.md).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use common::{Repo, assert_ok, stderr, stdout};
+
+/// The registry and the tarballs, published once per test process.
+pub struct Registry {
+    url: String,
+    /// Holds `.npmrc` (registry + token) and the npm cache, so nothing touches ~/.npm.
+    npm_home: tempfile::TempDir,
+}
+
+fn version() -> &'static str {
+    env!("CARGO_PKG_VERSION")
+}
+
+fn host_package() -> &'static str {
+    // The only target our machines build (docs/npm.md); the others come from the release workflow.
+    "@sls-secrets/cli-linux-x64-gnu"
+}
+
+fn registry() -> Option<&'static Registry> {
+    static REG: OnceLock<Option<Registry>> = OnceLock::new();
+    REG.get_or_init(publish).as_ref()
+}
+
+fn publish() -> Option<Registry> {
+    let url = match std::env::var("SLS_SECRETS_TEST_NPM_REGISTRY") {
+        Ok(u) => u,
+        Err(_) if std::env::var_os("CI").is_some() => {
+            panic!("SLS_SECRETS_TEST_NPM_REGISTRY is not set; run scripts/test")
+        }
+        Err(_) => {
+            eprintln!("skipping: no local npm registry (run scripts/test)");
+            return None;
+        }
+    };
+    let tarballs = common::tool("SLS_SECRETS_TEST_NPM_DIR", "target/npm", "the npm tarballs")?;
+    let npm_home = tempfile::tempdir().unwrap();
+    // A user for this run (anyone may add one on the test registry); its token goes into a
+    // private .npmrc so publishing works like against npmjs.org.
+    let user = format!("t{}", std::process::id());
+    let o = Command::new("curl")
+        .args([
+            "-sf",
+            "-X",
+            "PUT",
+            "-H",
+            "content-type: application/json",
+            "-d",
+        ])
+        .arg(format!(r#"{{"name":"{user}","password":"test-password"}}"#))
+        .arg(format!("{url}-/user/org.couchdb.user:{user}"))
+        .output()
+        .unwrap();
+    assert_ok(&o);
+    let answer: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let token = answer["token"].as_str().expect("a token").to_owned();
+    let host = url.trim_start_matches("http:");
+    std::fs::write(
+        npm_home.path().join(".npmrc"),
+        format!("registry={url}\n{host}:_authToken={token}\n"),
+    )
+    .unwrap();
+    let reg = Registry { url, npm_home };
+    for name in ["sls-secrets", host_package()] {
+        // A rerun against the same registry: the version may be there already.
+        let _ = reg
+            .npm(reg.npm_home.path())
+            .args(["unpublish", &format!("{name}@{}", version()), "--force"])
+            .output();
+    }
+    let mut published = 0;
+    for e in std::fs::read_dir(&tarballs).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "tgz") {
+            assert_ok(
+                &reg.npm(reg.npm_home.path())
+                    .arg("publish")
+                    .arg(&p)
+                    .output()
+                    .unwrap(),
+            );
+            published += 1;
+        }
+    }
+    assert_eq!(
+        published,
+        2,
+        "expected the main and the host package in {}",
+        tarballs.display()
+    );
+    Some(reg)
+}
+
+impl Registry {
+    /// npm against the test registry only, with its own cache and config.
+    fn npm(&self, dir: &Path) -> Command {
+        let mut c = Command::new("npm");
+        let home = self.npm_home.path();
+        c.current_dir(dir)
+            .env("npm_config_userconfig", home.join(".npmrc"))
+            .env("npm_config_cache", home.join("cache"))
+            .env("npm_config_registry", &self.url)
+            .env("npm_config_audit", "false")
+            .env("npm_config_fund", "false")
+            .env("npm_config_update_notifier", "false")
+            .env_remove("npm_config_omit")
+            .stdin(Stdio::null());
+        c
+    }
+
+    /// A fresh Node project in `repo` with `sls-secrets` installed as a dev dependency.
+    fn project(&self, repo: &Repo, extra: &[&str]) {
+        repo.write(
+            "package.json",
+            r#"{ "name": "app", "version": "1.0.0", "private": true }"#,
+        );
+        let o = self
+            .npm(repo.path())
+            .args(["install", "--save-dev", "sls-secrets"])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert_ok(&o);
+    }
+}
+
+fn launcher(repo: &Repo) -> Command {
+    let mut l = Command::new(repo.path().join("node_modules/.bin/sls-secrets"));
+    l.current_dir(repo.path())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", repo.path().join("home"))
+        .env("SOPS_AGE_KEY_FILE", &repo.key_file)
+        .stdin(Stdio::null());
+    l
+}
+
+/// The `predeploy` recipe's package.json block, as the README prints it.
+fn readme_recipe() -> serde_json::Value {
+    let readme = include_str!("../README.md");
+    let section = &readme[readme
+        .find("### Recipe: deploy from CI")
+        .expect("recipe section")..];
+    let start = section.find("```json\n").unwrap() + 8;
+    let end = start + section[start..].find("```").unwrap();
+    serde_json::from_str(&section[start..end]).unwrap()
+}
+
+#[test]
+fn installs_from_the_registry_and_runs_the_readme_recipe() {
+    let Some(reg) = registry() else { return };
+    let r = Repo::with_config();
+    reg.project(&r, &[]);
+    assert!(
+        r.path()
+            .join("node_modules")
+            .join(host_package())
+            .join("bin/sls-secrets")
+            .exists(),
+        "npm did not install the platform package"
+    );
+    let o = reg
+        .npm(r.path())
+        .args(["exec", "--", "sls-secrets", "--version"])
+        .output()
+        .unwrap();
+    assert_ok(&o);
+    assert_eq!(stdout(&o).trim(), format!("sls-secrets {}", version()));
+    let o = Command::new("npx")
+        .args(["sls-secrets", "--version"])
+        .current_dir(r.path())
+        .env("npm_config_registry", &reg.url)
+        .output()
+        .unwrap();
+    assert_ok(&o);
+    assert_eq!(stdout(&o).trim(), format!("sls-secrets {}", version()));
+
+    // The README's predeploy recipe through `npm run`, with the npm-installed binary.
+    r.set("prod", "DB_PASSWORD", "pa55 'word' ${env:HOME}");
+    r.write(
+        "serverless.yml",
+        "service: app\nprovider:\n  name: aws\n  runtime: nodejs20.x\nfunctions:\n  hello:\n    handler: h.handler\n",
+    );
+    let mut pkg: serde_json::Value = serde_json::from_str(&r.read("package.json")).unwrap();
+    pkg["scripts"] = readme_recipe()["scripts"].clone();
+    r.write("package.json", &pkg.to_string());
+    let o = reg
+        .npm(r.path())
+        .args(["run", "predeploy"])
+        .env("STAGE", "prod")
+        .env("SOPS_AGE_KEY_FILE", &r.key_file)
+        .env("PATH", path_without_cargo_bin())
+        .output()
+        .unwrap();
+    assert_ok(&o);
+    let rendered = r.read("serverless.rendered.yml");
+    assert!(
+        rendered.contains(r#"DB_PASSWORD: "pa55 'word' \\${env:HOME}""#),
+        "{rendered}"
+    );
+}
+
+/// PATH without a cargo-installed `sls-secrets`, so `npm run` must use node_modules/.bin.
+fn path_without_cargo_bin() -> std::ffi::OsString {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let kept: Vec<PathBuf> = std::env::split_paths(&path)
+        .filter(|d| !d.join("sls-secrets").exists())
+        .collect();
+    std::env::join_paths(kept).unwrap()
+}
+
+#[test]
+fn a_missing_platform_package_names_it_and_says_why() {
+    let Some(reg) = registry() else { return };
+    let r = Repo::new();
+    reg.project(&r, &["--omit=optional"]);
+    assert!(!r.path().join("node_modules").join(host_package()).exists());
+    let o = launcher(&r).arg("--version").output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    for needle in [
+        host_package(),
+        "--omit=optional",
+        "--no-optional",
+        "another platform",
+        "SLS_SECRETS_BINARY",
+    ] {
+        assert!(err.contains(needle), "missing {needle:?} in:\n{err}");
+    }
+    // Windows gets a plain answer instead of a search for a package that does not exist.
+    let o = Command::new("node")
+        .arg("-e")
+        .arg("try { require('sls-secrets/lib/binary').platformSuffix('win32') } catch (e) { console.error(e.message); process.exit(3) }")
+        .current_dir(r.path())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3));
+    assert!(
+        stderr(&o).contains("Windows is not offered yet"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn exit_codes_and_signals_pass_through_the_launcher() {
+    use std::os::unix::process::ExitStatusExt;
+    let Some(reg) = registry() else { return };
+    let r = Repo::with_config();
+    reg.project(&r, &[]);
+    r.set("prod", "DB_PASSWORD", "x");
+
+    // The binary's exit code (here exec's: the command's own).
+    let o = launcher(&r)
+        .args(["exec", "--stage", "prod", "--", "sh", "-c", "exit 7"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
+
+    // A binary that dies of a signal: the launcher dies of the same one (SLS_SECRETS_BINARY
+    // points it at a stand-in). Not SIGUSR1: Node opens its inspector on that one.
+    r.write("dies.sh", "#!/bin/sh\nkill -TERM $$\nsleep 5\n");
+    std::fs::set_permissions(
+        r.path().join("dies.sh"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let o: Output = launcher(&r)
+        .env("SLS_SECRETS_BINARY", r.path().join("dies.sh"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.signal(), Some(15), "{:?} {}", o.status, stderr(&o));
+
+    // SIGTERM to the launcher reaches the binary, which forwards it to exec's child.
+    let mut child = launcher(&r)
+        .args([
+            "exec",
+            "--stage",
+            "prod",
+            "--",
+            "sh",
+            "-c",
+            "touch started; exec sleep 30",
+        ])
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !r.path().join("started").exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the child never started"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(128 + 15), "{status:?}");
+    assert!(started.elapsed() < Duration::from_secs(20));
+}
+
+// --- The Serverless plugin, judged by the real frameworks ---------------------------------
+
+/// Values chosen to break quoting, YAML typing or variable resolution if handled naively.
+const PLUGIN_SECRETS: &[(&str, &str)] = &[
+    ("DB_PASSWORD", "pa55: w0rd # \"quoted\" and 'single'"),
+    ("HOME_LITERAL", "${env:HOME}"),
+    ("FILE_MODE", "0755"),
+    ("ENABLED", "yes"),
+    ("MULTILINE", "line one\nline two"),
+];
+
+/// A Lambda function's logical id and its environment in the CloudFormation template.
+type FunctionEnv = (String, serde_json::Map<String, serde_json::Value>);
+
+/// Packages a service that lists the plugin with `framework` (offline) and returns each
+/// Lambda function's environment from the CloudFormation template.
+fn package_with_plugin(
+    framework: &Path,
+    framework_version: &str,
+    config_extra: &str,
+) -> (Repo, Vec<FunctionEnv>, String) {
+    let reg = registry().expect("registry");
+    let r = Repo::with_config();
+    for (k, v) in PLUGIN_SECRETS {
+        r.write("v.txt", v);
+        assert_ok(&r.run(&["set", "--stage", "prod", k, "--from-file", "v.txt"]));
+    }
+    std::fs::remove_file(r.path().join("v.txt")).unwrap();
+    reg.project(&r, &[]);
+    r.write("handler.js", "exports.handler = async () => ({});\n");
+    r.write(
+        "serverless.yml",
+        &format!(
+            "service: app\nframeworkVersion: '{framework_version}'\nplugins:\n  - sls-secrets\n\
+             provider:\n  name: aws\n  runtime: nodejs20.x\n  region: eu-west-1\n  environment:\n    LOG_LEVEL: info\n\
+             {config_extra}\
+             functions:\n  shadowing:\n    handler: handler.handler\n    environment:\n      DB_PASSWORD: old\n      ONLY_HERE: kept\n\
+             \x20 plain:\n    handler: handler.handler\n"
+        ),
+    );
+    let o = Command::new(framework)
+        .args(["package", "--stage", "prod"])
+        .current_dir(r.path())
+        .env("HOME", r.path().join("home"))
+        .env("SOPS_AGE_KEY_FILE", &r.key_file)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "eu-west-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("SLS_TELEMETRY_DISABLED", "1")
+        .env("SLS_NOTIFICATIONS_MODE", "off")
+        .env_remove("SLS_SECRETS_BINARY")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let log = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(
+        o.status.success(),
+        "{} package failed:\n{log}",
+        framework.display()
+    );
+    let tpl = r.read(".serverless/cloudformation-template-update-stack.json");
+    let out = common::lambda_environments(&tpl);
+    assert_eq!(out.len(), 2, "{log}");
+    (r, out, log)
+}
+
+fn judge(framework: Option<PathBuf>, framework_version: &str) {
+    let Some(framework) = framework else { return };
+    if registry().is_none() {
+        return;
+    }
+    let (_r, functions, log) = package_with_plugin(&framework, framework_version, "");
+    for (name, vars) in &functions {
+        for (k, v) in PLUGIN_SECRETS {
+            assert_eq!(
+                vars.get(*k).and_then(|x| x.as_str()),
+                Some(*v),
+                "{name}: {k}"
+            );
+        }
+        assert_eq!(vars["LOG_LEVEL"], "info", "{name}");
+        if name.starts_with("Shadowing") {
+            assert_eq!(vars["ONLY_HERE"], "kept");
+        }
+    }
+    // Names in the log, never values.
+    assert!(log.contains("DB_PASSWORD"), "{log}");
+    for (_, v) in PLUGIN_SECRETS.iter().filter(|(_, v)| v.len() > 4) {
+        assert!(!log.contains(v), "a value reached the log:\n{log}");
+    }
+}
+
+#[test]
+fn plugin_serverless_v3() {
+    judge(
+        common::tool(
+            "SLS_SECRETS_TEST_SERVERLESS",
+            "tests/serverless/node_modules/.bin/serverless",
+            "Serverless v3",
+        ),
+        "3",
+    );
+}
+
+#[test]
+fn plugin_osls_3() {
+    judge(
+        common::tool(
+            "SLS_SECRETS_TEST_OSLS3",
+            "tests/npm/osls3/node_modules/.bin/serverless",
+            "osls 3",
+        ),
+        "3",
+    );
+}
+
+#[test]
+fn plugin_osls_4() {
+    judge(
+        common::tool(
+            "SLS_SECRETS_TEST_OSLS4",
+            "tests/npm/osls4/node_modules/.bin/serverless",
+            "osls 4",
+        ),
+        "4",
+    );
+}
+
+#[test]
+fn plugin_opt_outs_leave_the_environment_alone() {
+    let Some(sls) = common::tool(
+        "SLS_SECRETS_TEST_SERVERLESS",
+        "tests/serverless/node_modules/.bin/serverless",
+        "Serverless v3",
+    ) else {
+        return;
+    };
+    if registry().is_none() {
+        return;
+    }
+    let (_r, functions, log) =
+        package_with_plugin(&sls, "3", "custom:\n  slsSecrets:\n    enabled: false\n");
+    for (name, vars) in &functions {
+        assert!(!vars.contains_key("FILE_MODE"), "{name}: {vars:?}");
+    }
+    assert!(log.contains("enabled is false"), "{log}");
+}
