@@ -3,7 +3,8 @@
 //! [`render`] parses the file once into a span tree ([`tree`]), plans where each secret goes
 //! ([`edit`]: `provider.environment`, function environments that would shadow it, or every
 //! function when the provider environment is a `${...}` string), splices the new text into the
-//! original bytes, re-parses the result and checks it ([`check`]). Everything outside the
+//! original bytes, re-parses the result and checks it against the original tree as it streams
+//! ([`reparse`], no second tree) and checks the plan and sizes ([`check`]). Everything outside the
 //! changed entries is byte-for-byte the input. Secret values never reach notes, errors or the
 //! masked texts handed to [`unified_diff`].
 //!
