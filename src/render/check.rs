@@ -12,6 +12,7 @@ use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use saphyr_parser::ScalarStyle;
 
 use super::error::{Error, unsupported};
+use super::overlay::Overlay;
 use super::plan::{Plan, Slot};
 use super::splice::Edit;
 use super::tree::{Entry, Kind, MAX_DEPTH, NodeId, Tree, effective_entries, key_repr};
@@ -215,6 +216,7 @@ pub(crate) struct Expect<'x> {
     pub variable_env: bool,
 }
 
+#[cfg_attr(not(debug_assertions), allow(dead_code))]
 struct Cmp<'a, 'b, 'x> {
     a: &'a Tree<'a>,
     b: &'b Tree<'b>,
@@ -226,11 +228,13 @@ struct Cmp<'a, 'b, 'x> {
 
 /// Key lookup over one mapping's effective entries: a scan for the usual handful of keys, a
 /// hash map for large mappings (no allocation at all in the common case).
+#[cfg_attr(not(debug_assertions), allow(dead_code))]
 enum Keys<'e> {
     Scan(&'e [Entry<'e>]),
     Hash(HashMap<&'e str, NodeId>),
 }
 
+#[cfg_attr(not(debug_assertions), allow(dead_code))]
 impl<'e> Keys<'e> {
     fn new(entries: &'e [Entry<'e>]) -> Self {
         if entries.len() <= 16 {
@@ -250,6 +254,7 @@ impl<'e> Keys<'e> {
 
 /// One step of the path being compared, resolved to text only for an error message.
 #[derive(Clone, Copy)]
+#[cfg_attr(not(debug_assertions), allow(dead_code))]
 enum Seg {
     /// A key node of the original.
     A(NodeId),
@@ -261,12 +266,14 @@ enum Seg {
     Name(usize),
 }
 
+#[cfg_attr(not(debug_assertions), allow(dead_code))]
 enum Mismatch {
     At(String),
     Budget,
 }
 
 /// Compare original and output with aliases and merge keys resolved.
+#[cfg_attr(not(debug_assertions), allow(dead_code))]
 pub(crate) fn verify(a: &Tree<'_>, b: &Tree<'_>, exp: &Expect<'_>) -> Result<(), Error> {
     let mut c = Cmp {
         a,
@@ -285,6 +292,7 @@ pub(crate) fn verify(a: &Tree<'_>, b: &Tree<'_>, exp: &Expect<'_>) -> Result<(),
     }
 }
 
+#[cfg_attr(not(debug_assertions), allow(dead_code))]
 impl Cmp<'_, '_, '_> {
     fn tick(&mut self) -> Result<(), Mismatch> {
         self.budget = self.budget.checked_sub(1).ok_or(Mismatch::Budget)?;
@@ -746,48 +754,305 @@ pub(crate) fn check_names(
     Ok(notes)
 }
 
-/// 4 KB check on the merged environment of every function of the output (or the provider
-/// environment alone when there are no functions). Linear: each function's total is the
-/// provider total adjusted by the function's own entries; the merged list (for the message)
-/// is built only for a function over the limit.
-pub(crate) fn check_sizes(
-    b: &Tree<'_>,
-    names: &[&str],
-    yaml_values: &[&str],
-    raw_len: &[usize],
-    limit: usize,
-) -> Result<(), Error> {
-    let (provider, provider_unknown, functions) = env_maps(b);
-    let name_index: HashMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (*n, i)).collect();
-    let size_of = |key: &str, v: NodeId| -> (usize, bool) {
-        let n = b.node(b.deref(v));
-        if let Some(&i) = name_index.get(key)
-            && n.scalar() == Some(yaml_values[i])
-        {
-            return (raw_len[i], false);
-        }
-        if n.is_null() {
-            return (0, false);
-        }
-        match n.scalar() {
-            Some(s) => (s.len(), s.contains("${") || n.tag.is_some()),
-            None => {
-                // A CloudFormation intrinsic (long form): count its source text.
-                (n.end().saturating_sub(n.start()), true)
-            }
-        }
+/// An environment after the render, read from the original tree and the plan's overlay.
+#[derive(Clone, Copy)]
+enum EnvAfter<'p> {
+    /// An existing mapping (dereferenced): its entries plus the secrets planned for it.
+    Map(NodeId),
+    /// Created by the plan, holding exactly these secrets.
+    Created(&'p [usize]),
+    /// A `${...}` string or another value: contents unknown.
+    Unknown,
+    Missing,
+}
+
+const ENV: &[&str] = &["environment"];
+const PROVIDER_ENV: &[&str] = &["provider", "environment"];
+
+fn created<'p>(ov: &Overlay<'p>, at: NodeId, path: &[&str]) -> EnvAfter<'p> {
+    ov.created_at(at, path)
+        .map_or(EnvAfter::Missing, EnvAfter::Created)
+}
+
+/// The `environment` of a provider or function mapping `holder`.
+fn env_of<'p>(tree: &Tree<'_>, ov: &Overlay<'p>, holder: NodeId) -> EnvAfter<'p> {
+    let Some((_, _, raw)) = tree.lookup(holder, "environment", 0) else {
+        return created(ov, holder, ENV);
     };
-    let mut provider_entries: Vec<(String, usize, bool)> = Vec::new();
-    if let Some(p) = provider {
-        for (key, _, v) in effective_entries(b, p) {
-            let (s, est) = size_of(&key, v);
-            provider_entries.push((key.into_owned(), s, est));
+    let e = tree.deref(raw);
+    let n = tree.node(e);
+    match n.kind {
+        Kind::Map { .. } => EnvAfter::Map(e),
+        _ if n.is_null() => created(ov, e, &[]),
+        _ => EnvAfter::Unknown,
+    }
+}
+
+fn provider_env<'p>(tree: &Tree<'_>, ov: &Overlay<'p>) -> EnvAfter<'p> {
+    let root = tree.root.map(|r| tree.deref(r));
+    let Some(root) = root.filter(|&r| matches!(tree.node(r).kind, Kind::Map { .. })) else {
+        return match (ov.document, tree.root) {
+            (Some((path, keys)), _) if path == PROVIDER_ENV => EnvAfter::Created(keys),
+            (_, Some(r)) => created(ov, r, PROVIDER_ENV),
+            _ => EnvAfter::Missing,
+        };
+    };
+    let Some((_, _, raw)) = tree.lookup(root, "provider", 0) else {
+        return created(ov, root, PROVIDER_ENV);
+    };
+    let p = tree.deref(raw);
+    match tree.node(p).kind {
+        Kind::Map { .. } => env_of(tree, ov, p),
+        // Null, or the `provider: aws` shorthand: written out with the environment.
+        _ => created(ov, p, ENV),
+    }
+}
+
+/// The functions of the original (name, dereferenced value); none unless a mapping.
+fn functions<'t>(tree: &'t Tree<'_>) -> Vec<(Cow<'t, str>, NodeId)> {
+    let Some(root) = tree.root.map(|r| tree.deref(r)) else {
+        return Vec::new();
+    };
+    if !matches!(tree.node(root).kind, Kind::Map { .. }) {
+        return Vec::new();
+    }
+    let Some((_, _, f)) = tree.lookup(root, "functions", 0) else {
+        return Vec::new();
+    };
+    let f = tree.deref(f);
+    if !matches!(tree.node(f).kind, Kind::Map { .. }) {
+        return Vec::new();
+    }
+    effective_entries(tree, f)
+        .into_iter()
+        .map(|(name, _, v)| (name, tree.deref(v)))
+        .collect()
+}
+
+fn function_env<'p>(tree: &Tree<'_>, ov: &Overlay<'p>, f: NodeId) -> EnvAfter<'p> {
+    let n = tree.node(f);
+    match n.kind {
+        Kind::Map { .. } => env_of(tree, ov, f),
+        _ if n.is_null() => created(ov, f, ENV),
+        _ => EnvAfter::Missing,
+    }
+}
+
+/// Whether secret `k` resolves to its value in `env` after the render: planned for the
+/// mapping itself or for the merge source the key resolves from, or already written as the
+/// secret (double-quoted) where the key resolves from.
+fn holds(tree: &Tree<'_>, ov: &Overlay<'_>, exp: &Expect<'_>, env: EnvAfter<'_>, k: usize) -> bool {
+    let planned = |m: NodeId| ov.map_keys.get(&m).is_some_and(|ks| ks.contains(&k));
+    match env {
+        EnvAfter::Map(e) => {
+            planned(e)
+                || tree.lookup(e, exp.names[k], 0).is_some_and(|(h, _, v)| {
+                    planned(h) || {
+                        let n = tree.node(v);
+                        n.tag.is_none()
+                            && matches!(&n.kind, Kind::Scalar { value, style: ScalarStyle::DoubleQuoted } if value == exp.yaml_values[k])
+                    }
+                })
+        }
+        EnvAfter::Created(keys) => keys.contains(&k),
+        EnvAfter::Unknown | EnvAfter::Missing => false,
+    }
+}
+
+fn not_intended(what: String) -> Error {
+    Error::Internal {
+        message: format!("the edited file does not re-parse to the intended change: {what}"),
+    }
+}
+
+/// The plan covers what the render promises, read on the original tree with the overlay (the
+/// re-parse check then proves the output is exactly that): every secret in
+/// `provider.environment` (or in every function's environment when the provider's is a
+/// variable), and every function environment entry named like a secret resolves to it.
+pub(crate) fn check_coverage(
+    tree: &Tree<'_>,
+    ov: &Overlay<'_>,
+    exp: &Expect<'_>,
+) -> Result<(), Error> {
+    let names = exp.names;
+    if names.is_empty() {
+        return Ok(());
+    }
+    if !exp.variable_env {
+        let env = provider_env(tree, ov);
+        if let Some(k) = (0..names.len()).find(|&k| !holds(tree, ov, exp, env, k)) {
+            return Err(not_intended(format!(
+                "secret entry missing at `provider.environment.{}`",
+                names[k]
+            )));
         }
     }
+    let name_index: HashMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (*n, i)).collect();
+    for (fname, f) in functions(tree) {
+        let env = function_env(tree, ov, f);
+        if exp.variable_env
+            && let Some(k) = (0..names.len()).find(|&k| !holds(tree, ov, exp, env, k))
+        {
+            return Err(not_intended(format!(
+                "secret entry missing at `functions.{fname}.environment.{}`",
+                names[k]
+            )));
+        }
+        if let EnvAfter::Map(e) = env {
+            for (key, _, _) in effective_entries(tree, e) {
+                if let Some(&k) = name_index.get(&*key)
+                    && !holds(tree, ov, exp, env, k)
+                {
+                    return Err(not_intended(format!(
+                        "`functions.{fname}.environment.{key}` does not resolve to the secret"
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// (key, bytes, whether the size is an estimate) of one environment entry.
+type SizedEntry<'a> = (Cow<'a, str>, usize, bool);
+
+/// Size of an entry the render leaves as it is: a value already holding a secret counts as
+/// the secret (Lambda sees the unescaped value).
+fn size_of_value(
+    tree: &Tree<'_>,
+    v: NodeId,
+    secret: Option<usize>,
+    yaml_values: &[&str],
+    raw_len: &[usize],
+) -> (usize, bool) {
+    let n = tree.node(tree.deref(v));
+    if let Some(i) = secret
+        && n.scalar() == Some(yaml_values[i])
+    {
+        return (raw_len[i], false);
+    }
+    if n.is_null() {
+        return (0, false);
+    }
+    match n.scalar() {
+        Some(s) => (s.len(), s.contains("${") || n.tag.is_some()),
+        // A CloudFormation intrinsic (long form): count its source text.
+        None => (n.end().saturating_sub(n.start()), true),
+    }
+}
+
+/// What Lambda will count for each secret: its raw value, and the values in the stage file.
+pub(crate) struct Sizes<'x> {
+    pub raw_len: &'x [usize],
+    pub limit: usize,
+}
+
+/// 4 KB check on the merged environment of every function after the render (or the provider
+/// environment alone when there are no functions), from the original tree and the plan's
+/// overlay: a replaced or added secret counts its raw length, everything else its value.
+pub(crate) fn check_sizes(
+    tree: &Tree<'_>,
+    ov: &Overlay<'_>,
+    exp: &Expect<'_>,
+    sz: &Sizes<'_>,
+) -> Result<(), Error> {
+    let name_index: HashMap<&str, usize> =
+        exp.names.iter().enumerate().map(|(i, n)| (*n, i)).collect();
+    let entries = |env: EnvAfter<'_>| -> Vec<SizedEntry<'_>> {
+        match env {
+            EnvAfter::Map(e) => {
+                let mut out: Vec<SizedEntry<'_>> = effective_entries(tree, e)
+                    .into_iter()
+                    .map(|(key, _, v)| {
+                        let k = name_index.get(&*key).copied();
+                        let (s, est) = match k {
+                            Some(k) if holds(tree, ov, exp, env, k) => (sz.raw_len[k], false),
+                            _ => size_of_value(tree, v, k, exp.yaml_values, sz.raw_len),
+                        };
+                        (key, s, est)
+                    })
+                    .collect();
+                if let Some(keys) = ov.map_keys.get(&e) {
+                    let present: HashSet<&str> = if keys.len() > 16 {
+                        out.iter().map(|e| &*e.0).collect()
+                    } else {
+                        HashSet::default()
+                    };
+                    let mut added = Vec::new();
+                    for &k in keys.iter() {
+                        let name = exp.names[k];
+                        let found = if keys.len() > 16 {
+                            present.contains(name)
+                        } else {
+                            out.iter().any(|e| e.0 == name)
+                        };
+                        if !found {
+                            added.push((Cow::Borrowed(name), sz.raw_len[k], false));
+                        }
+                    }
+                    out.extend(added);
+                }
+                out
+            }
+            EnvAfter::Created(keys) => keys
+                .iter()
+                .map(|&k| (Cow::Borrowed(exp.names[k]), sz.raw_len[k], false))
+                .collect(),
+            EnvAfter::Unknown | EnvAfter::Missing => Vec::new(),
+        }
+    };
+    let provider = provider_env(tree, ov);
+    let per_function = functions(tree)
+        .into_iter()
+        .map(|(name, f)| (name.into_owned(), entries(function_env(tree, ov, f))));
+    merged_sizes(
+        entries(provider),
+        matches!(provider, EnvAfter::Unknown),
+        per_function,
+        sz.limit,
+    )
+}
+
+/// The same check on a parsed output (the former way; kept as the reference the streamed
+/// check is compared with in debug builds).
+#[cfg(debug_assertions)]
+pub(crate) fn check_sizes_of_output(
+    b: &Tree<'_>,
+    exp: &Expect<'_>,
+    sz: &Sizes<'_>,
+) -> Result<(), Error> {
+    let (provider, provider_unknown, functions) = env_maps(b);
+    let name_index: HashMap<&str, usize> =
+        exp.names.iter().enumerate().map(|(i, n)| (*n, i)).collect();
+    let entries = |m: Option<NodeId>| -> Vec<SizedEntry<'_>> {
+        m.map(|m| {
+            effective_entries(b, m)
+                .into_iter()
+                .map(|(key, _, v)| {
+                    let k = name_index.get(&*key).copied();
+                    let (s, est) = size_of_value(b, v, k, exp.yaml_values, sz.raw_len);
+                    (key, s, est)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+    };
+    let functions = functions.into_iter().map(|(name, e)| (name, entries(e)));
+    merged_sizes(entries(provider), provider_unknown, functions, sz.limit)
+}
+
+/// Linear: each function's total is the provider total adjusted by the function's own
+/// entries; the merged list (for the message) is built only for a function over the limit.
+fn merged_sizes<'a>(
+    provider_entries: Vec<SizedEntry<'a>>,
+    provider_unknown: bool,
+    functions: impl ExactSizeIterator<Item = (String, Vec<SizedEntry<'a>>)>,
+    limit: usize,
+) -> Result<(), Error> {
     let provider_at: HashMap<&str, usize> = provider_entries
         .iter()
         .enumerate()
-        .map(|(i, e)| (e.0.as_str(), i))
+        .map(|(i, e)| (&*e.0, i))
         .collect();
     let provider_total: usize = provider_entries.iter().map(|(k, s, _)| k.len() + s).sum();
     let too_large = |label: &str, entries: Vec<(String, usize, bool)>| -> Error {
@@ -806,24 +1071,19 @@ pub(crate) fn check_sizes(
             estimated: provider_unknown || entries.iter().any(|e| e.2),
         }
     };
-    if functions.is_empty() {
+    let owned = |entries: &[SizedEntry<'_>]| -> Vec<(String, usize, bool)> {
+        entries
+            .iter()
+            .map(|(k, s, e)| (k.to_string(), *s, *e))
+            .collect()
+    };
+    if functions.len() == 0 {
         if provider_total > limit {
-            return Err(too_large("provider.environment", provider_entries));
+            return Err(too_large("provider.environment", owned(&provider_entries)));
         }
         return Ok(());
     }
-    for (name, env) in functions {
-        let own: Vec<(Cow<'_, str>, usize, bool)> = env
-            .map(|e| {
-                effective_entries(b, e)
-                    .into_iter()
-                    .map(|(key, _, v)| {
-                        let (s, est) = size_of(&key, v);
-                        (key, s, est)
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+    for (name, own) in functions {
         let mut total = provider_total;
         for (key, s, _) in &own {
             if let Some(&i) = provider_at.get(&**key) {
@@ -832,7 +1092,7 @@ pub(crate) fn check_sizes(
             total += key.len() + s;
         }
         if total > limit {
-            let mut merged = provider_entries.clone();
+            let mut merged = owned(&provider_entries);
             for (key, s, est) in own {
                 match merged.iter_mut().find(|x| x.0 == key) {
                     Some(slot) => *slot = (key.into_owned(), s, est),
@@ -846,7 +1106,7 @@ pub(crate) fn check_sizes(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn verify_src(a: &str, b: &str) -> Result<(), Error> {
@@ -870,24 +1130,29 @@ mod tests {
         }
     }
 
-    #[test]
-    fn verify_refuses_anything_but_the_intended_change() {
+    /// An input, the intended output for secret `DB_PASSWORD=s3cret`, and outputs that are
+    /// not it (every check of the output must refuse them).
+    pub(crate) fn wrong_outputs() -> (&'static str, &'static str, Vec<String>) {
         let a = "service: s\nprovider:\n  name: aws\n  environment:\n    LOG: info\n";
         let good = "service: s\nprovider:\n  name: aws\n  environment:\n    LOG: info\n    DB_PASSWORD: \"s3cret\"\n";
+        let bad = vec![
+            good.replace("service: s", "service: t"),
+            good.replace("\"s3cret\"", "\"other\""),
+            // Plain style could change the value's type.
+            good.replace("\"s3cret\"", "s3cret"),
+            good.replace("    LOG: info\n", ""),
+            good.replace("  name: aws\n", "  name: aws\n  extra: 1\n"),
+            good.replace("    DB_PASSWORD", "    OTHER_NEW: x\n    DB_PASSWORD"),
+            a.to_string(),
+        ];
+        (a, good, bad)
+    }
+
+    #[test]
+    fn verify_refuses_anything_but_the_intended_change() {
+        let (a, good, bad) = wrong_outputs();
         assert!(verify_src(a, good).is_ok());
-        assert_refused(
-            a,
-            &[
-                good.replace("service: s", "service: t"),
-                good.replace("\"s3cret\"", "\"other\""),
-                // Plain style could change the value's type.
-                good.replace("\"s3cret\"", "s3cret"),
-                good.replace("    LOG: info\n", ""),
-                good.replace("  name: aws\n", "  name: aws\n  extra: 1\n"),
-                good.replace("    DB_PASSWORD", "    OTHER_NEW: x\n    DB_PASSWORD"),
-                a.to_string(),
-            ],
-        );
+        assert_refused(a, &bad);
     }
 
     #[test]
@@ -903,6 +1168,49 @@ mod tests {
                 good.replace("  name: aws\n", "  name: aws\n  region: x\n"),
                 good.replace("\"s3cret\"", "\"other\""),
             ],
+        );
+    }
+
+    fn coverage_without(
+        src: &str,
+        spoil: impl Fn(&mut super::super::plan::Plan),
+    ) -> Result<(), Error> {
+        let names = ["DB_PASSWORD", "API_KEY"];
+        let written = ["\"a\"", "\"b\""];
+        let tree = Tree::parse(src).ok().expect("parses");
+        let mut plan = super::super::plan::plan(&tree, &names, &written)?;
+        spoil(&mut plan);
+        let ov = Overlay::new(&tree, &plan, &names)?;
+        let expect = Expect {
+            names: &names,
+            yaml_values: &["a", "b"],
+            variable_env: plan.variable_env,
+        };
+        check_coverage(&tree, &ov, &expect)
+    }
+
+    #[test]
+    fn coverage_refuses_a_plan_that_misses_an_environment() {
+        let src = "provider:\n  environment:\n    LOG: x\nfunctions:\n  f:\n    environment:\n      API_KEY: old\n";
+        assert!(coverage_without(src, |_| {}).is_ok());
+        // A secret left out of provider.environment.
+        let r = coverage_without(src, |p| p.slots[0].keys.retain(|&k| k != 0));
+        assert!(
+            matches!(r, Err(Error::Internal { .. })),
+            "missing provider entry"
+        );
+        // The function's own API_KEY would shadow the secret.
+        let r = coverage_without(src, |p| p.slots.truncate(1));
+        assert!(matches!(r, Err(Error::Internal { .. })), "shadowing left");
+        // Variable provider environment: every function needs every secret.
+        let var = "provider:\n  environment: ${file(env.yml)}\nfunctions:\n  f:\n    handler: h\n  g:\n    environment:\n      LOG: x\n";
+        assert!(coverage_without(var, |_| {}).is_ok());
+        let r = coverage_without(var, |p| {
+            p.slots.pop();
+        });
+        assert!(
+            matches!(r, Err(Error::Internal { .. })),
+            "function left out"
         );
     }
 }

@@ -3,7 +3,8 @@
 //! [`render`] parses the file once into a span tree ([`tree`]), plans where each secret goes
 //! ([`edit`]: `provider.environment`, function environments that would shadow it, or every
 //! function when the provider environment is a `${...}` string), splices the new text into the
-//! original bytes, re-parses the result and checks it ([`check`]). Everything outside the
+//! original bytes, re-parses the result and checks it against the original tree as it streams
+//! ([`reparse`], no second tree) and checks the plan and sizes ([`check`]). Everything outside the
 //! changed entries is byte-for-byte the input. Secret values never reach notes, errors or the
 //! masked texts handed to [`unified_diff`].
 //!
@@ -15,8 +16,10 @@
 mod check;
 mod diff;
 mod error;
+mod overlay;
 mod plan;
 mod quote;
+mod reparse;
 mod splice;
 mod stage;
 mod tree;
@@ -248,28 +251,25 @@ pub fn render<'s>(
     secret_texts.extend(secrets.iter().map(|s| s.value));
     let masks = check::secret_spans(&tree, &envs, &secret_texts);
 
-    let out_tree = tree::Tree::parse(&output).map_err(|e| Error::Internal {
-        message: format!(
-            "the edited file does not parse at {}:{} ({})",
-            e.line,
-            e.col + 1,
-            e.message
-        ),
-    })?;
-    if out_tree.second_document.is_some() {
-        return Err(Error::Internal {
-            message: "the edited file has more than one document".into(),
-        });
-    }
     let expect = check::Expect {
         names: &names,
         yaml_values: &yv,
         variable_env: plan.variable_env,
     };
-    check::verify(&tree, &out_tree, &expect)?;
-    let raw_len: Vec<usize> = secrets.iter().map(|s| s.value.len()).collect();
-    check::check_sizes(&out_tree, &names, &yv, &raw_len, opts.env_limit)?;
-    drop(out_tree);
+    let sizes = check::Sizes {
+        raw_len: &secrets.iter().map(|s| s.value.len()).collect::<Vec<_>>(),
+        limit: opts.env_limit,
+    };
+    // The whole output is re-parsed and must be the original plus exactly the plan's
+    // entries (streamed against the original tree: no second tree); the plan must cover
+    // every environment that needs the secrets; then Lambda's size limit.
+    let overlay = overlay::Overlay::new(&tree, &plan, &names)?;
+    reparse::check(&tree, &overlay, &expect, &output, &edits, |i| enc[i].len())?;
+    check::check_coverage(&tree, &overlay, &expect)?;
+    let size_check = check::check_sizes(&tree, &overlay, &expect, &sizes);
+    #[cfg(debug_assertions)]
+    reference_check(&tree, &output, &expect, &sizes, &size_check);
+    size_check?;
     let changed = output != source;
     Ok(Rendered {
         output,
@@ -279,4 +279,36 @@ pub fn render<'s>(
         edits,
         masks,
     })
+}
+
+/// Debug builds (tests, fuzzing) also run the former check, a second span tree of the output
+/// compared with the original with aliases and merges resolved, and its 4 KB check: the
+/// streamed checks must never accept what it refuses, nor disagree on the sizes.
+#[cfg(debug_assertions)]
+fn reference_check(
+    tree: &tree::Tree<'_>,
+    output: &str,
+    expect: &check::Expect<'_>,
+    sizes: &check::Sizes<'_>,
+    size_check: &Result<(), Error>,
+) {
+    let Ok(out_tree) = tree::Tree::parse(output) else {
+        panic!("the streamed check accepted an output the span tree refuses");
+    };
+    match check::verify(tree, &out_tree, expect) {
+        // The tree comparison resolves aliases under a node budget the stream never needs.
+        Ok(()) | Err(Error::Unsupported { .. }) => {}
+        Err(_) => panic!("the streamed check accepted an output the tree comparison refuses"),
+    }
+    let reference = check::check_sizes_of_output(&out_tree, expect, sizes);
+    let bytes = |r: &Result<(), Error>| match r {
+        Ok(()) => None,
+        Err(Error::TooLarge { bytes, .. }) => Some(*bytes),
+        Err(_) => Some(usize::MAX),
+    };
+    assert_eq!(
+        bytes(&reference),
+        bytes(size_check),
+        "the 4 KB check differs from the one on the parsed output"
+    );
 }

@@ -143,14 +143,14 @@ struct Frame {
 /// its char index and the extra bytes (beyond one per char) up to and including it. A lookup
 /// is a binary search, and building the table skips ASCII eight bytes at a time. (It replaced
 /// a per-character table, 8 MB for a 1 MB file, then cursors walking the text.)
-struct ByteIndex {
+pub(crate) struct ByteIndex {
     len: usize,
     /// (char index, cumulative extra bytes through this char), by char index.
     multi: Vec<(usize, usize)>,
 }
 
 impl ByteIndex {
-    fn new(src: &str) -> Self {
+    pub(crate) fn new(src: &str) -> Self {
         let bytes = src.as_bytes();
         let mut multi = Vec::new();
         let mut extra = 0usize;
@@ -187,7 +187,7 @@ impl ByteIndex {
     /// `cursor` remembers where the previous lookup of the same kind (span starts, span
     /// ends) landed: positions arrive nearly in order, so the answer is usually the same gap
     /// between multi-byte characters or the next one, and a binary search otherwise.
-    fn byte(&self, cursor: &mut usize, char_index: usize) -> usize {
+    pub(crate) fn byte(&self, cursor: &mut usize, char_index: usize) -> usize {
         let m = &self.multi;
         // `k` multi-byte chars come before `char_index` when it falls in gap `k`.
         let in_gap = |k: usize| {
@@ -647,7 +647,7 @@ fn quoted_end(b: &[u8], s: usize, e: usize) -> usize {
 /// Position of a flow collection's `{`/`[` in a collection-start span: after the node's
 /// properties (tag, anchor) and any blanks or comments between them, never inside a comment
 /// (found by fuzzing: `&a # {` before a block mapping was taken for a flow mapping).
-fn flow_open(b: &[u8], s: usize, e: usize, open: u8) -> Option<usize> {
+pub(crate) fn flow_open(b: &[u8], s: usize, e: usize, open: u8) -> Option<usize> {
     let mut i = s;
     loop {
         i = skip_trivia(b, i);
