@@ -1,6 +1,8 @@
 //! Format-preserving rendering of secrets into `serverless.yml`.
 //!
-//! [`render`] parses the file once into a span tree ([`tree`]), plans where each secret goes
+//! [`render`] parses the file once into a span tree ([`tree`]; when saphyr-parser refuses
+//! indentation that js-yaml only warns about, a second time from [`relax`]'s re-indented copy,
+//! positions mapped back to the original), plans where each secret goes
 //! ([`edit`]: `provider.environment`, function environments that would shadow it, or every
 //! function when the provider environment is a `${...}` string), splices the new text into the
 //! original bytes, re-parses the result and checks it ([`check`]). Everything outside the
@@ -17,6 +19,7 @@ mod diff;
 mod error;
 mod plan;
 mod quote;
+mod relax;
 mod splice;
 mod stage;
 mod tree;
