@@ -30,6 +30,7 @@ pub use check::RESERVED;
 pub use diff::unified_diff;
 pub use error::Error;
 pub use quote::{encode_value, serverless_escape, serverless_unescape};
+pub use relax::parser_text;
 pub use stage::detect_stage;
 
 /// What a masked secret value looks like in [`Rendered::masked_output`].

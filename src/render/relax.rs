@@ -19,6 +19,21 @@
 //! a flow collection or quoted scalar of the resulting tree, or the original error stands.
 //! A `---`/`...` line inside a construct is never padded (js-yaml ends the document there too).
 
+use std::borrow::Cow;
+
+/// `src` as a YAML parser should read it to see what Serverless sees: `src` itself when
+/// saphyr-parser reads it, else the copy [`relax`] makes (when it makes one). For checking
+/// render's output with a parser of one's own (the fuzz target does).
+pub fn parser_text(src: &str) -> Cow<'_, str> {
+    let mut parser = saphyr_parser::Parser::new_from_str(src);
+    while let Some(ev) = parser.next_event() {
+        if ev.is_err() {
+            return relax(src).map_or(Cow::Borrowed(src), |r| Cow::Owned(r.text));
+        }
+    }
+    Cow::Borrowed(src)
+}
+
 /// Spaces inserted at the start of one line of the parser's copy.
 struct Pad {
     /// 1-based line number (the same in both texts: only spaces are inserted).
@@ -201,7 +216,9 @@ impl Lexer {
                 match c {
                     b'\'' if q == b'\'' && b.get(i + 1) == Some(&b'\'') => i += 2,
                     // An escaped line break continues the scalar; let the line loop see it.
-                    b'\\' if q == b'"' && !matches!(b.get(i + 1), Some(b'\n' | b'\r')) => i += 2,
+                    b'\\' if q == b'"' && !matches!(b.get(i + 1), Some(b'\n' | b'\r')) => {
+                        i = (i + 2).min(b.len());
+                    }
                     _ if c == q => {
                         self.quote = None;
                         token_start = false;
@@ -321,6 +338,17 @@ mod tests {
             "a document marker is left where it is"
         );
         assert_eq!(copy("a: [\r1]\n"), None, "lone CR");
+        assert_eq!(copy("a: [\"\\"), None, "escape at the end of the text");
+    }
+
+    #[test]
+    fn parser_text_is_the_source_unless_saphyr_refuses_it() {
+        assert!(matches!(parser_text("a: [1,\n  2]\n"), Cow::Borrowed(_)));
+        assert_eq!(parser_text("a:\n  b: [\n  1]\n"), "a:\n  b: [\n     1]\n");
+        assert!(
+            matches!(parser_text("a: [\n"), Cow::Borrowed(_)),
+            "no fix: left as is"
+        );
     }
 
     #[test]
