@@ -99,14 +99,20 @@ fn assert_every_secret(
     }
 }
 
-#[test]
-fn every_function_gets_every_secret_exactly() {
-    let Some(sls) = serverless() else { return };
+/// A repository whose `production` stage holds [`SECRETS`].
+fn repo_with_secrets() -> Repo {
     let r = Repo::with_config();
     for (k, v) in SECRETS {
         r.write("v.txt", v);
         assert_ok(&r.run(&["set", "--stage", "production", k, "--from-file", "v.txt"]));
     }
+    r
+}
+
+#[test]
+fn every_function_gets_every_secret_exactly() {
+    let Some(sls) = serverless() else { return };
+    let r = repo_with_secrets();
     let fixtures = Path::new(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/fixtures/serverless"
@@ -157,4 +163,123 @@ fn the_demo_renders_into_every_function() {
         ),
     ];
     assert_every_secret("demo", &functions, &secrets);
+}
+
+/// Serverless v3's own config reader (`lib/configuration/read.js`: js-yaml with its
+/// CloudFormation schema), next to the `serverless` binary in `node_modules`. Returns, per
+/// file, `None` when Serverless reads it and its error message when it refuses it.
+fn serverless_reads(sls: &Path, files: &[PathBuf]) -> Vec<Option<String>> {
+    let node_modules = sls
+        .parent()
+        .and_then(Path::parent)
+        .expect("serverless sits in node_modules/.bin");
+    let reader = node_modules.join("serverless/lib/configuration/read.js");
+    assert!(reader.exists(), "{} is missing", reader.display());
+    let script = "const read = require(process.argv[1]);
+        (async () => {
+          for (const f of process.argv.slice(2)) {
+            try { await read(f); console.log('OK'); }
+            catch (e) { console.log('ERR ' + e.message.split('\\n')[0]); }
+          }
+        })();";
+    let o = std::process::Command::new("node")
+        .arg("-e")
+        .arg(script)
+        .arg(&reader)
+        .args(files)
+        .output()
+        .expect("node runs (it comes with Serverless)");
+    assert!(o.status.success(), "node failed: {}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let lines: Vec<Option<String>> = out
+        .lines()
+        .map(|l| l.strip_prefix("ERR ").map(str::to_string))
+        .collect();
+    assert_eq!(lines.len(), files.len(), "node output: {out}");
+    lines
+}
+
+fn render_fixture(name: &str) -> PathBuf {
+    Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/render"
+    ))
+    .join(name)
+    .join("serverless.yml")
+}
+
+/// The parse error's hint says Serverless would reject the file too: every render fixture we
+/// refuse as invalid YAML must be refused by Serverless v3's reader.
+#[test]
+fn every_yaml_refusal_is_refused_by_serverless_too() {
+    use sls_secrets::render::{Error, RenderOptions, render};
+    let Some(sls) = serverless() else { return };
+    let dir = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/render"
+    ));
+    let mut refused = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let file = entry.unwrap().path().join("serverless.yml");
+        let source = std::fs::read_to_string(&file).unwrap();
+        if let Err(Error::Parse { .. }) = render(&source, &[], &RenderOptions::default()) {
+            refused.push(file);
+        }
+    }
+    refused.sort();
+    assert!(
+        refused.len() >= 3,
+        "the YAML refusal fixtures went missing: {refused:?}"
+    );
+    for (file, verdict) in refused.iter().zip(serverless_reads(&sls, &refused)) {
+        assert!(
+            verdict.is_some(),
+            "we refuse {} as invalid YAML, but Serverless v3 reads it",
+            file.display()
+        );
+    }
+    // And what we read since we relax indentation the way js-yaml does, Serverless reads.
+    let read = [
+        render_fixture("js-yaml-flow-indent"),
+        render_fixture("js-yaml-quoted-indent"),
+    ];
+    for (file, verdict) in read.iter().zip(serverless_reads(&sls, &read)) {
+        assert_eq!(verdict, None, "{}", file.display());
+    }
+}
+
+/// Multi-line flow collections and quoted scalars indented less than YAML wants (js-yaml reads
+/// them): render into them, and Serverless sees every secret exactly and the other values kept.
+#[test]
+fn under_indented_flow_and_quoted_shapes_render_for_serverless() {
+    let Some(sls) = serverless() else { return };
+    let r = repo_with_secrets();
+    for case in ["js-yaml-flow-indent", "js-yaml-quoted-indent"] {
+        std::fs::create_dir_all(r.path().join(case)).unwrap();
+        std::fs::copy(
+            render_fixture(case),
+            r.path().join(case).join("serverless.yml"),
+        )
+        .unwrap();
+        r.write(
+            &format!("{case}/handler.js"),
+            "exports.api = async () => ({});\nexports.worker = async () => ({});\n",
+        );
+        let functions = package(&r, &sls, case, "production");
+        assert_every_secret(case, &functions, SECRETS);
+        for (name, vars) in &functions {
+            match case {
+                "js-yaml-flow-indent" => {
+                    assert_eq!(vars["LOG_LEVEL"], "info", "{name}");
+                    if name == "ApiLambdaFunction" {
+                        assert_eq!(vars["ONLY_HERE"], "kept");
+                    }
+                }
+                _ => {
+                    assert_eq!(vars["GREETING"], "hello world", "{name}");
+                    assert_eq!(vars["ONLY_HERE"], "kept here", "{name}");
+                }
+            }
+        }
+    }
 }

@@ -1,6 +1,8 @@
 //! Format-preserving rendering of secrets into `serverless.yml`.
 //!
-//! [`render`] parses the file once into a span tree ([`tree`]), plans where each secret goes
+//! [`render`] parses the file once into a span tree ([`tree`]; when saphyr-parser refuses
+//! indentation that js-yaml only warns about, a second time from [`relax`]'s re-indented copy,
+//! positions mapped back to the original), plans where each secret goes
 //! ([`edit`]: `provider.environment`, function environments that would shadow it, or every
 //! function when the provider environment is a `${...}` string), splices the new text into the
 //! original bytes, re-parses the result and checks it against the original tree as it streams
@@ -19,6 +21,7 @@ mod error;
 mod overlay;
 mod plan;
 mod quote;
+mod relax;
 mod reparse;
 mod splice;
 mod stage;
@@ -30,6 +33,7 @@ pub use check::RESERVED;
 pub use diff::unified_diff;
 pub use error::Error;
 pub use quote::{encode_value, serverless_escape, serverless_unescape};
+pub use relax::parser_text;
 pub use stage::detect_stage;
 
 /// What a masked secret value looks like in [`Rendered::masked_output`].

@@ -16,6 +16,7 @@ use saphyr_parser::{Event, Parser, ScalarStyle, Tag};
 use super::check::Expect;
 use super::error::Error;
 use super::overlay::{Change, Overlay};
+use super::relax;
 use super::splice::{Edit, Piece};
 use super::tree::{ByteIndex, Kind, NodeId, Tree, flow_open, key_repr};
 
@@ -269,7 +270,19 @@ pub(crate) fn check(
     let bi = ByteIndex::new(output);
     let (mut start_cursor, mut end_cursor) = (0, 0);
     let mut documents = 0;
-    let mut parser = Parser::new_from_str(output);
+    // An input that only js-yaml's leniency reads keeps its shapes in the output: read it
+    // through the same relaxed copy, positions mapped back (one parse, as for any file).
+    let relaxed = if tree.relaxed {
+        relax::relax(output)
+    } else {
+        None
+    };
+    let (text, map) = match &relaxed {
+        Some(r) => (r.text.as_str(), Some(&r.map)),
+        None => (output, None),
+    };
+    let index = |i: usize| map.map_or(i, |m| m.char_index(i));
+    let mut parser = Parser::new_from_str(text);
     while let Some(ev) = parser.next_event() {
         let (ev, span) = ev.map_err(|e| Error::Internal {
             message: format!(
@@ -294,8 +307,8 @@ pub(crate) fn check(
             }
             _ => {}
         }
-        let s = bi.byte(&mut start_cursor, span.start.index());
-        let mut end = || bi.byte(&mut end_cursor, span.end.index()).max(s);
+        let s = bi.byte(&mut start_cursor, index(span.start.index()));
+        let mut end = || bi.byte(&mut end_cursor, index(span.end.index())).max(s);
         let want = expected.next().map_err(|m| walk.fail(&m))?;
         let Some(want) = want else {
             return Err(walk.fail("unexpected content after the document"));

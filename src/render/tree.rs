@@ -5,12 +5,17 @@
 //! (block scalars, block collections, flow collection ends, empty plain scalars), so this
 //! module converts indices to bytes itself ([`ByteIndex`]), derives content ends itself (see
 //! yaml-editing.md §6), and refuses a file whose reported positions do not match its text.
+//! A file saphyr-parser refuses is parsed once more from [`relax`]'s copy (under-indented
+//! lines inside flow collections and quoted scalars re-indented, as js-yaml reads them), with
+//! every position mapped back to the original.
 
 use std::borrow::Cow;
 
 use rustc_hash::FxHashSet as HashSet;
 
-use saphyr_parser::{Event, Parser, ScalarStyle, Span};
+use saphyr_parser::{Event, Parser, ScalarStyle};
+
+use super::relax;
 
 /// Index of a node in [`Tree::nodes`].
 pub(crate) type NodeId = usize;
@@ -131,6 +136,9 @@ pub(crate) struct Tree<'a> {
     pub second_document: Option<(usize, usize)>,
     /// Line ending to use for inserted lines.
     pub eol: &'static str,
+    /// Whether it was read through [`relax`]'s copy (what js-yaml reads): the rendered
+    /// output is then re-read the same way.
+    pub relaxed: bool,
 }
 
 struct Frame {
@@ -213,15 +221,17 @@ fn tag_string(tag: Option<Cow<'_, saphyr_parser::Tag>>) -> Option<Box<str>> {
     })
 }
 
-fn err(span: &Span, message: impl Into<String>) -> ParseError {
+fn err((line, col): (usize, usize), message: impl Into<String>) -> ParseError {
     ParseError {
-        line: span.start.line(),
-        col: span.start.col(),
+        line,
+        col,
         message: message.into(),
     }
 }
 
 impl<'a> Tree<'a> {
+    /// Parse `src`. When saphyr-parser rejects it, retry once on [`relax`]'s copy (what js-yaml
+    /// reads), so the common case costs one parse.
     pub fn parse(src: &'a str) -> Result<Tree<'a>, ParseError> {
         if u32::try_from(src.len()).is_err() {
             return Err(ParseError {
@@ -230,6 +240,68 @@ impl<'a> Tree<'a> {
                 message: "the file is larger than 4 GiB".into(),
             });
         }
+        let first = match Self::build(src, src, None) {
+            Ok(tree) => return Ok(tree),
+            Err(e) => e,
+        };
+        let Some(relaxed) = relax::relax(src) else {
+            return Err(first);
+        };
+        match Self::build(src, &relaxed.text, Some(&relaxed.map)) {
+            Ok(tree) if tree.pads_are_inert(&relaxed.map) => Ok(tree),
+            Ok(_) => Err(first),
+            // The copy got further: the first error was one js-yaml reads past. An earlier
+            // error would come from a misjudged padding, so the original one stands.
+            Err(e) if (e.line, e.col) > (first.line, first.col) => Err(e),
+            Err(_) => Err(first),
+        }
+    }
+
+    /// Every padded line lies inside a flow collection or a quoted scalar, where leading
+    /// white space means nothing: the copy and the original are the same document.
+    fn pads_are_inert(&self, map: &relax::PosMap) -> bool {
+        let mut spans: Vec<(usize, usize)> = self
+            .nodes
+            .iter()
+            .filter(|n| match &n.kind {
+                Kind::Map { flow, .. } | Kind::Seq { flow, .. } => *flow,
+                Kind::Scalar { style, .. } => {
+                    matches!(style, ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted)
+                }
+                Kind::Alias { .. } => false,
+            })
+            .map(|n| (n.start(), n.end()))
+            .collect();
+        spans.sort_unstable();
+        // Merge overlapping spans: strictly inside the union is strictly inside one of them.
+        let mut union: Vec<(usize, usize)> = Vec::with_capacity(spans.len());
+        for (start, end) in spans {
+            match union.last_mut() {
+                Some(last) if start < last.1 => last.1 = last.1.max(end),
+                _ => union.push((start, end)),
+            }
+        }
+        let mut k = 0;
+        map.padded_lines().all(|at| {
+            while k < union.len() && union[k].1 <= at {
+                k += 1;
+            }
+            union.get(k).is_some_and(|&(start, _)| start < at)
+        })
+    }
+
+    /// One pass over the events of `text` (the source, or [`relax`]'s copy of it with `map`
+    /// back to the source's positions) into a tree over `src`.
+    fn build(
+        src: &'a str,
+        text: &str,
+        map: Option<&relax::PosMap>,
+    ) -> Result<Tree<'a>, ParseError> {
+        // Parser positions → the source's (character index; line and column).
+        let index = |i: usize| map.map_or(i, |m| m.char_index(i));
+        let at = |m: &saphyr_parser::Marker| {
+            (m.line(), map.map_or(m.col(), |p| p.col(m.line(), m.col())))
+        };
         let bi = ByteIndex::new(src);
         let (mut start_cursor, mut end_cursor) = (0, 0);
         let bytes = src.as_bytes();
@@ -248,22 +320,19 @@ impl<'a> Tree<'a> {
         let mut anchors: Vec<Option<NodeId>> = Vec::new();
         // End of the previous event, used to find block scalar headers.
         let mut last_end = 0usize;
-        let mut parser = Parser::new_from_str(src);
+        let mut parser = Parser::new_from_str(text);
         while let Some(ev) = parser.next_event() {
-            let (ev, span) = ev.map_err(|e| ParseError {
-                line: e.marker().line(),
-                col: e.marker().col(),
-                message: e.info().to_string(),
-            })?;
-            let s = bi.byte(&mut start_cursor, span.start.index());
-            let e = bi.byte(&mut end_cursor, span.end.index()).max(s);
+            let (ev, span) = ev.map_err(|e| err(at(e.marker()), e.info()))?;
+            let s = bi.byte(&mut start_cursor, index(span.start.index()));
+            let e = bi.byte(&mut end_cursor, index(span.end.index())).max(s);
+            let (line, col) = at(&span.start);
             let is_map_start = matches!(ev, Event::MappingStart(..));
             let new_node = match ev {
                 Event::StreamStart | Event::StreamEnd | Event::Nothing => None,
                 Event::DocumentStart(_) => {
                     documents += 1;
                     if documents == 2 {
-                        second_document = Some((span.start.line(), span.start.col()));
+                        second_document = Some((line, col));
                     }
                     None
                 }
@@ -274,12 +343,12 @@ impl<'a> Tree<'a> {
                         .get(id)
                         .copied()
                         .flatten()
-                        .ok_or_else(|| err(&span, "alias to an unknown anchor"))?;
+                        .ok_or_else(|| err((line, col), "alias to an unknown anchor"))?;
                     // `&a {x: *a}`: a node that contains itself. Resolving merges through it
                     // never ends, and Serverless cannot load it either.
                     if stack.iter().any(|f| f.node == target) {
                         return Err(err(
-                            &span,
+                            (line, col),
                             "an alias refers to a node that contains it (a recursive structure)",
                         ));
                     }
@@ -289,12 +358,12 @@ impl<'a> Tree<'a> {
                         anchor: 0,
                         start: pos(s),
                         end: pos(trim_end(bytes, s, e)),
-                        line: pos(span.start.line()),
-                        col: pos(span.start.col()),
+                        line: pos(line),
+                        col: pos(col),
                         depth: pos(stack.len()),
                     })
                 }
-                Event::Scalar(mut value, style, anchor, tag) => {
+                Event::Scalar(value, style, anchor, tag) => {
                     // A one-line plain scalar without properties is its own source text. When
                     // the parser's position disagrees, every offset after it is suspect: refuse
                     // rather than splice at the wrong bytes (found by fuzzing: saphyr-parser
@@ -306,21 +375,22 @@ impl<'a> Tree<'a> {
                         _ => None,
                     };
                     let verbatim = text_at.and_then(|at| src.get(at..at + value.len()));
-                    if verbatim == Some(value.as_ref()) {
-                        // The parser allocates every scalar; keeping a borrow of the source
-                        // instead frees that memory at once (a third of a large render's
-                        // page faults came from keeping them).
-                        if let (Cow::Owned(_), Some(v)) = (&value, verbatim) {
-                            value = Cow::Borrowed(v);
-                        }
-                    } else if style == ScalarStyle::Plain
+                    // The parser allocates every scalar; keeping a borrow of the source instead
+                    // frees that memory at once (a third of a large render's page faults came
+                    // from keeping them).
+                    let (value, is_verbatim): (Cow<'a, str>, bool) = match verbatim {
+                        Some(v) if v == value.as_ref() => (Cow::Borrowed(v), true),
+                        _ => (Cow::Owned(value.into_owned()), false),
+                    };
+                    if !is_verbatim
+                        && style == ScalarStyle::Plain
                         && text_at.is_some()
                         // Folding turns a multi-line plain scalar's line breaks into spaces,
                         // or into `\n` where a blank line separates its lines.
                         && !value.contains([' ', '\n'])
                     {
                         return Err(err(
-                            &span,
+                            (line, col),
                             "the parser's position does not match the text (a line separator U+2028/U+2029 in a directive?)",
                         ));
                     }
@@ -346,8 +416,8 @@ impl<'a> Tree<'a> {
                         anchor: pos(anchor),
                         start: pos(start),
                         end: pos(end),
-                        line: pos(span.start.line()),
-                        col: pos(span.start.col()),
+                        line: pos(line),
+                        col: pos(col),
                         depth: pos(stack.len()),
                     })
                 }
@@ -374,15 +444,15 @@ impl<'a> Tree<'a> {
                         // Block collections: `start` is the first child's start, fixed below.
                         start: pos(flow_at.unwrap_or(s)),
                         end: pos(e),
-                        line: pos(span.start.line()),
-                        col: pos(span.start.col()),
+                        line: pos(line),
+                        col: pos(col),
                         depth: pos(stack.len()),
                     })
                 }
                 Event::MappingEnd | Event::SequenceEnd => {
                     let frame = stack
                         .pop()
-                        .ok_or_else(|| err(&span, "unbalanced collection end"))?;
+                        .ok_or_else(|| err((line, col), "unbalanced collection end"))?;
                     let id = frame.node;
                     let (flow, last_child, first_child) = match &nodes[id].kind {
                         Kind::Map { flow, entries } => (
@@ -397,7 +467,7 @@ impl<'a> Tree<'a> {
                     };
                     if let Some(k) = frame.pending_key {
                         // A key without a value cannot happen in a complete mapping.
-                        return Err(err(&span, format!("dangling key at node {k}")));
+                        return Err(err((line, col), format!("dangling key at node {k}")));
                     }
                     if flow {
                         let close = if matches!(ev, Event::MappingEnd) {
@@ -455,7 +525,7 @@ impl<'a> Tree<'a> {
                 if is_collection {
                     if stack.len() >= MAX_DEPTH {
                         return Err(err(
-                            &span,
+                            (line, col),
                             format!("nesting deeper than {MAX_DEPTH} levels is not supported"),
                         ));
                     }
@@ -477,6 +547,7 @@ impl<'a> Tree<'a> {
             has_alias,
             second_document,
             eol,
+            relaxed: map.is_some(),
         })
     }
 
@@ -929,6 +1000,52 @@ mod tests {
             .position(|n| n.scalar() == Some("x\n"))
             .expect("block");
         assert_eq!(text(&t, s), "|\n      x");
+    }
+
+    /// js-yaml (Serverless v3) only warns about these; saphyr-parser alone rejects them.
+    #[test]
+    fn under_indented_flow_and_quoted_continuations_parse_with_exact_spans() {
+        let src = "custom:\n  join:\n    Fn::Join: [\"\", [\n      \"a\"\n    ]]\n  policy: '{\n    \"a\": 1\n  }'\n  dq: \"x\n y\"\n  m: {a: 1,\n  b: é\n  }\nz: [\n\"c\"\n]\n";
+        let t = Tree::parse(src).ok().expect("parses as js-yaml does");
+        let root = t.root.expect("root");
+        let (_, custom) = t.explicit(root, "custom").expect("custom");
+        let (_, join) = t.explicit(custom, "join").expect("join");
+        let (_, f) = t.explicit(join, "Fn::Join").expect("Fn::Join");
+        assert_eq!(text(&t, f), "[\"\", [\n      \"a\"\n    ]]");
+        let (_, p) = t.explicit(custom, "policy").expect("policy");
+        assert_eq!(text(&t, p), "'{\n    \"a\": 1\n  }'");
+        assert_eq!(t.node(p).scalar(), Some("{ \"a\": 1 }"));
+        let (_, dq) = t.explicit(custom, "dq").expect("dq");
+        assert_eq!(t.node(dq).scalar(), Some("x y"));
+        let (_, m) = t.explicit(custom, "m").expect("m");
+        assert_eq!(text(&t, m), "{a: 1,\n  b: é\n  }");
+        let (bk, bv) = t.explicit(m, "b").expect("b");
+        assert_eq!(text(&t, bv), "é");
+        // Positions are the original file's: line and column of `b` on its (unpadded) line.
+        assert_eq!((t.node(bk).line(), t.node(bk).col()), (12, 2));
+        let (_, z) = t.explicit(root, "z").expect("z");
+        assert_eq!(text(&t, z), "[\n\"c\"\n]");
+        if let Kind::Seq { items, .. } = &t.node(z).kind {
+            assert_eq!(text(&t, items[0]), "\"c\"");
+            assert_eq!((t.node(items[0]).line(), t.node(items[0]).col()), (15, 0));
+        } else {
+            panic!("z is a sequence");
+        }
+    }
+
+    #[test]
+    fn what_js_yaml_rejects_stays_an_error_at_its_own_position() {
+        // A document marker inside a flow collection ends the document for js-yaml too.
+        let e = Tree::parse("a: [\n---\n]\n").err().expect("error");
+        assert_eq!(e.line, 2);
+        // Quotes and brackets inside a block scalar are text, not the start of a construct.
+        let t = Tree::parse("a: |\n  it's [\nb: [\nc]\n")
+            .ok()
+            .expect("parses");
+        let (_, a) = t.explicit(t.root.expect("root"), "a").expect("a");
+        assert_eq!(t.node(a).scalar(), Some("it's [\n"));
+        // An unclosed quote stays an error, reported where the parse really fails.
+        assert!(Tree::parse("a:\n  b: 'x\n y\n").is_err());
     }
 
     #[test]
