@@ -118,9 +118,10 @@ fn parse_error(src: &str, e: tree::ParseError, secrets: &[Secret<'_>]) -> Error 
     if holds_part_of_a_secret(&snippet, secrets) {
         snippet = format!("{MASK} (line hidden: it holds part of a secret)");
     }
-    // The message can quote the input too (`duplicate mapping key `...``): mask whole values,
-    // then every line of a secret it still holds.
-    let message = mask_all(mask_all(e.message, &whole), &secret_lines(secrets));
+    // The message can quote the input too (`duplicate mapping key `...``): mask every line of
+    // a secret in it (a one-line value is its own line). Not shorter values: the message is
+    // mostly our own words, and `v` would turn "recursive" into "recursi****e".
+    let message = mask_all(e.message, &secret_lines(secrets));
     Error::Parse {
         line: e.line.max(1),
         col: e.col + 1,
