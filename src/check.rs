@@ -11,6 +11,7 @@ use crate::keys::{self, AgeIdentities};
 use crate::render::{self, RenderOptions, Secret};
 use crate::sops::{self, Metadata, cipher, rules::Rule};
 use crate::store::{self, StoreError};
+use crate::text::{escape_control, escape_control_lines};
 use crate::yaml::{self, MapItem, Text, Value};
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
@@ -375,9 +376,14 @@ pub fn to_text(findings: &[Finding]) -> String {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
+        // Messages and fixes quote key names, stages and recipients from files anyone can
+        // push: escape their control characters (our own line breaks stay).
         out.push_str(&format!(
             "{}:{}: {level}: {}\n  fix: {}\n",
-            f.file, f.line, f.message, f.fix
+            escape_control(&f.file),
+            f.line,
+            escape_control_lines(&f.message),
+            escape_control_lines(&f.fix)
         ));
     }
     out

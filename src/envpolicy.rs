@@ -18,8 +18,17 @@ pub enum Pattern {
     Exact(&'static str),
     Prefix(&'static str),
     Suffix(&'static str),
+    /// Starts with the first and ends with the second, with something in between.
+    PrefixSuffix(&'static str, &'static str),
+    /// Bundler's per-host credential, `BUNDLE_<HOST>` with each `.` written `__`
+    /// (`BUNDLE_GEMS__EXAMPLE__COM`), but not its settings of the same shape.
+    BundlerHost,
 }
-use Pattern::{Exact as E, Prefix as P, Suffix as S};
+use Pattern::{Exact as E, Prefix as P, PrefixSuffix as PS, Suffix as S};
+
+/// Bundler settings written `BUNDLE_<SETTING>__<NAME>`: `local.<gem>` points a gem at a local
+/// checkout and `build.<gem>` passes compiler flags, so they stay refused.
+const BUNDLER_KEYED_SETTINGS: &[&str] = &["LOCAL", "BUILD", "MIRROR", "GEM"];
 
 impl Pattern {
     /// `upper` must already be ASCII-uppercased.
@@ -28,6 +37,17 @@ impl Pattern {
             E(p) => upper == p,
             P(p) => upper.starts_with(p),
             S(p) => upper.ends_with(p),
+            PS(p, s) => {
+                upper.len() > p.len() + s.len() && upper.starts_with(p) && upper.ends_with(s)
+            }
+            Pattern::BundlerHost => upper
+                .strip_prefix("BUNDLE_")
+                .and_then(|host| host.split_once("__"))
+                .is_some_and(|(first, rest)| {
+                    !first.is_empty()
+                        && !rest.is_empty()
+                        && !BUNDLER_KEYED_SETTINGS.contains(&first)
+                }),
         }
     }
 }
@@ -76,6 +96,8 @@ pub const DENY: &[Family] = &[
         // ld.so(8) "secure-execution mode" list, minus TZ (data, not code).
         source: "https://man7.org/linux/man-pages/man8/ld.so.8.html",
         patterns: &[
+            // Tunables change malloc and the loader; a parsing bug was CVE-2023-4911.
+            E("GLIBC_TUNABLES"),
             E("GCONV_PATH"),
             E("GETCONF_DIR"),
             E("HOSTALIASES"),
@@ -126,7 +148,12 @@ pub const DENY: &[Family] = &[
         effect: "names a command that tools run",
         source: "https://man7.org/linux/man-pages/man7/environ.7.html; \
                  https://man7.org/linux/man-pages/man1/less.1.html; \
-                 https://cli.github.com/manual/gh_help_environment",
+                 https://cli.github.com/manual/gh_help_environment; \
+                 https://download.samba.org/pub/rsync/rsync.1#ENVIRONMENT_VARIABLES; \
+                 https://docs.aws.amazon.com/cli/latest/userguide/cli-usage-pagination.html; \
+                 https://kubernetes.io/docs/reference/kubectl/generated/kubectl_edit/; \
+                 https://www.freedesktop.org/software/systemd/man/latest/systemctl.html#Environment; \
+                 https://www.postgresql.org/docs/current/app-psql.html#APP-PSQL-ENVIRONMENT",
         patterns: &[
             E("EDITOR"),
             E("VISUAL"),
@@ -136,6 +163,8 @@ pub const DENY: &[Family] = &[
             // SSH_ASKPASS, GIT_ASKPASS, SUDO_ASKPASS
             S("_ASKPASS"),
             E("SSH_ASKPASS_REQUIRE"),
+            // rsync's remote shell: a command line.
+            E("RSYNC_RSH"),
             E("LESS"),
             E("LESSOPEN"),
             E("LESSCLOSE"),
@@ -148,8 +177,10 @@ pub const DENY: &[Family] = &[
             E("LESSKEYIN_SYSTEM"),
             E("LESSHISTFILE"),
             E("GH_BROWSER"),
-            E("GH_PAGER"),
-            E("GH_EDITOR"),
+            // Pagers and editors that tools run as commands: GH_PAGER, GIT_EDITOR,
+            // AWS_PAGER, KUBE_EDITOR, SYSTEMD_PAGER, PSQL_PAGER...
+            S("_PAGER"),
+            S("_EDITOR"),
         ],
     },
     Family {
@@ -157,8 +188,10 @@ pub const DENY: &[Family] = &[
         effect: "makes tools read their configuration (and its commands) from elsewhere",
         source: "https://git-scm.com/docs/git-config#FILES; \
                  https://curl.se/docs/manpage.html#ENVIRONMENT; \
-                 https://pip.pypa.io/en/stable/topics/configuration/",
-        patterns: &[E("HOME"), P("XDG_"), E("APPDATA")],
+                 https://pip.pypa.io/en/stable/topics/configuration/; \
+                 https://learn.microsoft.com/en-us/windows/win32/api/fileapi/nf-fileapi-gettemppath2w",
+        // TEMP and TMP: where Windows programs (and Node's os.tmpdir()) write and run files.
+        patterns: &[E("HOME"), P("XDG_"), E("APPDATA"), E("TEMP"), E("TMP")],
     },
     Family {
         name: "configuration file pointer",
@@ -185,9 +218,14 @@ pub const DENY: &[Family] = &[
     Family {
         name: "proxy",
         effect: "sends the build's network traffic, and the tokens it carries, through another host",
-        source: "https://curl.se/docs/manpage.html#ENVIRONMENT",
-        // The <scheme>_PROXY names curl reads (not a `_PROXY` suffix: IMAGE_PROXY is data).
+        source: "https://curl.se/docs/manpage.html#ENVIRONMENT; \
+                 https://nodejs.org/api/cli.html#node_use_env_proxy1; \
+                 https://github.com/gajus/global-agent#environment-variables",
+        // The <scheme>_PROXY names curl reads (not a `_PROXY` suffix: IMAGE_PROXY is data),
+        // Node's switch that makes it honour them, and global-agent's own names.
         patterns: &[
+            E("NODE_USE_ENV_PROXY"),
+            P("GLOBAL_AGENT_"),
             E("HTTP_PROXY"),
             E("HTTPS_PROXY"),
             E("FTP_PROXY"),
@@ -226,9 +264,11 @@ pub const DENY: &[Family] = &[
         name: "TLS",
         effect: "changes which certificates are trusted, loads engines, or logs TLS secrets",
         source: "https://curl.se/docs/manpage.html#ENVIRONMENT; \
-                 https://docs.openssl.org/3.0/man7/openssl-env/",
+                 https://docs.openssl.org/3.0/man7/openssl-env/; \
+                 https://requests.readthedocs.io/en/latest/user/advanced/#ssl-cert-verification",
         // OPENSSL_CONF, OPENSSL_MODULES, OPENSSL_ENGINES...
         patterns: &[
+            E("REQUESTS_CA_BUNDLE"),
             E("SSL_CERT_FILE"),
             E("SSL_CERT_DIR"),
             E("CURL_CA_BUNDLE"),
@@ -571,6 +611,9 @@ pub const DENY: &[Family] = &[
             E("DOCKER_CERT_PATH"),
             E("DOCKER_TLS_VERIFY"),
             P("TF_CLI_ARGS"),
+            // Where Terraform keeps (and loads) providers and modules.
+            E("TF_DATA_DIR"),
+            E("TF_PLUGIN_CACHE_DIR"),
             E("PULUMI_BACKEND_URL"),
             E("GOOGLE_APPLICATION_CREDENTIALS"),
             E("GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES"),
@@ -595,6 +638,76 @@ pub const DENY: &[Family] = &[
         ],
     },
     Family {
+        name: "interpreter and native binary choice",
+        effect: "picks the interpreter or native binary that an install or a tool runs",
+        source: "https://github.com/nodejs/node-gyp#configuring-python-dependency; \
+                 https://github.com/evanw/esbuild/blob/main/lib/npm/node-platform.ts; \
+                 https://www.electronjs.org/docs/latest/api/environment-variables#electron_run_as_node; \
+                 https://aws.github.io/jsii/user-guides/lib-user/configuration/; \
+                 https://cloud.google.com/sdk/gcloud/reference/topic/startup",
+        patterns: &[
+            // node-gyp runs them during `npm install` of any native addon.
+            E("PYTHON"),
+            E("NODE_GYP_FORCE_PYTHON"),
+            E("ESBUILD_BINARY_PATH"),
+            // Turns any Electron binary into a plain node that honours NODE_OPTIONS.
+            E("ELECTRON_RUN_AS_NODE"),
+            // CDK apps in Python, Java, .NET and Go start these for the jsii kernel.
+            E("JSII_NODE"),
+            E("JSII_RUNTIME"),
+            E("CLOUDSDK_PYTHON"),
+        ],
+    },
+    Family {
+        name: "startup file or configuration pointer",
+        effect: "runs startup code or reads another configuration (with its commands)",
+        source: "https://vimhelp.org/starting.txt.html#VIMINIT; \
+                 https://www.lua.org/manual/5.4/lua.html#7; \
+                 https://www.postgresql.org/docs/current/app-psql.html#APP-PSQL-ENVIRONMENT; \
+                 https://docs.ruby-lang.org/en/master/IRB.html; \
+                 https://cloud.google.com/storage/docs/boto-gsutil; \
+                 https://cloud.google.com/sdk/docs/configurations; \
+                 https://www.mercurial-scm.org/doc/hg.1.html#environment; \
+                 https://docs.conda.io/projects/conda/en/latest/user-guide/configuration/use-condarc.html; \
+                 https://man7.org/linux/man-pages/man5/terminfo.5.html",
+        patterns: &[
+            E("VIMINIT"),
+            E("EXINIT"),
+            // LUA_INIT, LUA_INIT_5_4, LUA_PATH_5_4, LUA_CPATH...
+            P("LUA_INIT"),
+            P("LUA_PATH"),
+            P("LUA_CPATH"),
+            E("PSQLRC"),
+            E("IRBRC"),
+            E("BOTO_CONFIG"),
+            E("BOTO_PATH"),
+            E("CLOUDSDK_CONFIG"),
+            E("HGRCPATH"),
+            E("CONDARC"),
+            E("TERMINFO"),
+            E("TERMINFO_DIRS"),
+        ],
+    },
+    Family {
+        name: "Bun",
+        effect: "adds runtime options, or installs from another registry or into another folder",
+        source: "https://bun.com/docs/runtime/environment-variables; \
+                 https://bun.com/docs/pm/cli/install",
+        patterns: &[E("BUN_OPTIONS"), P("BUN_CONFIG_"), P("BUN_INSTALL")],
+    },
+    Family {
+        name: "Deno",
+        effect: "loads modules from another cache, trusts other certificates, or installs elsewhere",
+        // DENO_AUTH_TOKENS passes: a credential, it redirects nothing.
+        source: "https://docs.deno.com/runtime/reference/env_variables/",
+        patterns: &[
+            E("DENO_DIR"),
+            E("DENO_CERT"),
+            E("DENO_TLS_CA_STORE"),
+            E("DENO_INSTALL_ROOT"),
+        ],
+    },
+    Family {
         name: "sops and sls-secrets",
         effect: "changes which keys and configuration a nested sops or sls-secrets uses",
         source: "https://github.com/getsops/sops#readme; this tool's README",
@@ -608,8 +721,25 @@ const ALLOW: &[Pattern] = &[
     E("DOTNET_ENVIRONMENT"),
     E("DOTNET_CLI_TELEMETRY_OPTOUT"),
     E("DOTNET_NOLOGO"),
+    // git ignores GIT_* names it does not know (tokens for CI scripts; semantic-release
+    // documents GIT_CREDENTIALS), and the identity variables only label commits.
+    E("GIT_TOKEN"),
+    E("GIT_PASSWORD"),
+    E("GIT_CREDENTIALS"),
+    E("GIT_AUTHOR_NAME"),
+    E("GIT_AUTHOR_EMAIL"),
+    E("GIT_AUTHOR_DATE"),
+    E("GIT_COMMITTER_NAME"),
+    E("GIT_COMMITTER_EMAIL"),
+    E("GIT_COMMITTER_DATE"),
+    // Registry credentials: https://doc.rust-lang.org/cargo/reference/config.html#registriesnametoken
     E("CARGO_REGISTRY_TOKEN"),
+    PS("CARGO_REGISTRIES_", "_TOKEN"),
+    // https://yarnpkg.com/configuration/yarnrc#npmAuthIdent
     E("YARN_NPM_AUTH_TOKEN"),
+    E("YARN_NPM_AUTH_IDENT"),
+    // https://bundler.io/man/bundle-config.1.html#CREDENTIALS-FOR-GEM-SOURCES
+    Pattern::BundlerHost,
     // libuv's thread pool size (Node), not uv's.
     E("UV_THREADPOOL_SIZE"),
     P("NEXT_PUBLIC_"),
@@ -742,6 +872,24 @@ mod tests {
         "NO_COLOR",
         "NODE_URL",
         "NODE_RPC_URL",
+        // Credentials and identity that a prefix rule would catch: git ignores unknown
+        // GIT_* names, and identity variables run nothing.
+        "GIT_TOKEN",
+        "GIT_PASSWORD",
+        "GIT_CREDENTIALS",
+        "GIT_AUTHOR_NAME",
+        "GIT_AUTHOR_EMAIL",
+        "GIT_AUTHOR_DATE",
+        "GIT_COMMITTER_NAME",
+        "GIT_COMMITTER_EMAIL",
+        "GIT_COMMITTER_DATE",
+        "CARGO_REGISTRIES_MY_REGISTRY_TOKEN",
+        "cargo_registries_internal_token",
+        "YARN_NPM_AUTH_IDENT",
+        "BUNDLE_GEMS__EXAMPLE__COM",
+        "BUNDLE_RUBYGEMS__PKG__GITHUB__COM",
+        "BUNDLE_MY___REGISTRY__EXAMPLE__COM",
+        "DENO_AUTH_TOKENS",
     ];
 
     /// At least one per family; mixed case on purpose.
@@ -902,6 +1050,56 @@ mod tests {
         "SLS_SECRETS_DIR",
         "MY_TOOL_CONFIG_FILE",
         "lower-case.dotted",
+        "GLIBC_TUNABLES",
+        "PYTHON",
+        "NODE_GYP_FORCE_PYTHON",
+        "ESBUILD_BINARY_PATH",
+        "ELECTRON_RUN_AS_NODE",
+        "JSII_NODE",
+        "JSII_RUNTIME",
+        "CLOUDSDK_PYTHON",
+        "AWS_PAGER",
+        "KUBE_EDITOR",
+        "SYSTEMD_PAGER",
+        "PSQL_PAGER",
+        "GIT_EDITOR",
+        "REQUESTS_CA_BUNDLE",
+        "NODE_USE_ENV_PROXY",
+        "GLOBAL_AGENT_HTTP_PROXY",
+        "GLOBAL_AGENT_HTTPS_PROXY",
+        "TEMP",
+        "TMP",
+        "VIMINIT",
+        "EXINIT",
+        "LUA_INIT",
+        "LUA_INIT_5_4",
+        "LUA_PATH",
+        "LUA_PATH_5_4",
+        "LUA_CPATH",
+        "PSQLRC",
+        "IRBRC",
+        "BOTO_CONFIG",
+        "CLOUDSDK_CONFIG",
+        "TF_DATA_DIR",
+        "TF_PLUGIN_CACHE_DIR",
+        "HGRCPATH",
+        "RSYNC_RSH",
+        "CONDARC",
+        "TERMINFO",
+        "BUN_INSTALL",
+        "BUN_INSTALL_CACHE_DIR",
+        "BUN_CONFIG_REGISTRY",
+        "BUN_OPTIONS",
+        "DENO_DIR",
+        "DENO_CERT",
+        "DENO_TLS_CA_STORE",
+        "DENO_INSTALL_ROOT",
+        // Bundler settings that share the `BUNDLE_<A>__<B>` shape of host credentials.
+        "BUNDLE_LOCAL__RACK",
+        "BUNDLE_BUILD__NOKOGIRI",
+        "BUNDLE_GEMFILE",
+        "CARGO_REGISTRIES_MINE_INDEX",
+        "CARGO_REGISTRIES_MINE_CREDENTIAL_PROVIDER",
     ];
 
     #[test]
@@ -928,13 +1126,19 @@ mod tests {
             assert!(f.source.contains("https://"), "{}", f.name);
             assert!(!f.patterns.is_empty(), "{}", f.name);
             for p in f.patterns {
-                let (E(s) | P(s) | S(s)) = *p;
-                assert_eq!(
-                    s,
-                    s.to_ascii_uppercase(),
-                    "{}: patterns are uppercase",
-                    f.name
-                );
+                let texts = match *p {
+                    E(s) | P(s) | S(s) => vec![s],
+                    PS(a, b) => vec![a, b],
+                    Pattern::BundlerHost => vec![],
+                };
+                for s in texts {
+                    assert_eq!(
+                        s,
+                        s.to_ascii_uppercase(),
+                        "{}: patterns are uppercase",
+                        f.name
+                    );
+                }
             }
         }
     }

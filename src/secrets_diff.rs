@@ -13,6 +13,7 @@ use crate::json;
 use crate::keys::{self, AgeIdentities};
 use crate::sops::{self, rules::Rule};
 use crate::store::{self, StoreError};
+use crate::text::escape_control;
 use crate::yaml::{MapItem, Text, Value};
 
 pub const MASK: &str = "****";
@@ -256,26 +257,33 @@ pub fn to_text(diffs: &[FileDiff], show_values: bool) -> String {
             FileStatus::Removed => ": deleted",
             _ => "",
         };
-        out.push_str(&format!("{} (stage {}){what}\n", d.path, d.stage));
+        // Names, paths and recipients come from files anyone can push: no raw control
+        // character reaches the terminal (values are quoted by `display` when they hold one).
+        out.push_str(&format!(
+            "{} (stage {}){what}\n",
+            escape_control(&d.path),
+            escape_control(&d.stage)
+        ));
         for k in &d.keys {
             let old = display(&k.old, show_values).unwrap_or_default();
             let new = display(&k.new, show_values).unwrap_or_default();
+            let name = escape_control(&k.name);
             let line = match k.change {
-                KeyChange::Added => format!("  + {}: {new}", k.name),
-                KeyChange::Removed => format!("  - {}: {old}", k.name),
-                KeyChange::Changed => format!("  ~ {}: {old} -> {new}", k.name),
+                KeyChange::Added => format!("  + {name}: {new}"),
+                KeyChange::Removed => format!("  - {name}: {old}"),
+                KeyChange::Changed => format!("  ~ {name}: {old} -> {new}"),
                 KeyChange::ChangedOrReencrypted => {
-                    format!("  ~ {}: changed or re-encrypted (no key to tell)", k.name)
+                    format!("  ~ {name}: changed or re-encrypted (no key to tell)")
                 }
             };
             out.push_str(&line);
             out.push('\n');
         }
         for r in &d.recipients_added {
-            out.push_str(&format!("  + recipient {r}\n"));
+            out.push_str(&format!("  + recipient {}\n", escape_control(r)));
         }
         for r in &d.recipients_removed {
-            out.push_str(&format!("  - recipient {r}\n"));
+            out.push_str(&format!("  - recipient {}\n", escape_control(r)));
         }
     }
     out

@@ -8,12 +8,22 @@ use std::fmt::Write;
 /// name can't move the cursor, recolour or clear the terminal. Line breaks are escaped too:
 /// use [`escape_control_lines`] for text whose line breaks are our own.
 pub fn escape_control(s: &str) -> Cow<'_, str> {
-    if !s.chars().any(char::is_control) {
+    escape_where(s, char::is_control)
+}
+
+/// [`escape_control`] that leaves tabs alone: for lines of a file shown as they are (a diff),
+/// where a tab is layout, not an escape.
+pub fn escape_control_except_tab(s: &str) -> Cow<'_, str> {
+    escape_where(s, |c| c != '\t' && c.is_control())
+}
+
+fn escape_where(s: &str, escape: impl Fn(char) -> bool) -> Cow<'_, str> {
+    if !s.chars().any(&escape) {
         return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 8);
     for c in s.chars() {
-        if c.is_control() {
+        if escape(c) {
             let _ = write!(out, "\\u{{{:x}}}", c as u32);
         } else {
             out.push(c);
@@ -42,6 +52,10 @@ mod tests {
         assert_eq!(
             escape_control("A\u{1b}[2J\u{7f}\u{9b}\t\r\nB"),
             "A\\u{1b}[2J\\u{7f}\\u{9b}\\u{9}\\u{d}\\u{a}B"
+        );
+        assert_eq!(
+            escape_control_except_tab("a\tb\u{1b}[2J\r"),
+            "a\tb\\u{1b}[2J\\u{d}"
         );
         assert_eq!(
             escape_control_lines("error: `A\u{1b}`\nhint: x\r"),

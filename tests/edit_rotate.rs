@@ -347,3 +347,20 @@ fn keys_for_every_stage_skips_a_yaml_file_that_is_not_a_stage_file() {
     // Asked for by name, it is still an error.
     assert_error(&r.run(&["keys", "--stage", "README"]));
 }
+
+#[test]
+fn keys_for_every_stage_skips_a_file_that_is_not_utf8() {
+    let r = Repo::with_config();
+    r.set("prod", "AA", "one");
+    std::fs::write(r.path().join("secrets/latin1.yml"), b"note: caf\xe9\n").unwrap();
+    let o = r.run(&["keys"]);
+    assert_ok(&o);
+    let out = stdout(&o);
+    assert!(out.contains("prod.yml (stage prod)"), "{out}");
+    assert!(!out.contains("latin1"), "{out}");
+    let e = stderr(&o);
+    assert!(e.contains("skipped") && e.contains("latin1.yml"), "{e}");
+    assert!(e.contains("UTF-8"), "says why: {e}");
+    // Asked for by name, it is still an error.
+    assert_error(&r.run(&["keys", "--stage", "latin1"]));
+}

@@ -315,3 +315,24 @@ fn loader_and_package_manager_variables_are_refused_in_any_case() {
         assert_ok(&o);
     }
 }
+
+#[test]
+fn git_credentials_and_identity_pass_through_to_the_child() {
+    // Ordinary secret names that the `GIT_` rule once refused: git ignores them (or, for the
+    // identity variables, only records them), so `exec` must hand them to the build.
+    let r = Repo::with_config();
+    r.set("prod", "GIT_TOKEN", "ghp-token-value");
+    r.set("prod", "GIT_CREDENTIALS", "bot:pa55");
+    r.set("prod", "GIT_AUTHOR_NAME", "Release Bot");
+    let o = r.run(&[
+        "exec",
+        "--stage",
+        "prod",
+        "--",
+        "sh",
+        "-c",
+        "echo \"$GIT_TOKEN|$GIT_CREDENTIALS|$GIT_AUTHOR_NAME\"",
+    ]);
+    assert_ok(&o);
+    assert_eq!(stdout(&o), "ghp-token-value|bot:pa55|Release Bot\n");
+}

@@ -517,3 +517,41 @@ fn git_merge_without_a_key_leaves_the_file_and_says_why() {
     assert_no_values(&both(&o));
     assert_eq!(r.read("secrets/prod.yml"), ours);
 }
+
+#[test]
+fn diff_and_check_escape_control_characters_in_key_names() {
+    let Some(sops) = common::sops() else { return };
+    let r = git_repo();
+    r.set("prod", "A1", "value-one");
+    r.set("dev", "A1", "value-one");
+    commit_all(&r, "first");
+    // A key that would clear the terminal and recolour what follows (ESC, C1 CSI, BEL).
+    r.write(
+        "secrets/prod.yml",
+        "A1: value-one\n\"EVIL\\e[2J\\x9b8m\\aKEY\": value-two\n",
+    );
+    let o = common::run_sops(&sops, &r, &["encrypt", "--in-place", "secrets/prod.yml"]);
+    assert_ok(&o);
+    let raw_control = |bytes: &[u8]| {
+        String::from_utf8_lossy(bytes)
+            .chars()
+            .any(|c| c != '\n' && c.is_control())
+    };
+    for args in [
+        &["diff"][..],
+        &["diff", "--show-values"][..],
+        &["check"][..],
+    ] {
+        let o = r.run(args);
+        if !args.contains(&"--show-values") {
+            assert_no_values(&both(&o));
+        }
+        assert!(!raw_control(&o.stdout), "{args:?}: {:?}", stdout(&o));
+        assert!(!raw_control(&o.stderr), "{args:?}: {:?}", stderr(&o));
+        assert!(
+            stdout(&o).contains("EVIL\\u{1b}[2J\\u{9b}8m\\u{7}KEY"),
+            "{args:?}: {}",
+            stdout(&o)
+        );
+    }
+}

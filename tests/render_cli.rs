@@ -357,18 +357,72 @@ fn a_parse_error_never_prints_one_line_of_a_multi_line_secret() {
         "-----BEGIN KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END KEY-----\n",
     );
     // A broken hand edit of an earlier render: the key's second line ended up as a value.
-    r.write(
-        "svc/serverless.yml",
+    let e = render_error(
+        &r,
         "service: svc\nprovider:\n  name: aws\n  environment:\n    BROKEN: MIIEvQIBADANBgkqhkiG9w0BAQEFAASC: x\n",
     );
+    assert!(e.contains("5:"), "the error still says where: {e}");
+    assert!(!e.contains("MIIEvQIBADANBgkqhkiG9w0BAQEFAASC"), "{e}");
+    assert!(!e.contains("MIIEvQIB"), "{e}");
+}
+
+#[test]
+fn diff_lines_never_carry_a_raw_control_character() {
+    let r = repo();
+    r.write(
+        "svc/serverless.yml",
+        &SERVICE.replace("    # keep me\n", "    # evil \u{1b}[2J\u{9b}1m\ttabbed\n"),
+    );
+    for extra in [&[][..], &["--show-values"][..]] {
+        let o = r
+            .cmd("svc")
+            .args(["render", "--stage", "staging", "--diff"])
+            .args(extra)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        assert_ok(&o);
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            !out.chars()
+                .any(|c| c.is_control() && c != '\n' && c != '\t'),
+            "{extra:?}: {out:?}"
+        );
+        assert!(
+            out.contains(" # evil \\u{1b}[2J\\u{9b}1m\ttabbed\n"),
+            "{extra:?}: {out}"
+        );
+    }
+}
+
+#[test]
+fn a_parse_error_message_never_names_a_line_of_a_secret() {
+    let r = repo();
+    r.set(
+        "staging",
+        "MULTI",
+        "first-line\nSECRETLINEONEabc\nlast-line\n",
+    );
+    // A duplicate key equal to one line of the secret: the message names the key.
+    let e = render_error(
+        &r,
+        "service: svc\nprovider:\n  name: aws\n  environment:\n    SECRETLINEONEabc: a\n    SECRETLINEONEabc: b\n",
+    );
+    assert!(
+        e.contains("6:") && e.contains("duplicate mapping key"),
+        "{e}"
+    );
+    assert!(!e.contains("SECRETLINEONE"), "{e}");
+}
+
+/// `render -s staging` of `yaml`: it must fail; its stderr.
+fn render_error(r: &Repo, yaml: &str) -> String {
+    r.write("svc/serverless.yml", yaml);
     let o = r
         .cmd("svc")
         .args(["render", "-s", "staging"])
         .output()
         .unwrap();
     assert_error(&o);
-    let e = stderr(&o);
-    assert!(e.contains("5:"), "the error still says where: {e}");
-    assert!(!e.contains("MIIEvQIBADANBgkqhkiG9w0BAQEFAASC"), "{e}");
-    assert!(!e.contains("MIIEvQIB"), "{e}");
+    stderr(&o)
 }

@@ -8,6 +8,7 @@
 use std::path::Path;
 
 use sls_secrets::secrets_diff;
+use sls_secrets::text::escape_control_lines;
 
 use super::{Context, EXIT_OK, Failure, print_stdout};
 use crate::cli::GitDiffArgs;
@@ -16,7 +17,7 @@ pub(crate) fn run(args: &GitDiffArgs, ctx: &Context) -> Result<u8, Failure> {
     let path = args.args[0].to_string_lossy().into_owned();
     let [_, old, _, _, new, _, _] = args.args.as_slice() else {
         // git passes the path alone for an unmerged path.
-        return print_stdout(&format!("* Unmerged path {path}\n"));
+        return print_stdout(&escape_control_lines(&format!("* Unmerged path {path}\n")));
     };
     let name = Path::new(&path)
         .file_name()
@@ -28,7 +29,11 @@ pub(crate) fn run(args: &GitDiffArgs, ctx: &Context) -> Result<u8, Failure> {
         Ok(text) => text,
         Err(f) => format!("{path}: can't compare: {}\n", f.message),
     };
-    print_stdout(&format!("diff --sls-secrets a/{path} b/{path}\n{body}"))?;
+    // Paths and the reason a file can't be read come from the repository: escape control
+    // characters (the body's names are escaped already).
+    print_stdout(&escape_control_lines(&format!(
+        "diff --sls-secrets a/{path} b/{path}\n{body}"
+    )))?;
     Ok(EXIT_OK)
 }
 

@@ -8,6 +8,7 @@ use std::path::Path;
 
 use sls_secrets::secrets_merge::{self, MergeError, Outcome, Version};
 use sls_secrets::store;
+use sls_secrets::text::escape_control;
 
 use super::{Context, EXIT_CHANGES, EXIT_OK, Failure};
 use crate::cli::GitMergeArgs;
@@ -23,11 +24,12 @@ fn read(p: &Path) -> Result<String, Failure> {
 }
 
 pub(crate) fn run(args: &GitMergeArgs, ctx: &Context) -> Result<u8, Failure> {
-    let shown = args.path.display().to_string();
-    let stage = args
-        .path
-        .file_stem()
-        .map_or_else(|| shown.clone(), |s| s.to_string_lossy().into_owned());
+    // Path, stage and key names are printed: no raw control character reaches the terminal.
+    let shown = escape_control(&args.path.display().to_string()).into_owned();
+    let stage = args.path.file_stem().map_or_else(
+        || shown.clone(),
+        |s| escape_control(&s.to_string_lossy()).into_owned(),
+    );
     let (base, ours, theirs) = (read(&args.base)?, read(&args.ours)?, read(&args.theirs)?);
     let label = |which: &str| std::path::PathBuf::from(format!("{shown} ({which})"));
     let (lb, lo, lt) = (
@@ -55,7 +57,7 @@ pub(crate) fn run(args: &GitMergeArgs, ctx: &Context) -> Result<u8, Failure> {
         Outcome::Conflicts(names) => {
             eprintln!("sls-secrets: merge conflict in {shown} (values not shown):");
             for (name, kind) in &names {
-                eprintln!("  {name}: {}", kind.describe());
+                eprintln!("  {}: {}", escape_control(name), kind.describe());
             }
             eprintln!("{}", resolve_hint(&shown, &stage));
             Ok(EXIT_CHANGES)
@@ -91,7 +93,7 @@ pub(crate) fn run(args: &GitMergeArgs, ctx: &Context) -> Result<u8, Failure> {
             if !from_theirs.is_empty() {
                 eprintln!(
                     "sls-secrets: merged {shown}: {} from the other branch",
-                    from_theirs.join(", ")
+                    escape_control(&from_theirs.join(", "))
                 );
             }
             Ok(EXIT_OK)

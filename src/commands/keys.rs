@@ -28,8 +28,9 @@ fn show(ctx: &Context, only: Option<&str>) -> Result<u8, Failure> {
         let file = match store::read_encrypted(&path) {
             Ok(file) => file,
             // Listing every stage: a YAML file in secrets/ that is not a sops file (notes, a
-            // template) is skipped with the reason, not the end of the listing.
-            Err(e @ StoreError::Sops { .. }) if only.is_none() => {
+            // template, text in another encoding) is skipped with the reason, not the end of
+            // the listing.
+            Err(e) if only.is_none() && not_a_stage_file(&e) => {
                 eprintln!(
                     "sls-secrets: skipped {}",
                     escape_control_lines(&e.to_string())
@@ -53,6 +54,15 @@ fn show(ctx: &Context, only: Option<&str>) -> Result<u8, Failure> {
     }
     // Recipients, ARNs and dates come from the files' metadata, which anyone can push.
     print_stdout(&escape_control_lines(&out))
+}
+
+/// A file that can't be a sops file: not sops YAML, or not UTF-8 text (sops writes UTF-8).
+fn not_a_stage_file(e: &StoreError) -> bool {
+    match e {
+        StoreError::Sops { .. } => true,
+        StoreError::Io { source, .. } => source.kind() == std::io::ErrorKind::InvalidData,
+        _ => false,
+    }
 }
 
 /// One line per key that can open the file.

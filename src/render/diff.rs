@@ -1,8 +1,12 @@
 //! Unified diff for `render --diff`. It is only ever fed masked text (the original with replaced
 //! values masked, and the output with every secret written as `****`), so secret bytes never
-//! reach the diff engine. Output is deterministic; ANSI colour only when asked.
+//! reach the diff engine. Output is deterministic; ANSI colour only when asked. The file's own
+//! control characters (a comment holding `ESC[2J`) are escaped, so only our colours reach the
+//! terminal.
 
 use similar::{ChangeTag, TextDiff};
+
+use crate::text::{escape_control, escape_control_except_tab};
 
 const RED: &str = "\x1b[31m";
 const GREEN: &str = "\x1b[32m";
@@ -19,6 +23,7 @@ pub fn unified_diff(original: &str, new_text: &str, label: &str, color: bool) ->
     }
     let diff = TextDiff::from_lines(original, new_text);
     let mut out = String::new();
+    let label = escape_control(label);
     let (bold, cyan, red, green, reset) = if color {
         (BOLD, CYAN, RED, GREEN, RESET)
     } else {
@@ -39,6 +44,7 @@ pub fn unified_diff(original: &str, new_text: &str, label: &str, color: bool) ->
             };
             let text = change.value();
             let (body, ending) = split_ending(text);
+            let body = escape_control_except_tab(body);
             let reset_here = if col.is_empty() { "" } else { reset };
             out.push_str(&format!("{col}{sign}{body}{reset_here}"));
             if ending.is_empty() {

@@ -118,6 +118,27 @@ fn parse_error(src: &str, e: tree::ParseError, secrets: &[Secret<'_>]) -> Error 
     // The input may be an earlier render's output: never echo a secret back, raw or as we
     // write it (escaped inside double quotes). Masked before truncating, so a value crossing
     // the cut cannot show its first part.
+    let whole = secret_forms(secrets);
+    snippet = mask_all(snippet, &whole);
+    // A multi-line secret shows up one line at a time (a block scalar, a broken hand edit), so
+    // whole-value masking misses it: hide the line if it holds any line of a secret.
+    if holds_part_of_a_secret(&snippet, secrets) {
+        snippet = format!("{MASK} (line hidden: it holds part of a secret)");
+    }
+    // The message can quote the input too (`duplicate mapping key `...``): mask every line of
+    // a secret in it (a one-line value is its own line). Not shorter values: the message is
+    // mostly our own words, and `v` would turn "recursive" into "recursi****e".
+    let message = mask_all(e.message, &secret_lines(secrets));
+    Error::Parse {
+        line: e.line.max(1),
+        col: e.col + 1,
+        message: message.chars().take(200).collect(),
+        snippet: snippet.chars().take(200).collect(),
+    }
+}
+
+/// Each non-empty value, raw and as we write it (the inside of its double quotes).
+fn secret_forms(secrets: &[Secret<'_>]) -> Vec<Zeroizing<String>> {
     let mut texts: Vec<Zeroizing<String>> = Vec::new();
     for s in secrets.iter().filter(|s| !s.value.is_empty()) {
         texts.push(Zeroizing::new(s.value.to_string()));
@@ -126,40 +147,47 @@ fn parse_error(src: &str, e: tree::ParseError, secrets: &[Secret<'_>]) -> Error 
             texts.push(Zeroizing::new(quoted[1..quoted.len() - 1].to_string()));
         }
     }
-    texts.sort_by_key(|v| std::cmp::Reverse(v.len()));
-    for v in &texts {
-        if !v.is_empty() {
-            snippet = snippet.replace(v.as_str(), MASK);
+    texts
+}
+
+/// Every line (4+ characters, surrounding blanks trimmed) of each value, raw or as we write
+/// it (where a line break is the two characters `\n`).
+fn secret_lines(secrets: &[Secret<'_>]) -> Vec<Zeroizing<String>> {
+    let mut parts: Vec<Zeroizing<String>> = Vec::new();
+    for form in secret_forms(secrets) {
+        for part in form.lines().chain(form.split("\\n")) {
+            let part = part.trim();
+            if part.chars().count() >= MIN_PART_CHARS {
+                parts.push(Zeroizing::new(part.to_string()));
+            }
         }
     }
-    // A multi-line secret shows up one line at a time (a block scalar, a broken hand edit), so
-    // whole-value masking misses it: hide the line if it holds any line of a secret.
-    if holds_part_of_a_secret(&snippet, secrets) {
-        snippet = format!("{MASK} (line hidden: it holds part of a secret)");
+    parts
+}
+
+/// `text` with each of `secrets` written as [`MASK`], longest first (so a value that contains
+/// another is masked whole).
+fn mask_all(mut text: String, secrets: &[Zeroizing<String>]) -> String {
+    let mut order: Vec<&str> = secrets
+        .iter()
+        .map(|v| v.as_str())
+        .filter(|v| !v.is_empty())
+        .collect();
+    order.sort_by_key(|v| std::cmp::Reverse(v.len()));
+    for v in order {
+        if text.contains(v) {
+            text = text.replace(v, MASK);
+        }
     }
-    let snippet: String = snippet.chars().take(200).collect();
-    Error::Parse {
-        line: e.line.max(1),
-        col: e.col + 1,
-        message: e.message,
-        snippet,
-    }
+    text
 }
 
 /// Whether `line` contains a line (4+ characters, surrounding blanks trimmed) of a value, raw
 /// or as we write it (double-quoted, where a line break is the two characters `\n`).
 fn holds_part_of_a_secret(line: &str, secrets: &[Secret<'_>]) -> bool {
-    let shows = |part: &str| {
-        let part = part.trim();
-        part.chars().count() >= MIN_PART_CHARS && line.contains(part)
-    };
-    secrets.iter().any(|s| {
-        s.value.lines().any(shows)
-            || quote::serverless_escape(s.value).is_ok_and(|escaped| {
-                let quoted = Zeroizing::new(quote::double_quoted(&escaped));
-                quoted[1..quoted.len() - 1].split("\\n").any(shows)
-            })
-    })
+    secret_lines(secrets)
+        .iter()
+        .any(|p| line.contains(p.as_str()))
 }
 
 /// Shorter lines of a secret (`}`, `---`) are too common to hide a snippet for.

@@ -854,11 +854,12 @@ fn check_duplicates(nodes: &[Node<'_>], entries: &[(NodeId, NodeId)]) -> Result<
 }
 
 fn dup(n: &Node<'_>, key: &str) -> ParseError {
-    let shown: String = key.chars().take(60).collect();
+    // The whole key: the render masks any secret in the message before shortening it, so a
+    // cut here could leave part of one unmasked.
     ParseError {
         line: n.line(),
         col: n.col(),
-        message: format!("duplicate mapping key `{shown}`"),
+        message: format!("duplicate mapping key `{key}`"),
     }
 }
 
