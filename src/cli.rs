@@ -270,8 +270,22 @@ pub struct RenderArgs {
     /// Leave the environment alone (as seed.yml's sls_set_secret_envs: false)
     #[arg(long)]
     pub no_set_env: bool,
+    /// The framework that reads the file (default: from package.json, else frameworkVersion, else v3); v4 has no escape for `${`
+    #[arg(long, value_enum, value_name = "NAME")]
+    pub framework: Option<FrameworkArg>,
     #[command(flatten)]
     pub store: StoreArgs,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameworkArg {
+    // Plain comments: documented variants would switch clap to the long help layout.
+    // Serverless Framework v3.
+    V3,
+    // Serverless Framework v4.
+    V4,
+    // osls, the open fork (3.x and 4.x).
+    Osls,
 }
 
 #[derive(Args, Debug)]

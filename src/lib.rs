@@ -10,6 +10,7 @@
 //! - [`render`]: format-preserving edits of `serverless.yml`.
 //! - [`exec`]: runs a child process with the secrets in its environment.
 //! - [`forward`]: passes signals on to a child (`exec`'s command, `edit`'s editor).
+//! - [`framework`]: which Serverless framework reads the file (v3, v4, osls) and how it reads `${`.
 //! - [`seed`]: Seed's `seed.yml` opt-out (`sls_set_secret_envs`).
 //! - [`git`]: running git (`REV:path`, local config); [`git_drivers`]: `init --git`.
 //! - [`secrets_diff`]: key-level comparison of two versions of a stage file (`diff`);
@@ -28,6 +29,7 @@ pub mod envname;
 pub mod envpolicy;
 pub mod exec;
 pub mod forward;
+pub mod framework;
 pub mod git;
 pub mod git_drivers;
 pub mod json;

@@ -426,3 +426,85 @@ fn render_error(r: &Repo, yaml: &str) -> String {
     assert_error(&o);
     stderr(&o)
 }
+
+#[test]
+fn serverless_v4_has_no_escape_for_placeholders_so_render_refuses_them() {
+    let r = Repo::with_config();
+    r.write(
+        "svc/serverless.yml",
+        "service: svc\nprovider:\n  name: aws\n  runtime: nodejs20.x\n",
+    );
+    r.set("prod", "TEMPLATE", "hello ${name} from-a-secret");
+    r.set("prod", "PLAIN", "plain-secret-value");
+    let render = |args: &[&str]| {
+        r.cmd("svc")
+            .args(["render", "--stage", "prod"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    // No package.json, no frameworkVersion: v3 rules, `${` escaped.
+    let o = render(&[]);
+    assert_ok(&o);
+    assert!(
+        stderr(&o).contains("framework Serverless v3 (the default"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        stdout(&o).contains(r#"TEMPLATE: "hello \\${name} from-a-secret""#),
+        "{}",
+        stdout(&o)
+    );
+
+    // The repository's package.json asks for Serverless v4: refused, nothing printed.
+    r.write(
+        "package.json",
+        r#"{"name": "app", "devDependencies": {"serverless": "^4.4.1"}}"#,
+    );
+    let o = render(&[]);
+    assert_error(&o);
+    let err = stderr(&o);
+    assert!(
+        err.contains("framework Serverless v4 (") && err.contains("serverless ^4.4.1"),
+        "{err}"
+    );
+    assert!(
+        err.contains("secret `TEMPLATE`") && err.contains("plugins: [sls-secrets]"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("from-a-secret") && stdout(&o).is_empty(),
+        "{err}"
+    );
+    // --framework overrides; osls reads `\${` like v3.
+    let o = render(&["--framework", "osls"]);
+    assert_ok(&o);
+    assert!(
+        stderr(&o).contains("framework osls (from --framework)"),
+        "{}",
+        stderr(&o)
+    );
+    // The nearest package.json wins: the service depends on osls.
+    r.write(
+        "svc/package.json",
+        r#"{"devDependencies": {"osls": "^4.3.1"}}"#,
+    );
+    let o = render(&[]);
+    assert_ok(&o);
+    assert!(stderr(&o).contains("framework osls ("), "{}", stderr(&o));
+    // frameworkVersion is the fallback without a package.json naming a framework.
+    std::fs::remove_file(r.path().join("svc/package.json")).unwrap();
+    std::fs::remove_file(r.path().join("package.json")).unwrap();
+    r.write(
+        "svc/serverless.yml",
+        "service: svc\nframeworkVersion: '4'\nprovider:\n  name: aws\n",
+    );
+    let o = render(&[]);
+    assert_error(&o);
+    assert!(
+        stderr(&o).contains("frameworkVersion: '4'"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -7,13 +7,14 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
+use sls_secrets::framework::{self, Framework};
 use sls_secrets::render::{self, RenderOptions, Rendered, Secret};
 use sls_secrets::yaml::Text;
 use sls_secrets::{seed, store, text};
 use zeroize::Zeroizing;
 
 use super::{Context, EXIT_CHANGES, EXIT_OK, Failure, print_stdout};
-use crate::cli::RenderArgs;
+use crate::cli::{FrameworkArg, RenderArgs};
 
 fn config_path(arg: Option<&Path>) -> Result<PathBuf, Failure> {
     if let Some(p) = arg {
@@ -128,6 +129,7 @@ pub(crate) fn run(args: &RenderArgs, ctx: &Context) -> Result<u8, Failure> {
         .and_then(|p| p.parent().map(Path::to_owned))
         .unwrap_or_else(|| PathBuf::from("."));
     let stage = choose_stage(args, &config, &source)?;
+    let framework = choose_framework(args, &service_dir, &source);
     let set_env = wants_env(args, &service_dir)?;
     // With the opt-out there is nothing to inject, so no key is needed.
     let env = if set_env {
@@ -138,6 +140,7 @@ pub(crate) fn run(args: &RenderArgs, ctx: &Context) -> Result<u8, Failure> {
     let secrets = Secret::all(&env);
     let opts = RenderOptions {
         set_env,
+        framework,
         ..RenderOptions::default()
     };
     let mut rendered =
@@ -180,6 +183,27 @@ fn choose_stage(args: &RenderArgs, config: &Path, source: &str) -> Result<String
         text::escape_control(&why)
     );
     Ok(stage)
+}
+
+/// `--framework`, else what the repository says (`framework::detect`); stderr says which.
+fn choose_framework(args: &RenderArgs, service_dir: &Path, source: &str) -> Framework {
+    let (framework, why) = match args.framework {
+        Some(f) => (
+            match f {
+                FrameworkArg::V3 => Framework::V3,
+                FrameworkArg::V4 => Framework::V4,
+                FrameworkArg::Osls => Framework::Osls,
+            },
+            "from --framework".to_owned(),
+        ),
+        None => framework::detect(service_dir, &store::repo_root(service_dir), source),
+    };
+    eprintln!(
+        "sls-secrets: framework {} ({})",
+        framework.name(),
+        text::escape_control(&why)
+    );
+    framework
 }
 
 /// Whether to set the secrets as Lambda environment variables: `--set-env` /

@@ -47,6 +47,15 @@ pub enum Error {
     /// A secret value that cannot be written so Serverless reads it back unchanged.
     #[error("secret `{name}`: {reason}\nhint: change the value (the tool never prints it)")]
     Unwritable { name: String, reason: String },
+    /// A value containing `${` for a framework that has no escape for it (Serverless v4
+    /// re-resolves placeholders inside values).
+    #[error(
+        "secret `{name}`: the value contains `${{`, and {framework} has no escape for it: it would resolve it as a variable\nhint: use the sls-secrets Serverless plugin (`plugins: [sls-secrets]`), which sets values after variables are resolved, or `sls-secrets exec`; if another framework reads this file, pass --framework v3|osls"
+    )]
+    Unescapable {
+        name: String,
+        framework: &'static str,
+    },
     /// A bug: the edit did not produce the intended document. Nothing was written.
     #[error(
         "internal error, nothing was written: {message}\nhint: please report this with the file's structure (not its secrets)"

@@ -65,6 +65,8 @@ pub struct RenderOptions {
     pub set_env: bool,
     /// Per-function limit on the merged environment, bytes of keys plus values (AWS: 4 KB).
     pub env_limit: usize,
+    /// The framework that reads the file: Serverless v4 has no escape for `${`.
+    pub framework: crate::framework::Framework,
 }
 
 impl Default for RenderOptions {
@@ -72,6 +74,7 @@ impl Default for RenderOptions {
         RenderOptions {
             set_env: true,
             env_limit: 4096,
+            framework: crate::framework::Framework::V3,
         }
     }
 }
@@ -245,6 +248,12 @@ pub fn render<'s>(
             return Err(Error::InvalidName {
                 name: s.name.to_string(),
                 location: "secret file (listed twice)".into(),
+            });
+        }
+        if !opts.framework.escapes_placeholders() && s.value.contains("${") {
+            return Err(Error::Unescapable {
+                name: s.name.to_string(),
+                framework: opts.framework.name(),
             });
         }
         let escaped = quote::serverless_escape(s.value).map_err(|_| Error::Unwritable {
