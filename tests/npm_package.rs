@@ -336,6 +336,26 @@ fn package_with_plugin(
     framework_version: &str,
     config_extra: &str,
 ) -> (Repo, Vec<FunctionEnv>, String) {
+    let (r, o) = run_package(framework, framework_version, config_extra, |_| {});
+    let log = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(
+        o.status.success(),
+        "{} package failed:\n{log}",
+        framework.display()
+    );
+    let tpl = r.read(".serverless/cloudformation-template-update-stack.json");
+    let out = common::lambda_environments(&tpl);
+    assert_eq!(out.len(), 2, "{log}");
+    (r, out, log)
+}
+
+/// `FRAMEWORK package --stage prod` on a service using the plugin, after `prepare`.
+fn run_package(
+    framework: &Path,
+    framework_version: &str,
+    config_extra: &str,
+    prepare: impl Fn(&Repo),
+) -> (Repo, std::process::Output) {
     let reg = registry().expect("registry");
     let r = Repo::with_config();
     for (k, v) in PLUGIN_SECRETS {
@@ -355,6 +375,7 @@ fn package_with_plugin(
              \x20 plain:\n    handler: handler.handler\n"
         ),
     );
+    prepare(&r);
     let o = Command::new(framework)
         .args(["package", "--stage", "prod"])
         .current_dir(r.path())
@@ -370,16 +391,7 @@ fn package_with_plugin(
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    let log = format!("{}{}", stdout(&o), stderr(&o));
-    assert!(
-        o.status.success(),
-        "{} package failed:\n{log}",
-        framework.display()
-    );
-    let tpl = r.read(".serverless/cloudformation-template-update-stack.json");
-    let out = common::lambda_environments(&tpl);
-    assert_eq!(out.len(), 2, "{log}");
-    (r, out, log)
+    (r, o)
 }
 
 fn judge(framework: Option<PathBuf>, framework_version: &str) {
@@ -462,4 +474,60 @@ fn plugin_opt_outs_leave_the_environment_alone() {
         assert!(!vars.contains_key("FILE_MODE"), "{name}: {vars:?}");
     }
     assert!(log.contains("enabled is false"), "{log}");
+}
+
+#[test]
+fn plugin_follows_seed_opt_out_and_refuses_an_environment_over_4_kb() {
+    let Some(sls) = common::tool(
+        "SLS_SECRETS_TEST_SERVERLESS",
+        "tests/serverless/node_modules/.bin/serverless",
+        "Serverless v3",
+    ) else {
+        return;
+    };
+    if registry().is_none() {
+        return;
+    }
+    // seed.yml's opt-out, as on Seed: the environment is left alone.
+    let (r, o) = run_package(&sls, "3", "", |r| {
+        r.write(
+            "seed.yml",
+            "before_compile:\n  - echo hi\nsls_set_secret_envs: false\n",
+        );
+    });
+    let log = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(o.status.success(), "{log}");
+    assert!(log.contains("sls_set_secret_envs: false"), "{log}");
+    let tpl = r.read(".serverless/cloudformation-template-update-stack.json");
+    for (name, vars) in common::lambda_environments(&tpl) {
+        for (k, _) in PLUGIN_SECRETS {
+            assert!(
+                !vars.contains_key(*k) || *k == "DB_PASSWORD",
+                "{name}: {k} set"
+            );
+        }
+        assert_eq!(vars["LOG_LEVEL"], "info", "{name}");
+    }
+    // A secret that takes a function over Lambda's 4 KB: packaging stops, naming the function
+    // and the key, never the value.
+    let big = "x".repeat(4200);
+    let (_r, o) = run_package(&sls, "3", "", |r| {
+        r.write("big.txt", &big);
+        assert_ok(&r.run(&[
+            "set",
+            "--stage",
+            "prod",
+            "BIG_BLOB",
+            "--from-file",
+            "big.txt",
+        ]));
+        std::fs::remove_file(r.path().join("big.txt")).unwrap();
+    });
+    let log = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(!o.status.success(), "{log}");
+    assert!(
+        log.contains("over Lambda's 4096") && log.contains("BIG_BLOB"),
+        "{log}"
+    );
+    assert!(!log.contains(&big[..64]), "the value reached the log");
 }
