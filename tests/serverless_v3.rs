@@ -54,6 +54,16 @@ fn package(
         .output()
         .unwrap();
     assert_ok(&o);
+    package_rendered(r, sls, service, stage)
+}
+
+/// Packages `service/serverless.rendered.yml` and returns each Lambda function's environment.
+fn package_rendered(
+    r: &Repo,
+    sls: &Path,
+    service: &str,
+    stage: &str,
+) -> Vec<(String, serde_json::Map<String, serde_json::Value>)> {
     let o = std::process::Command::new(sls)
         .args(["package", "--stage", stage, "-c", "serverless.rendered.yml"])
         .current_dir(r.path().join(service))
@@ -282,4 +292,74 @@ fn under_indented_flow_and_quoted_shapes_render_for_serverless() {
             }
         }
     }
+}
+
+/// osls (3 and its own 4) judges `render` too. The repository depends on `osls`, so render
+/// detects it (and writes `\${` escapes, which osls reads as literals, as v3 does); osls 4 wants
+/// `frameworkVersion: '4'` and a current runtime.
+#[test]
+fn osls_3_and_4_read_every_secret_exactly_from_the_rendered_file() {
+    let judges: Vec<(&str, PathBuf)> = [
+        (
+            "3",
+            "SLS_SECRETS_TEST_OSLS3",
+            "tests/npm/osls3/node_modules/.bin/serverless",
+        ),
+        (
+            "4",
+            "SLS_SECRETS_TEST_OSLS4",
+            "tests/npm/osls4/node_modules/.bin/serverless",
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(major, var, rel)| {
+        common::tool(var, rel, &format!("osls {major}")).map(|p| (major, p))
+    })
+    .collect();
+    let fixtures = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/serverless"
+    ));
+    std::thread::scope(|scope| {
+        for (major, sls) in &judges {
+            scope.spawn(move || {
+                let r = repo_with_secrets();
+                r.write(
+                    "package.json",
+                    &format!(r#"{{"devDependencies": {{"osls": "^{major}.0.0"}}}}"#),
+                );
+                for case in [
+                    "shadowing",
+                    "file-env",
+                    "anchors",
+                    "flow-tags",
+                    "no-env",
+                    "shorthand",
+                ] {
+                    copy_dir(&fixtures.join(case), &r.path().join(case));
+                    let yml = r.path().join(case).join("serverless.yml");
+                    let text = std::fs::read_to_string(&yml).unwrap().replace(
+                        "frameworkVersion: \"3\"",
+                        &format!("frameworkVersion: \"{major}\""),
+                    );
+                    std::fs::write(&yml, text).unwrap();
+                    let o = r
+                        .cmd(case)
+                        .args([
+                            "render",
+                            "--stage",
+                            "production",
+                            "-o",
+                            "serverless.rendered.yml",
+                        ])
+                        .output()
+                        .unwrap();
+                    assert_ok(&o);
+                    assert!(stderr(&o).contains("framework osls ("), "{}", stderr(&o));
+                    let functions = package_rendered(&r, sls, case, "production");
+                    assert_every_secret(&format!("osls {major} {case}"), &functions, SECRETS);
+                }
+            });
+        }
+    });
 }
