@@ -531,3 +531,42 @@ fn plugin_follows_seed_opt_out_and_refuses_an_environment_over_4_kb() {
     );
     assert!(!log.contains(&big[..64]), "the value reached the log");
 }
+
+#[test]
+fn plugin_fills_every_function_when_the_provider_environment_is_a_variable() {
+    let Some(sls) = common::tool(
+        "SLS_SECRETS_TEST_SERVERLESS",
+        "tests/serverless/node_modules/.bin/serverless",
+        "Serverless v3",
+    ) else {
+        return;
+    };
+    if registry().is_none() {
+        return;
+    }
+    // `environment: ${file(...)}`: render must write into each function; the plugin sees the
+    // resolved mapping. Either way every function must end up with every secret.
+    let (r, o) = run_package(&sls, "3", "", |r| {
+        let yml = r.read("serverless.yml").replace(
+            "  environment:\n    LOG_LEVEL: info\n",
+            "  environment: ${file(./env.yml)}\n",
+        );
+        r.write("serverless.yml", &yml);
+        r.write("env.yml", "LOG_LEVEL: from-file\nDB_PASSWORD: from-file\n");
+    });
+    let log = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(o.status.success(), "{log}");
+    let tpl = r.read(".serverless/cloudformation-template-update-stack.json");
+    let functions = common::lambda_environments(&tpl);
+    assert_eq!(functions.len(), 2, "{log}");
+    for (name, vars) in &functions {
+        for (k, v) in PLUGIN_SECRETS {
+            assert_eq!(
+                vars.get(*k).and_then(|x| x.as_str()),
+                Some(*v),
+                "{name}: {k}"
+            );
+        }
+        assert_eq!(vars["LOG_LEVEL"], "from-file", "{name}");
+    }
+}
