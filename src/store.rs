@@ -518,8 +518,11 @@ pub fn refuse_secret_store(path: &Path, secrets_dirs: &[PathBuf]) -> Result<(), 
             return Err(inside(dir));
         }
     }
+    // Only a file with a top-level `sops:` key can be one: the rendered file that `-o`
+    // replaces on every deploy is not parsed a second time.
     if std::fs::metadata(&real).is_ok_and(|m| m.is_file())
         && let Ok(text) = std::fs::read_to_string(&real)
+        && text.lines().any(|l| l.starts_with("sops:"))
         && sops::parse(&text).is_ok()
     {
         return Err(StoreError::SopsFileTarget {

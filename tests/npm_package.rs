@@ -456,18 +456,21 @@ fn plugin_osls_4() {
     );
 }
 
-#[test]
-fn plugin_opt_outs_leave_the_environment_alone() {
-    let Some(sls) = common::tool(
+/// Serverless v3 and the local registry, both needed by the plugin's v3 tests.
+fn serverless_v3_and_registry() -> Option<PathBuf> {
+    let sls = common::tool(
         "SLS_SECRETS_TEST_SERVERLESS",
         "tests/serverless/node_modules/.bin/serverless",
         "Serverless v3",
-    ) else {
+    )?;
+    registry().map(|_| sls)
+}
+
+#[test]
+fn plugin_opt_outs_leave_the_environment_alone() {
+    let Some(sls) = serverless_v3_and_registry() else {
         return;
     };
-    if registry().is_none() {
-        return;
-    }
     let (_r, functions, log) =
         package_with_plugin(&sls, "3", "custom:\n  slsSecrets:\n    enabled: false\n");
     for (name, vars) in &functions {
@@ -478,16 +481,9 @@ fn plugin_opt_outs_leave_the_environment_alone() {
 
 #[test]
 fn plugin_follows_seed_opt_out_and_refuses_an_environment_over_4_kb() {
-    let Some(sls) = common::tool(
-        "SLS_SECRETS_TEST_SERVERLESS",
-        "tests/serverless/node_modules/.bin/serverless",
-        "Serverless v3",
-    ) else {
+    let Some(sls) = serverless_v3_and_registry() else {
         return;
     };
-    if registry().is_none() {
-        return;
-    }
     // seed.yml's opt-out, as on Seed: the environment is left alone.
     let (r, o) = run_package(&sls, "3", "", |r| {
         r.write(
@@ -534,16 +530,9 @@ fn plugin_follows_seed_opt_out_and_refuses_an_environment_over_4_kb() {
 
 #[test]
 fn plugin_fills_every_function_when_the_provider_environment_is_a_variable() {
-    let Some(sls) = common::tool(
-        "SLS_SECRETS_TEST_SERVERLESS",
-        "tests/serverless/node_modules/.bin/serverless",
-        "Serverless v3",
-    ) else {
+    let Some(sls) = serverless_v3_and_registry() else {
         return;
     };
-    if registry().is_none() {
-        return;
-    }
     // `environment: ${file(...)}`: render must write into each function; the plugin sees the
     // resolved mapping. Either way every function must end up with every secret.
     let (r, o) = run_package(&sls, "3", "", |r| {

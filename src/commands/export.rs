@@ -15,7 +15,7 @@ use zeroize::Zeroizing;
 use super::render::seed_set_env;
 use super::{Context, Failure, print_stdout};
 use crate::cli::{ExportArgs, ExportFormat};
-use sls_secrets::json::push_string as push_json_string;
+use sls_secrets::json;
 
 /// Version of the JSON shape; bumped on an incompatible change so the plugin can refuse.
 const JSON_VERSION: u32 = 1;
@@ -75,15 +75,15 @@ fn capacity(env: &[(String, Text)]) -> usize {
 fn json(stage: &str, set_env: bool, env: &[(String, Text)]) -> Zeroizing<String> {
     let mut o = Zeroizing::new(String::with_capacity(capacity(env)));
     o.push_str(&format!("{{\"version\":{JSON_VERSION},\"stage\":"));
-    push_json_string(&mut o, stage);
+    json::push_string(&mut o, stage);
     o.push_str(&format!(",\"setEnv\":{set_env},\"secrets\":{{"));
     for (i, (name, value)) in env.iter().enumerate() {
         if i > 0 {
             o.push(',');
         }
-        push_json_string(&mut o, name);
+        json::push_string(&mut o, name);
         o.push(':');
-        push_json_string(&mut o, value.as_str());
+        json::push_string(&mut o, value.as_str());
     }
     o.push_str("}}\n");
     o

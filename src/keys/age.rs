@@ -26,7 +26,8 @@ impl AgeError {
 
 #[derive(Debug, thiserror::Error)]
 pub enum AgeError {
-    #[error("`{}` is not an age recipient (expected age1...)", redact_private(.0))]
+    /// Holds the text already redacted: a pasted private key must not reach `Debug` either.
+    #[error("`{0}` is not an age recipient (expected age1...)")]
     BadRecipient(String),
     #[error("{source_name}: line {line} is not an age identity (expected AGE-SECRET-KEY-1...)")]
     BadIdentity { source_name: String, line: usize },
@@ -299,7 +300,8 @@ fn redact_private(s: &str) -> String {
 
 /// Parses an `age1...` recipient.
 pub fn parse_recipient(s: &str) -> Result<age::x25519::Recipient, AgeError> {
-    age::x25519::Recipient::from_str(s.trim()).map_err(|_| AgeError::BadRecipient(s.to_owned()))
+    age::x25519::Recipient::from_str(s.trim())
+        .map_err(|_| AgeError::BadRecipient(redact_private(s)))
 }
 
 /// Wraps the data key for one recipient: an armored age file, as sops stores it.
@@ -328,4 +330,17 @@ pub fn generate() -> (Zeroizing<String>, String) {
     let id = age::x25519::Identity::generate();
     let secret = Zeroizing::new(id.to_string().expose_secret().to_owned());
     (secret, id.to_public().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_private_key_given_as_recipient_never_prints() {
+        let key = "AGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ";
+        let e = parse_recipient(key).unwrap_err();
+        assert!(!format!("{e}").contains("1QQQQ"), "{e}");
+        assert!(!format!("{e:?}").contains("1QQQQ"), "{e:?}");
+    }
 }
