@@ -303,3 +303,51 @@ fn a_complex_key_in_an_environment_is_refused_with_its_position() {
     assert!(e.starts_with("4:"), "{e}");
     assert!(e.contains("not a plain name"), "{e}");
 }
+
+/// A file this size (over 64 KiB) is parsed on a second thread, both as input and in the
+/// re-parse check (issue 11's speed work): the render must be exactly the one the inline
+/// parser gives, which is the smaller file's render repeated.
+fn many_functions(n: usize, shadow: bool) -> String {
+    let mut s = String::from(
+        "service: big\nprovider:\n  name: aws\n  environment:\n    LOG: info\nfunctions:\n",
+    );
+    for i in 0..n {
+        s.push_str(&format!(
+            "  fn{i}: # é{i}\n    handler: h.f{i}\n    events: [{{http: GET /{i}}}]\n"
+        ));
+        if shadow {
+            s.push_str("    environment:\n      DB_PASSWORD: old\n");
+        }
+    }
+    s
+}
+
+#[test]
+fn a_large_file_renders_through_the_parser_thread_as_a_small_one_does() {
+    let pairs = [("DB_PASSWORD", "s3cr3t \"q\""), ("API_KEY", "k")];
+    let opts = RenderOptions::default();
+    let large = many_functions(3000, true);
+    assert!(large.len() > 128 * 1024, "{} bytes", large.len());
+    let r = render(&large, &secrets(&pairs), &opts).expect("renders");
+    let entries = "    LOG: info\n    DB_PASSWORD: \"s3cr3t \\\"q\\\"\"\n    API_KEY: \"k\"\n";
+    let expected = large.replacen("    LOG: info\n", entries, 1).replace(
+        "      DB_PASSWORD: old\n",
+        "      DB_PASSWORD: \"s3cr3t \\\"q\\\"\"\n",
+    );
+    assert_eq!(r.output, expected);
+    assert_eq!(r.notes.len(), 3000, "one note per shadowing function");
+}
+
+#[test]
+fn a_parse_error_near_the_end_of_a_large_file_is_reported_where_it_is() {
+    let mut large = many_functions(3000, false);
+    let line = large.lines().count() + 1;
+    large.push_str("  broken: [\n");
+    let err = render(&large, &secrets(&[("K", "v")]), &RenderOptions::default())
+        .err()
+        .expect("refused");
+    match err {
+        Error::Parse { line: at, .. } => assert!(at >= line, "line {at}, expected {line}+"),
+        other => panic!("not a parse error: {other}"),
+    }
+}

@@ -131,12 +131,19 @@ pub(crate) fn run(args: &RenderArgs, ctx: &Context) -> Result<u8, Failure> {
     let stage = choose_stage(args, &config, &source)?;
     let framework = choose_framework(args, &service_dir, &source);
     let set_env = wants_env(args, &service_dir)?;
+    // The stage file is decrypted while serverless.yml is parsed: neither needs the other.
     // With the opt-out there is nothing to inject, so no key is needed.
-    let env = if set_env {
-        stage_secrets(ctx, &service_dir, stage)?
-    } else {
-        Vec::new()
-    };
+    let (parsed, env) = std::thread::scope(|scope| {
+        let env = set_env.then(|| scope.spawn(|| stage_secrets(ctx, &service_dir, stage)));
+        let parsed = render::parse(&source);
+        let env = match env {
+            Some(decrypting) => decrypting
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?,
+            None => Vec::new(),
+        };
+        Ok::<_, Failure>((parsed, env))
+    })?;
     let secrets = Secret::all(&env);
     let opts = RenderOptions {
         set_env,
@@ -144,11 +151,9 @@ pub(crate) fn run(args: &RenderArgs, ctx: &Context) -> Result<u8, Failure> {
         ..RenderOptions::default()
     };
     let mut rendered =
-        render::render(&source, &secrets, &opts).map_err(|e| render_failure(&config, e))?;
+        render::render_parsed(parsed, &secrets, &opts).map_err(|e| render_failure(&config, e))?;
     let output = Zeroizing::new(std::mem::take(&mut rendered.output));
-    for note in &rendered.notes {
-        eprintln!("sls-secrets: {note}");
-    }
+    print_notes(&rendered.notes);
 
     if args.diff {
         print_diff(args, &config, &source, &output, &rendered)
@@ -161,6 +166,20 @@ pub(crate) fn run(args: &RenderArgs, ctx: &Context) -> Result<u8, Failure> {
     } else {
         print_stdout(&output)
     }
+}
+
+/// One write for all notes: stderr is unbuffered, and a service with thousands of functions
+/// that shadow a secret has a note for each (three writes apiece through `eprintln!`).
+fn print_notes(notes: &[String]) {
+    use std::io::Write;
+    let mut text = String::with_capacity(notes.iter().map(|n| n.len() + 14).sum());
+    for note in notes {
+        text.push_str("sls-secrets: ");
+        text.push_str(note);
+        text.push('\n');
+    }
+    // Notes are advice: a closed stderr must not fail the render.
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }
 
 /// `--stage`, else what the file says (`provider.stage`, `${opt:stage, 'X'}`), else `dev`;

@@ -180,7 +180,7 @@ fn walk(
     }
     match &tree.node(id).kind {
         Kind::Map { entries, .. } => {
-            for &(k, v) in entries {
+            for &(k, v) in tree.pairs(*entries) {
                 if tree.is_merge_key(k) {
                     for m in tree.merge_sources(id) {
                         walk(tree, m, ctx, path, watch, seen, budget, depth + 1)?;
@@ -195,7 +195,7 @@ fn walk(
             }
         }
         Kind::Seq { items, .. } => {
-            for (i, &it) in items.iter().enumerate() {
+            for (i, &it) in tree.list(*items).iter().enumerate() {
                 path.push(format!("[{i}]"));
                 walk(tree, it, Ctx::Other, path, watch, seen, budget, depth + 1)?;
                 path.pop();
@@ -562,16 +562,18 @@ impl Cmp<'_, '_, '_> {
                 Ok(())
             }
             (Kind::Map { entries: xa, .. }, Kind::Map { entries: xb, .. })
-                if xa.len() == xb.len()
-                    && xa.iter().zip(xb.iter()).all(|(&(ka, _), &(kb, _))| {
-                        !self.a.is_merge_key(ka)
-                            && !self.b.is_merge_key(kb)
-                            && key_repr(self.a, ka) == key_repr(self.b, kb)
-                    }) =>
+                if self.a.pairs(*xa).len() == self.b.pairs(*xb).len()
+                    && self.a.pairs(*xa).iter().zip(self.b.pairs(*xb)).all(
+                        |(&(ka, _), &(kb, _))| {
+                            !self.a.is_merge_key(ka)
+                                && !self.b.is_merge_key(kb)
+                                && key_repr(self.a, ka) == key_repr(self.b, kb)
+                        },
+                    ) =>
             {
                 // Same keys in the same order and no merge keys (nearly every mapping outside
                 // the environments): pairwise, without collecting effective entries.
-                for (&(kn, v), &(_, w)) in xa.iter().zip(xb.iter()) {
+                for (&(kn, v), &(_, w)) in self.a.pairs(*xa).iter().zip(self.b.pairs(*xb)) {
                     path.push(Seg::A(kn));
                     self.same(Some(v), Some(w), path, depth + 1)?;
                     path.pop();
@@ -606,6 +608,7 @@ impl Cmp<'_, '_, '_> {
                 Ok(())
             }
             (Kind::Seq { items: ia, .. }, Kind::Seq { items: ib, .. }) => {
+                let (ia, ib) = (self.a.list(*ia), self.b.list(*ib));
                 if ia.len() != ib.len() {
                     return Err(self.fail(path, "sequence length differs"));
                 }
@@ -717,16 +720,22 @@ pub(crate) fn check_names(
     (provider, _, functions): &EnvMaps,
 ) -> Result<Vec<String>, Error> {
     let mut notes = Vec::new();
-    let mut maps: Vec<(String, NodeId)> = Vec::new();
+    // (function name or none for the provider, environment): labels are written only for
+    // a note or an error, not for each of a large file's thousands of keys.
+    let mut maps: Vec<(Option<&str>, NodeId)> = Vec::new();
     if let Some(p) = *provider {
-        maps.push(("provider.environment".into(), p));
+        maps.push((None, p));
     }
     for (name, env) in functions {
         if let Some(e) = *env {
-            maps.push((format!("functions.{name}.environment"), e));
+            maps.push((Some(name), e));
         }
     }
-    for (label, m) in maps {
+    let label = |function: Option<&str>| match function {
+        None => "provider.environment".to_string(),
+        Some(name) => format!("functions.{name}.environment"),
+    };
+    for (function, m) in maps {
         for (key, k, _) in effective_entries(tree, m) {
             let kn = tree.node(k);
             if kn.scalar().is_none() {
@@ -735,16 +744,19 @@ pub(crate) fn check_names(
                 return Err(unsupported(
                     tree,
                     k,
-                    format!("{label} has a key that is not a plain name"),
+                    format!("{} has a key that is not a plain name", label(function)),
                     "write the key as a variable name (`NAME: value`)",
                 ));
             }
             if key.contains("${") {
                 continue;
             }
-            let loc = format!("{label} (line {}:{})", kn.line(), kn.col() + 1);
-            check_name(&key, &loc)?;
+            let loc = || format!("{} (line {}:{})", label(function), kn.line(), kn.col() + 1);
+            if crate::envname::check(&key).is_err() {
+                check_name(&key, &loc())?;
+            }
             if key == "TZ" {
+                let loc = loc();
                 notes.push(format!(
                     "{loc} sets TZ; older Lambda docs list it as reserved, check that your runtime honours it"
                 ));

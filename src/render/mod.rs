@@ -18,6 +18,7 @@
 mod check;
 mod diff;
 mod error;
+mod events;
 mod overlay;
 mod plan;
 mod quote;
@@ -201,8 +202,29 @@ const MIN_PART_CHARS: usize = 4;
 fn shown(notes: Vec<String>) -> Vec<String> {
     notes
         .into_iter()
-        .map(|n| crate::text::escape_control_lines(&n).into_owned())
+        .map(|n| match crate::text::escape_control_lines(&n) {
+            std::borrow::Cow::Borrowed(_) => n,
+            std::borrow::Cow::Owned(escaped) => escaped,
+        })
         .collect()
+}
+
+/// "function `f` sets A, B in its own environment ...": one per function in a large service,
+/// so built by appending rather than through `format!` and a joined list.
+/// Secret names are checked, so only the function's name needs escaping (see [`shown`]).
+fn shadow_note<'n>(function: &str, keys: impl Iterator<Item = &'n str>) -> String {
+    let mut note = String::with_capacity(128);
+    note.push_str("function `");
+    note.push_str(&crate::text::escape_control(function));
+    note.push_str("` sets ");
+    for (i, key) in keys.enumerate() {
+        if i > 0 {
+            note.push_str(", ");
+        }
+        note.push_str(key);
+    }
+    note.push_str(" in its own environment, which would shadow the secret; overridden there too");
+    note
 }
 
 fn unchanged(source: &str, notes: Vec<String>) -> Rendered<'_> {
@@ -222,7 +244,34 @@ pub fn render<'s>(
     secrets: &[Secret<'_>],
     opts: &RenderOptions,
 ) -> Result<Rendered<'s>, Error> {
-    let tree = tree::Tree::parse(source).map_err(|e| parse_error(source, e, secrets))?;
+    render_parsed(parse(source), secrets, opts)
+}
+
+/// `source` read into a span tree, for [`render_parsed`]. Reading needs no secrets, so a
+/// caller can decrypt the stage file meanwhile. No `Debug`: a file rendered before holds
+/// secrets.
+pub struct Parsed<'s> {
+    source: &'s str,
+    tree: Result<tree::Tree<'s>, tree::ParseError>,
+}
+
+/// The first half of [`render`]; its errors are reported by [`render_parsed`], where the
+/// secrets they must not show are known.
+pub fn parse(source: &str) -> Parsed<'_> {
+    Parsed {
+        source,
+        tree: tree::Tree::parse(source),
+    }
+}
+
+/// The rest of [`render`], on a file read by [`parse`].
+pub fn render_parsed<'s>(
+    parsed: Parsed<'s>,
+    secrets: &[Secret<'_>],
+    opts: &RenderOptions,
+) -> Result<Rendered<'s>, Error> {
+    let source = parsed.source;
+    let tree = parsed.tree.map_err(|e| parse_error(source, e, secrets))?;
     if let Some((line, col)) = tree.second_document {
         return Err(Error::Unsupported {
             line,
@@ -273,16 +322,14 @@ pub fn render<'s>(
     let (edits, changed_keys) = splice::edits(&tree, &plan, &names, &enc)?;
     notes.extend(check::check_sharing(&tree, &plan, &edits)?);
     notes.extend(plan.notes.iter().cloned());
+    // Already escaped: one per shadowing function, thousands in a large service.
+    let mut shadow_notes = Vec::new();
     if !plan.variable_env {
         for (sp, keys) in plan.slots.iter().zip(&changed_keys) {
             if let Some(f) = &sp.function
                 && !keys.is_empty()
             {
-                let list: Vec<&str> = keys.iter().map(|&k| names[k]).collect();
-                notes.push(format!(
-                    "function `{f}` sets {} in its own environment, which would shadow the secret; overridden there too",
-                    list.join(", ")
-                ));
+                shadow_notes.push(shadow_note(f, keys.iter().map(|&k| names[k])));
             }
         }
     }
@@ -290,7 +337,6 @@ pub fn render<'s>(
     let output = splice::apply(source, &edits, |i| enc[i]);
     let mut secret_texts: Vec<&str> = yv.clone();
     secret_texts.extend(secrets.iter().map(|s| s.value));
-    let masks = check::secret_spans(&tree, &envs, &secret_texts);
 
     let expect = check::Expect {
         names: &names,
@@ -305,16 +351,32 @@ pub fn render<'s>(
     // entries (streamed against the original tree: no second tree); the plan must cover
     // every environment that needs the secrets; then Lambda's size limit.
     let overlay = overlay::Overlay::new(&tree, &plan, &names)?;
-    reparse::check(&tree, &overlay, &expect, &output, &edits, |i| enc[i].len())?;
-    check::check_coverage(&tree, &overlay, &expect)?;
-    let size_check = check::check_sizes(&tree, &overlay, &expect, &sizes);
+    // The checks on the original tree (and the diff's masks) need neither the output nor
+    // each other: on a large file they run while the output is re-parsed.
+    let (reparsed, (coverage, size_check, masks)) = events::join(
+        events::parallel(source),
+        || reparse::check(&tree, &overlay, &expect, &output, &edits, |i| enc[i].len()),
+        || {
+            (
+                check::check_coverage(&tree, &overlay, &expect),
+                check::check_sizes(&tree, &overlay, &expect, &sizes),
+                check::secret_spans(&tree, &envs, &secret_texts),
+            )
+        },
+    );
+    reparsed?;
+    coverage?;
     #[cfg(debug_assertions)]
     reference_check(&tree, &output, &expect, &sizes, &size_check);
     size_check?;
     let changed = output != source;
     Ok(Rendered {
         output,
-        notes: shown(notes),
+        notes: {
+            let mut notes = shown(notes);
+            notes.append(&mut shadow_notes);
+            notes
+        },
         changed,
         source,
         edits,

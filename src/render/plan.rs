@@ -415,6 +415,7 @@ fn plan_shadowed_keys(
     let en = tree.node(e);
     match &en.kind {
         Kind::Map { entries, .. } => {
+            let entries = tree.pairs(*entries);
             // Which secrets this environment sets. Without merge keys its entries are exactly
             // what `lookup` searches, so look its few keys up among the names instead of
             // every name among its keys.
@@ -460,7 +461,7 @@ fn refuse_listed_shadowing(
     let Kind::Seq { items, .. } = &tree.node(functions).kind else {
         return Ok(());
     };
-    for &item in items {
+    for &item in tree.list(*items) {
         let item = tree.deref(item);
         for (fname, _, fv) in effective_entries(tree, item) {
             let fmap = tree.deref(fv);

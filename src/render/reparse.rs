@@ -11,10 +11,11 @@
 //! output meaning the same; the plan's own coverage (every environment that must hold a secret
 //! does) is checked on the original tree by `check::check_coverage`.
 
-use saphyr_parser::{Event, Parser, ScalarStyle, Tag};
+use saphyr_parser::{Event, ScalarStyle, Tag};
 
 use super::check::Expect;
 use super::error::Error;
+use super::events;
 use super::overlay::{Change, Overlay};
 use super::relax;
 use super::splice::{Edit, Piece};
@@ -73,10 +74,14 @@ impl<'o> Expected<'o, '_> {
                 Work::Children { id, next } => {
                     let (child, count) = match &self.tree.node(id).kind {
                         Kind::Map { entries, .. } => {
+                            let entries = self.tree.pairs(*entries);
                             let (k, v) = entries[next / 2];
                             (if next % 2 == 0 { k } else { v }, entries.len() * 2)
                         }
-                        Kind::Seq { items, .. } => (items[next], items.len()),
+                        Kind::Seq { items, .. } => {
+                            let items = self.tree.list(*items);
+                            (items[next], items.len())
+                        }
                         _ => continue,
                     };
                     if next + 1 < count {
@@ -282,9 +287,8 @@ pub(crate) fn check(
         None => (output, None),
     };
     let index = |i: usize| map.map_or(i, |m| m.char_index(i));
-    let mut parser = Parser::new_from_str(text);
-    while let Some(ev) = parser.next_event() {
-        let (ev, span) = ev.map_err(|e| Error::Internal {
+    events::try_for_each(text, |item| {
+        let (ev, span) = item.as_ref().map_err(|e| Error::Internal {
             message: format!(
                 "the edited file does not parse at {}:{} ({})",
                 e.marker().line(),
@@ -294,7 +298,7 @@ pub(crate) fn check(
         })?;
         match ev {
             Event::StreamStart | Event::StreamEnd | Event::DocumentEnd | Event::Nothing => {
-                continue;
+                return Ok(());
             }
             Event::DocumentStart(_) => {
                 documents += 1;
@@ -303,7 +307,7 @@ pub(crate) fn check(
                         message: "the edited file has more than one document".into(),
                     });
                 }
-                continue;
+                return Ok(());
             }
             _ => {}
         }
@@ -313,8 +317,8 @@ pub(crate) fn check(
         let Some(want) = want else {
             return Err(walk.fail("unexpected content after the document"));
         };
-        walk.event(want, &ev, s, &mut end)?;
-    }
+        walk.event(want, ev, s, &mut end)
+    })?;
     match expected.next().map_err(|m| walk.fail(&m))? {
         Some(_) => Err(walk.fail("the edited file ends before the intended content")),
         None if expected.change < ov.changes.len() || expected.append < ov.appends.len() => {
@@ -495,7 +499,7 @@ fn path_to(tree: &Tree<'_>, id: NodeId) -> String {
             return true;
         }
         match &tree.node(at).kind {
-            Kind::Map { entries, .. } => entries.iter().any(|&(k, v)| {
+            Kind::Map { entries, .. } => tree.pairs(*entries).iter().any(|&(k, v)| {
                 path.push(key_repr(tree, k).chars().take(60).collect());
                 let found = k == id || find(tree, v, id, path);
                 if !found {
@@ -503,7 +507,7 @@ fn path_to(tree: &Tree<'_>, id: NodeId) -> String {
                 }
                 found
             }),
-            Kind::Seq { items, .. } => items.iter().enumerate().any(|(i, &v)| {
+            Kind::Seq { items, .. } => tree.list(*items).iter().enumerate().any(|(i, &v)| {
                 path.push(format!("[{i}]"));
                 let found = find(tree, v, id, path);
                 if !found {

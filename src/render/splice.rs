@@ -119,7 +119,7 @@ pub(crate) fn indent_step(tree: &Tree<'_>) -> usize {
         return 2;
     };
     if let Kind::Map { entries, .. } = &tree.node(root).kind {
-        for &(_, v) in entries {
+        for &(_, v) in tree.pairs(*entries) {
             let v = tree.deref(v);
             if matches!(tree.node(v).kind, Kind::Map { flow: false, .. })
                 && let Some(c) = tree.key_col(v)
@@ -367,7 +367,7 @@ fn flow_append(
     let pos = match &node.kind {
         Kind::Map { entries, .. } if !entries.is_empty() => {
             new.insert(0, Piece::Lit(", ".into()));
-            let (_, v) = entries[entries.len() - 1];
+            let (_, v) = tree.pairs(*entries)[entries.len() - 1];
             tree.node(v).end()
         }
         _ => node.start() + 1,
