@@ -80,8 +80,8 @@ pub(crate) fn try_for_each<'t, E: Send>(
         let consumer = scope.spawn(move || {
             for batch in full_rx {
                 batch.iter().try_for_each(&mut each)?;
-                // The parser's thread drops the events. It may be gone already (the last
-                // batch): they are dropped here then, with nothing left to contend with.
+                // Back to the parser's thread, which drops the events (the last batches when
+                // its receiver goes, after this thread has finished).
                 let _ = empty_tx.send(batch);
             }
             Ok(())

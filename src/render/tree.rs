@@ -68,8 +68,8 @@ impl Children {
     }
 }
 
-/// 72 bytes: a large file has a node per ~10 bytes, kept twice (input and re-parsed output),
-/// so positions are `u32` (files over 4 GiB are refused) and the rare tag is boxed.
+/// 72 bytes: a large file has a node per ~10 bytes (its arena is most of a large render's
+/// memory), so positions are `u32` (files over 4 GiB are refused) and the rare tag is boxed.
 pub(crate) struct Node<'a> {
     pub kind: Kind<'a>,
     /// `!Ref`, `!!str`, ... (handle + suffix as written after resolution by the parser).
