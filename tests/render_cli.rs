@@ -508,3 +508,61 @@ fn serverless_v4_has_no_escape_for_placeholders_so_render_refuses_them() {
         stderr(&o)
     );
 }
+
+/// A large file is parsed beside the work on it, and the stage file decrypted beside the
+/// parse (render/events.rs). Where no thread can be made (a container's pid limit) render
+/// must still work, one step after the other: before, it panicked with "failed to spawn
+/// thread". The limit is a cgroup (v1 `pids` controller, as root) allowing one task.
+#[test]
+fn a_large_render_works_where_no_thread_can_be_made() {
+    let root = std::path::Path::new("/sys/fs/cgroup/pids");
+    let group = root.join(format!("sls-secrets-test-{}", std::process::id()));
+    if std::fs::create_dir(&group).is_err() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI needs a writable cgroup v1 pids controller at {} (root)",
+            root.display()
+        );
+        eprintln!("skipped: no writable {}", root.display());
+        return;
+    }
+    std::fs::write(group.join("pids.max"), "1").unwrap();
+    let r = repo();
+    let mut big = String::from("service: big\nprovider:\n  name: aws\nfunctions:\n");
+    for i in 0..3000 {
+        big.push_str(&format!(
+            "  fn{i}:\n    handler: h.f{i}\n    environment:\n      API_KEY: old\n"
+        ));
+    }
+    r.write("big/serverless.yml", &big);
+    let base = r.cmd("big");
+    let mut c = std::process::Command::new("sh");
+    // Join the cgroup, then become the binary (same pid): its threads count against the limit.
+    c.arg("-c")
+        .arg(format!(
+            "echo $$ > {}/cgroup.procs && exec \"$0\" \"$@\"",
+            group.display()
+        ))
+        .arg(base.get_program())
+        .args(["render", "--stage", "prod"])
+        .env_clear()
+        .current_dir(base.get_current_dir().unwrap());
+    for (k, v) in base.get_envs() {
+        if let Some(v) = v {
+            c.env(k, v);
+        }
+    }
+    let o = c.output().unwrap();
+    let _ = std::fs::remove_dir(&group);
+    assert_ok(&o);
+    let expected = big
+        .replace(
+            "  name: aws\n",
+            "  name: aws\n  environment:\n    API_KEY: \"prod-api-key-9999\"\n",
+        )
+        .replace(
+            "      API_KEY: old\n",
+            "      API_KEY: \"prod-api-key-9999\"\n",
+        );
+    assert!(stdout(&o) == expected, "{}", stderr(&o));
+}

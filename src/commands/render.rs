@@ -133,17 +133,14 @@ pub(crate) fn run(args: &RenderArgs, ctx: &Context) -> Result<u8, Failure> {
     let set_env = wants_env(args, &service_dir)?;
     // The stage file is decrypted while serverless.yml is parsed: neither needs the other.
     // With the opt-out there is nothing to inject, so no key is needed.
-    let (parsed, env) = std::thread::scope(|scope| {
-        let env = set_env.then(|| scope.spawn(|| stage_secrets(ctx, &service_dir, stage)));
-        let parsed = render::parse(&source);
-        let env = match env {
-            Some(decrypting) => decrypting
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?,
-            None => Vec::new(),
-        };
-        Ok::<_, Failure>((parsed, env))
-    })?;
+    let (parsed, env) = render::parse_beside(&source, || {
+        if set_env {
+            stage_secrets(ctx, &service_dir, stage)
+        } else {
+            Ok(Vec::new())
+        }
+    });
+    let env = env?;
     let secrets = Secret::all(&env);
     let opts = RenderOptions {
         set_env,

@@ -32,24 +32,37 @@ pub(crate) fn parallel(text: &str) -> bool {
     }
 }
 
-/// `(a(), b())`, with `b` on a second thread when `parallel`.
+/// `(a(), b())`, with `b` on a second thread when `parallel`. When no thread can be made (a
+/// process or container limit), `b` runs here after `a`: never a panic for want of a thread.
 pub(crate) fn join<A, B: Send>(
     parallel: bool,
     a: impl FnOnce() -> A,
     b: impl FnOnce() -> B + Send,
 ) -> (A, B) {
-    if !parallel {
-        let first = a();
-        return (first, b());
-    }
-    std::thread::scope(|scope| {
-        let second = scope.spawn(b);
-        let first = a();
-        let second = second
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (first, second)
-    })
+    let mut b = Some(b);
+    let mut beside = None;
+    let first = if parallel {
+        std::thread::scope(|scope| {
+            let thread = std::thread::Builder::new().spawn_scoped(scope, || b.take().map(|b| b()));
+            let first = a();
+            if let Ok(thread) = thread {
+                beside = thread
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            }
+            first
+        })
+    } else {
+        a()
+    };
+    // Not run beside `a` (not parallel, or no thread): run it now.
+    let second = match (beside, b) {
+        (Some(second), _) => second,
+        (None, Some(b)) => b(),
+        // The thread took `b` and returned, so it returned its value.
+        (None, None) => unreachable!("the second thread ran without a result"),
+    };
+    (first, second)
 }
 
 /// Calls `each` with `text`'s events as `Parser::next_event` yields them, in order, up to and
@@ -65,27 +78,25 @@ pub(crate) fn try_for_each<'t, E: Send>(
 ) -> Result<(), E> {
     let mut parser = Parser::new_from_str(text);
     if !parallel(text) {
-        while let Some(item) = parser.next_event() {
-            each(&item)?;
-            // The parser repeats its error; stop at the first one.
-            if item.is_err() {
-                break;
-            }
-        }
-        return Ok(());
+        return inline(parser, each);
     }
-    std::thread::scope(|scope| {
+    let threaded = std::thread::scope(|scope| {
         let (full_tx, full_rx) = mpsc::sync_channel::<Vec<ParseResult<'t>>>(IN_FLIGHT);
         let (empty_tx, empty_rx) = mpsc::channel::<Vec<ParseResult<'t>>>();
-        let consumer = scope.spawn(move || {
+        let each = &mut each;
+        let consumer = std::thread::Builder::new().spawn_scoped(scope, move || {
             for batch in full_rx {
-                batch.iter().try_for_each(&mut each)?;
+                batch.iter().try_for_each(&mut *each)?;
                 // Back to the parser's thread, which drops the events (the last batches when
                 // its receiver goes, after this thread has finished).
                 let _ = empty_tx.send(batch);
             }
             Ok(())
         });
+        // No thread to be had (a process or container limit): parse here instead.
+        let Ok(consumer) = consumer else {
+            return None;
+        };
         loop {
             let mut batch = match empty_rx.try_recv() {
                 Ok(mut done) => {
@@ -110,10 +121,31 @@ pub(crate) fn try_for_each<'t, E: Send>(
             }
         }
         drop(full_tx);
-        consumer
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-    })
+        Some(
+            consumer
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+        )
+    });
+    match threaded {
+        Some(done) => done,
+        None => inline(parser, each),
+    }
+}
+
+/// [`try_for_each`] without a second thread.
+fn inline<'t, E>(
+    mut parser: Parser<'t, saphyr_parser::StrInput<'t>>,
+    mut each: impl FnMut(&ParseResult<'t>) -> Result<(), E>,
+) -> Result<(), E> {
+    while let Some(item) = parser.next_event() {
+        each(&item)?;
+        // The parser repeats its error; stop at the first one.
+        if item.is_err() {
+            break;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

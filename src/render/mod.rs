@@ -264,6 +264,12 @@ pub fn parse(source: &str) -> Parsed<'_> {
     }
 }
 
+/// [`parse`] on this thread while `beside` runs on a second one (the stage file's decryption:
+/// neither needs the other); one after the other when no thread can be made.
+pub fn parse_beside<T: Send>(source: &str, beside: impl FnOnce() -> T + Send) -> (Parsed<'_>, T) {
+    events::join(true, || parse(source), beside)
+}
+
 /// The rest of [`render`], on a file read by [`parse`].
 pub fn render_parsed<'s>(
     parsed: Parsed<'s>,
