@@ -34,12 +34,7 @@ fn escape_where(s: &str, escape: impl Fn(char) -> bool) -> Cow<'_, str> {
 
 /// [`escape_control`] for each line of a multi-line message, keeping its `\n` line breaks.
 pub fn escape_control_lines(s: &str) -> Cow<'_, str> {
-    // Control characters are C0, DEL and C1 (U+0080..U+009F, UTF-8 lead byte 0xC2): a byte
-    // scan rules most text out before the character scan.
-    let maybe = s
-        .bytes()
-        .any(|b| (b < 0x20 && b != b'\n') || b == 0x7f || b == 0xc2);
-    if !maybe || !s.chars().any(|c| c != '\n' && c.is_control()) {
+    if !s.chars().any(|c| c != '\n' && c.is_control()) {
         return Cow::Borrowed(s);
     }
     let lines: Vec<Cow<'_, str>> = s.split('\n').map(escape_control).collect();

@@ -15,7 +15,7 @@ use super::error::{Error, unsupported};
 use super::overlay::Overlay;
 use super::plan::{Plan, Slot};
 use super::splice::Edit;
-use super::tree::{Entry, Kind, MAX_DEPTH, NodeId, Tree, effective_entries, key_repr};
+use super::tree::{Children, Entry, Kind, MAX_DEPTH, NodeId, Tree, effective_entries, key_repr};
 
 /// Upper bound on nodes visited while resolving aliases (guards against alias bombs).
 const BUDGET: usize = 4_000_000;
@@ -522,6 +522,17 @@ impl Cmp<'_, '_, '_> {
         Ok(())
     }
 
+    /// Same keys in the same order on both sides, and no merge keys.
+    fn same_plain_keys(&self, a: Children, b: Children) -> bool {
+        let (a, b) = (self.a.pairs(a), self.b.pairs(b));
+        a.len() == b.len()
+            && a.iter().zip(b).all(|(&(ka, _), &(kb, _))| {
+                !self.a.is_merge_key(ka)
+                    && !self.b.is_merge_key(kb)
+                    && key_repr(self.a, ka) == key_repr(self.b, kb)
+            })
+    }
+
     /// Structural equality (after resolving aliases and merges).
     fn same(
         &mut self,
@@ -562,14 +573,7 @@ impl Cmp<'_, '_, '_> {
                 Ok(())
             }
             (Kind::Map { entries: xa, .. }, Kind::Map { entries: xb, .. })
-                if self.a.pairs(*xa).len() == self.b.pairs(*xb).len()
-                    && self.a.pairs(*xa).iter().zip(self.b.pairs(*xb)).all(
-                        |(&(ka, _), &(kb, _))| {
-                            !self.a.is_merge_key(ka)
-                                && !self.b.is_merge_key(kb)
-                                && key_repr(self.a, ka) == key_repr(self.b, kb)
-                        },
-                    ) =>
+                if self.same_plain_keys(*xa, *xb) =>
             {
                 // Same keys in the same order and no merge keys (nearly every mapping outside
                 // the environments): pairwise, without collecting effective entries.
@@ -630,18 +634,24 @@ pub use crate::envname::RESERVED;
 /// Check one name; `location` says where it comes from. One rule for the store and render
 /// ([`crate::envname::check`]): Lambda's key pattern and its reserved names.
 pub(crate) fn check_name(name: &str, location: &str) -> Result<(), Error> {
+    check_name_at(name, || location.to_string())
+}
+
+/// [`check_name`] with the location written only for an error (a large file has thousands
+/// of keys).
+fn check_name_at(name: &str, location: impl FnOnce() -> String) -> Result<(), Error> {
     match crate::envname::check(name) {
         Ok(()) => Ok(()),
         // `check` never says `SopsBlock`: that is the stage file's rule, not Lambda's.
         Err(crate::envname::NameError::Invalid(_) | crate::envname::NameError::SopsBlock) => {
             Err(Error::InvalidName {
                 name: name.chars().take(80).collect(),
-                location: location.to_string(),
+                location: location(),
             })
         }
         Err(crate::envname::NameError::Reserved(_)) => Err(Error::Reserved {
             name: name.to_string(),
-            location: location.to_string(),
+            location: location(),
         }),
     }
 }
@@ -752,9 +762,7 @@ pub(crate) fn check_names(
                 continue;
             }
             let loc = || format!("{} (line {}:{})", label(function), kn.line(), kn.col() + 1);
-            if crate::envname::check(&key).is_err() {
-                check_name(&key, &loc())?;
-            }
+            check_name_at(&key, loc)?;
             if key == "TZ" {
                 let loc = loc();
                 notes.push(format!(

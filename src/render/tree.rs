@@ -228,16 +228,8 @@ impl ByteIndex {
     /// `cursor` remembers where the previous lookup of the same kind (span starts, span
     /// ends) landed: positions arrive nearly in order, so the answer is usually the same gap
     /// between multi-byte characters or the next one, and a binary search otherwise.
-    #[inline]
     pub(crate) fn byte(&self, cursor: &mut usize, char_index: usize) -> usize {
         let m = &self.multi;
-        // Most lookups land in the same gap as the previous one (or the file is ASCII).
-        let k = *cursor;
-        let after_prev = k == 0 || m[k - 1].0 < char_index;
-        if after_prev && m.get(k).is_none_or(|&(c, _)| c >= char_index) {
-            let extra = if k == 0 { 0 } else { m[k - 1].1 };
-            return (char_index + extra).min(self.len);
-        }
         // `k` multi-byte chars come before `char_index` when it falls in gap `k`.
         let in_gap = |k: usize| {
             (k == 0 || m[k - 1].0 < char_index) && m.get(k).is_none_or(|&(c, _)| c >= char_index)
