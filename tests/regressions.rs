@@ -351,3 +351,46 @@ fn a_parse_error_near_the_end_of_a_large_file_is_reported_where_it_is() {
         other => panic!("not a parse error: {other}"),
     }
 }
+
+#[test]
+fn a_large_file_reports_the_error_a_small_one_does_first() {
+    // On a large file the name checks run beside the plan (issue 11's speed work). When both
+    // fail, the name check's error must still be the one reported, as when one runs after the
+    // other (small files).
+    let bad_name = "  odd:\n    handler: h.odd\n    environment:\n      BAD-NAME: x\n";
+    let list_env = |s: String| {
+        s.replacen(
+            "  environment:\n    LOG: info\n",
+            "  environment: [LOG]\n",
+            1,
+        )
+    };
+    let first_error = |src: &str| match render(
+        src,
+        &secrets(&[("API_KEY", "v")]),
+        &RenderOptions::default(),
+    ) {
+        Ok(_) => "rendered".to_string(),
+        Err(Error::InvalidName { name, .. }) => format!("invalid name {name}"),
+        Err(Error::Unsupported { what, .. }) => format!("unsupported: {what}"),
+        Err(other) => format!("other: {other}"),
+    };
+    for n in [3, 3000] {
+        let with_bad_name = many_functions(n, false) + bad_name;
+        assert_eq!(
+            first_error(&with_bad_name),
+            "invalid name BAD-NAME",
+            "{n} functions"
+        );
+        assert_eq!(
+            first_error(&list_env(with_bad_name)),
+            "invalid name BAD-NAME",
+            "{n} functions, the plan failing too"
+        );
+        assert!(
+            first_error(&list_env(many_functions(n, false)))
+                .starts_with("unsupported: provider.environment is neither"),
+            "{n} functions"
+        );
+    }
+}

@@ -111,7 +111,7 @@ impl Rendered<'_> {
     }
 }
 
-fn parse_error(src: &str, e: tree::ParseError, secrets: &[Secret<'_>]) -> Error {
+fn parse_error(src: &str, e: &tree::ParseError, secrets: &[Secret<'_>]) -> Error {
     let lines: Vec<&str> = src.lines().collect();
     let idx = e.line.saturating_sub(1).min(lines.len().saturating_sub(1));
     let mut snippet: String = lines
@@ -132,7 +132,7 @@ fn parse_error(src: &str, e: tree::ParseError, secrets: &[Secret<'_>]) -> Error 
     // The message can quote the input too (`duplicate mapping key `...``): mask every line of
     // a secret in it (a one-line value is its own line). Not shorter values: the message is
     // mostly our own words, and `v` would turn "recursive" into "recursi****e".
-    let message = mask_all(e.message, &secret_lines(secrets));
+    let message = mask_all(e.message.clone(), &secret_lines(secrets));
     Error::Parse {
         line: e.line.max(1),
         col: e.col + 1,
@@ -227,6 +227,22 @@ fn shadow_note<'n>(function: &str, keys: impl Iterator<Item = &'n str>) -> Strin
     note
 }
 
+/// One note per function whose own environment sets a secret ([`shadow_note`]); none when
+/// the provider environment is a variable (every function gets the secrets then).
+fn shadow_notes(plan: &plan::Plan, changed_keys: &[Vec<usize>], names: &[&str]) -> Vec<String> {
+    if plan.variable_env {
+        return Vec::new();
+    }
+    plan.slots
+        .iter()
+        .zip(changed_keys)
+        .filter_map(|(slot, keys)| {
+            let function = slot.function.as_deref()?;
+            (!keys.is_empty()).then(|| shadow_note(function, keys.iter().map(|&k| names[k])))
+        })
+        .collect()
+}
+
 fn unchanged(source: &str, notes: Vec<String>) -> Rendered<'_> {
     Rendered {
         output: source.to_string(),
@@ -244,7 +260,7 @@ pub fn render<'s>(
     secrets: &[Secret<'_>],
     opts: &RenderOptions,
 ) -> Result<Rendered<'s>, Error> {
-    render_parsed(parse(source), secrets, opts)
+    render_parsed(&parse(source), secrets, opts)
 }
 
 /// `source` read into a span tree, for [`render_parsed`]. Reading needs no secrets, so a
@@ -270,14 +286,19 @@ pub fn parse_beside<T: Send>(source: &str, beside: impl FnOnce() -> T + Send) ->
     events::join(true, || parse(source), beside)
 }
 
-/// The rest of [`render`], on a file read by [`parse`].
+/// The rest of [`render`], on a file read by [`parse`]. The result borrows the source, not
+/// `parsed`, so a caller about to exit can skip freeing the tree (milliseconds for a large
+/// file).
 pub fn render_parsed<'s>(
-    parsed: Parsed<'s>,
+    parsed: &Parsed<'s>,
     secrets: &[Secret<'_>],
     opts: &RenderOptions,
 ) -> Result<Rendered<'s>, Error> {
     let source = parsed.source;
-    let tree = parsed.tree.map_err(|e| parse_error(source, e, secrets))?;
+    let tree = parsed
+        .tree
+        .as_ref()
+        .map_err(|e| parse_error(source, e, secrets))?;
     if let Some((line, col)) = tree.second_document {
         return Err(Error::Unsupported {
             line,
@@ -321,26 +342,38 @@ pub fn render_parsed<'s>(
     let enc: Vec<&str> = encoded.iter().map(|s| s.as_str()).collect();
     let yv: Vec<&str> = yaml_values.iter().map(|s| s.as_str()).collect();
 
-    // The original's environments, found once for the name checks and the diff's masks.
-    let envs = check::env_maps(&tree);
-    let mut notes = check::check_names(&tree, &envs)?;
-    let plan = plan::plan(&tree, &names, &enc)?;
-    let (edits, changed_keys) = splice::edits(&tree, &plan, &names, &enc)?;
-    notes.extend(check::check_sharing(&tree, &plan, &edits)?);
+    let parallel = events::parallel(source);
+    // On a large file the name checks run beside the plan, which does not need them; their
+    // error still comes first, as when one ran after the other. The original's environments
+    // are found once, for the name checks and the diff's masks.
+    let (planned, names_checked) = events::join(
+        parallel,
+        || -> Result<_, Error> {
+            let plan = plan::plan(tree, &names, &enc)?;
+            let (edits, changed_keys) = splice::edits(tree, &plan, &names, &enc)?;
+            let sharing = check::check_sharing(tree, &plan, &edits)?;
+            Ok((plan, edits, changed_keys, sharing))
+        },
+        || {
+            let envs = check::env_maps(tree);
+            check::check_names(tree, &envs).map(|notes| (envs, notes))
+        },
+    );
+    let (envs, mut notes) = names_checked?;
+    let (plan, edits, changed_keys, sharing) = planned?;
+    notes.extend(sharing);
     notes.extend(plan.notes.iter().cloned());
-    // Already escaped: one per shadowing function, thousands in a large service.
-    let mut shadow_notes = Vec::new();
-    if !plan.variable_env {
-        for (sp, keys) in plan.slots.iter().zip(&changed_keys) {
-            if let Some(f) = &sp.function
-                && !keys.is_empty()
-            {
-                shadow_notes.push(shadow_note(f, keys.iter().map(|&k| names[k])));
-            }
-        }
-    }
-
-    let output = splice::apply(source, &edits, |i| enc[i]);
+    // The output is spliced while what its check expects is laid out (and the notes written).
+    let (output, (overlay, shadow_notes)) = events::join(
+        parallel,
+        || splice::apply(source, &edits, |i| enc[i]),
+        || {
+            (
+                overlay::Overlay::new(tree, &plan, &names),
+                shadow_notes(&plan, &changed_keys, &names),
+            )
+        },
+    );
     let mut secret_texts: Vec<&str> = yv.clone();
     secret_texts.extend(secrets.iter().map(|s| s.value));
 
@@ -356,31 +389,31 @@ pub fn render_parsed<'s>(
     // The whole output is re-parsed and must be the original plus exactly the plan's
     // entries (streamed against the original tree: no second tree); the plan must cover
     // every environment that needs the secrets; then Lambda's size limit.
-    let overlay = overlay::Overlay::new(&tree, &plan, &names)?;
+    let overlay = overlay?;
     // The checks on the original tree (and the diff's masks) need neither the output nor
     // each other: on a large file they run while the output is re-parsed.
     let (reparsed, (coverage, size_check, masks)) = events::join(
-        events::parallel(source),
-        || reparse::check(&tree, &overlay, &expect, &output, &edits, |i| enc[i].len()),
+        parallel,
+        || reparse::check(tree, &overlay, &expect, &output, &edits, |i| enc[i].len()),
         || {
             (
-                check::check_coverage(&tree, &overlay, &expect),
-                check::check_sizes(&tree, &overlay, &expect, &sizes),
-                check::secret_spans(&tree, &envs, &secret_texts),
+                check::check_coverage(tree, &overlay, &expect),
+                check::check_sizes(tree, &overlay, &expect, &sizes),
+                check::secret_spans(tree, &envs, &secret_texts),
             )
         },
     );
     reparsed?;
     coverage?;
     #[cfg(debug_assertions)]
-    reference_check(&tree, &output, &expect, &sizes, &size_check);
+    reference_check(tree, &output, &expect, &sizes, &size_check);
     size_check?;
     let changed = output != source;
     Ok(Rendered {
         output,
         notes: {
             let mut notes = shown(notes);
-            notes.append(&mut shadow_notes);
+            notes.extend(shadow_notes);
             notes
         },
         changed,
