@@ -342,10 +342,13 @@ pub fn render_parsed<'s>(
     let enc: Vec<&str> = encoded.iter().map(|s| s.as_str()).collect();
     let yv: Vec<&str> = yaml_values.iter().map(|s| s.as_str()).collect();
 
+    let mut secret_texts: Vec<&str> = yv.clone();
+    secret_texts.extend(secrets.iter().map(|s| s.value));
     let parallel = events::parallel(source);
     // On a large file the name checks run beside the plan, which does not need them; their
     // error still comes first, as when one ran after the other. The original's environments
-    // are found once, for the name checks and the diff's masks.
+    // are found once there, for the name checks and the diff's masks (values that already
+    // hold a secret).
     let (planned, names_checked) = events::join(
         parallel,
         || -> Result<_, Error> {
@@ -356,10 +359,11 @@ pub fn render_parsed<'s>(
         },
         || {
             let envs = check::env_maps(tree);
-            check::check_names(tree, &envs).map(|notes| (envs, notes))
+            let notes = check::check_names(tree, &envs)?;
+            Ok((notes, check::secret_spans(tree, &envs, &secret_texts)))
         },
     );
-    let (envs, mut notes) = names_checked?;
+    let (mut notes, masks) = names_checked?;
     let (plan, edits, changed_keys, sharing) = planned?;
     notes.extend(sharing);
     notes.extend(plan.notes.iter().cloned());
@@ -374,8 +378,6 @@ pub fn render_parsed<'s>(
             )
         },
     );
-    let mut secret_texts: Vec<&str> = yv.clone();
-    secret_texts.extend(secrets.iter().map(|s| s.value));
 
     let expect = check::Expect {
         names: &names,
@@ -390,16 +392,15 @@ pub fn render_parsed<'s>(
     // entries (streamed against the original tree: no second tree); the plan must cover
     // every environment that needs the secrets; then Lambda's size limit.
     let overlay = overlay?;
-    // The checks on the original tree (and the diff's masks) need neither the output nor
-    // each other: on a large file they run while the output is re-parsed.
-    let (reparsed, (coverage, size_check, masks)) = events::join(
+    // The checks on the original tree need neither the output nor each other: on a large
+    // file they run while the output is re-parsed.
+    let (reparsed, (coverage, size_check)) = events::join(
         parallel,
         || reparse::check(tree, &overlay, &expect, &output, &edits, |i| enc[i].len()),
         || {
             (
                 check::check_coverage(tree, &overlay, &expect),
                 check::check_sizes(tree, &overlay, &expect, &sizes),
-                check::secret_spans(tree, &envs, &secret_texts),
             )
         },
     );
