@@ -367,7 +367,7 @@ pub fn render_parsed<'s>(
     let (plan, edits, changed_keys, sharing) = planned?;
     notes.extend(sharing);
     notes.extend(plan.notes.iter().cloned());
-    // The output is spliced while what its check expects is laid out (and the notes written).
+    // The output is spliced while what its check expects is laid out and the notes are built.
     let (output, (overlay, shadow_notes)) = events::join(
         parallel,
         || splice::apply(source, &edits, |i| enc[i]),
