@@ -403,7 +403,7 @@ impl Cmp<'_, '_, '_> {
                     && let (Some(x), Some(m)) = (a, b_map)
                     && matches!(self.a.node(x).kind, Kind::Scalar { .. })
                     && !self.a.node(x).is_null()
-                    && self.a.node(x).tag.is_none() =>
+                    && !self.a.node(x).has_tag() =>
             {
                 // `provider: aws` written out as `name: aws` plus the environment.
                 let eb = effective_entries(self.b, m);
@@ -490,8 +490,9 @@ impl Cmp<'_, '_, '_> {
                 continue;
             };
             let n = self.b.node(*w);
-            let ok = matches!(&n.kind, Kind::Scalar { value, style: ScalarStyle::DoubleQuoted } if value == self.exp.yaml_values[i])
-                && n.tag.is_none();
+            let ok = matches!(&n.kind, Kind::Scalar { value } if value == self.exp.yaml_values[i])
+                && n.style == ScalarStyle::DoubleQuoted
+                && !n.has_tag();
             if !ok {
                 path.push(Seg::Name(i));
                 return Err(self.fail(path, "secret entry does not resolve to the secret"));
@@ -551,22 +552,13 @@ impl Cmp<'_, '_, '_> {
             _ => return Err(self.fail(path, "entry present on one side only")),
         };
         let (na, nb) = (self.a.node(a), self.b.node(b));
-        if na.tag != nb.tag {
+        if self.a.tag(a) != self.b.tag(b) {
             return Err(self.fail(path, "tag differs"));
         }
         match (&na.kind, &nb.kind) {
-            (
-                Kind::Scalar {
-                    value: va,
-                    style: sa,
-                },
-                Kind::Scalar {
-                    value: vb,
-                    style: sb,
-                },
-            ) => {
-                let plain_a = *sa == ScalarStyle::Plain;
-                let plain_b = *sb == ScalarStyle::Plain;
+            (Kind::Scalar { value: va }, Kind::Scalar { value: vb }) => {
+                let plain_a = na.style == ScalarStyle::Plain;
+                let plain_b = nb.style == ScalarStyle::Plain;
                 if va != vb || plain_a != plain_b {
                     return Err(self.fail(path, "value differs"));
                 }
@@ -865,14 +857,14 @@ fn holds(tree: &Tree<'_>, ov: &Overlay<'_>, exp: &Expect<'_>, env: EnvAfter<'_>,
     let planned = |m: NodeId| ov.map_keys.get(&m).is_some_and(|ks| ks.contains(&k));
     match env {
         EnvAfter::Map(e) => {
-            planned(e)
-                || tree.lookup(e, exp.names[k], 0).is_some_and(|(h, _, v)| {
-                    planned(h) || {
-                        let n = tree.node(v);
-                        n.tag.is_none()
-                            && matches!(&n.kind, Kind::Scalar { value, style: ScalarStyle::DoubleQuoted } if value == exp.yaml_values[k])
-                    }
-                })
+            planned(e) || tree.lookup(e, exp.names[k], 0).is_some_and(|(h, _, v)| {
+                planned(h) || {
+                    let n = tree.node(v);
+                    !n.has_tag()
+                        && n.style == ScalarStyle::DoubleQuoted
+                        && matches!(&n.kind, Kind::Scalar { value } if value == exp.yaml_values[k])
+                }
+            })
         }
         EnvAfter::Created(keys) => keys.contains(&k),
         EnvAfter::Unknown | EnvAfter::Missing => false,
@@ -955,7 +947,7 @@ fn size_of_value(
         return (0, false);
     }
     match n.scalar() {
-        Some(s) => (s.len(), s.contains("${") || n.tag.is_some()),
+        Some(s) => (s.len(), s.contains("${") || n.has_tag()),
         // A CloudFormation intrinsic (long form): count its source text.
         None => (n.end().saturating_sub(n.start()), true),
     }

@@ -138,14 +138,14 @@ fn document_root(tree: &Tree<'_>) -> Result<Option<NodeId>, Error> {
         return Ok(None);
     };
     match &tree.node(r).kind {
-        Kind::Map { flow: false, .. } => Ok(Some(r)),
-        Kind::Map { flow: true, .. } => Err(unsupported(
+        Kind::Map { .. } if !tree.node(r).flow => Ok(Some(r)),
+        Kind::Map { .. } => Err(unsupported(
             tree,
             r,
             "the document is a flow mapping (`{...}`)".into(),
             "write the top level as a block mapping (one key per line)",
         )),
-        Kind::Scalar { value, .. } if value.is_empty() && tree.node(r).tag.is_none() => Ok(None),
+        Kind::Scalar { value, .. } if value.is_empty() && !tree.node(r).has_tag() => Ok(None),
         _ => Err(unsupported(
             tree,
             r,
@@ -242,7 +242,7 @@ fn plan_provider_env(
             let slot = null_slot(tree, eholder, ekey, eval, e, "provider.environment")?;
             plan.add_all(slot, NONE, all);
         }
-        Kind::Scalar { value, .. } if value.contains("${") && en.tag.is_none() => {
+        Kind::Scalar { value, .. } if value.contains("${") && !en.has_tag() => {
             return Ok(Some(e));
         }
         _ => {
@@ -495,9 +495,10 @@ fn shorthand_ok(tree: &Tree<'_>, holder: NodeId, key: NodeId, raw: NodeId, value
     let n = tree.node(value);
     let src = tree.src.as_bytes();
     raw == value
-        && n.tag.is_none()
+        && !n.has_tag()
         && n.anchor() == 0
-        && matches!(tree.node(holder).kind, Kind::Map { flow: false, .. })
+        && matches!(tree.node(holder).kind, Kind::Map { .. })
+        && !tree.node(holder).flow
         && !src[n.start()..n.end()].contains(&b'\n')
         && tree
             .colon_after(key)

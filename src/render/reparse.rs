@@ -399,8 +399,9 @@ impl Walk<'_, '_> {
             }
             (Want::Copy(id), Event::Scalar(v, style, 0, None)) => {
                 let n = self.tree.node(id);
-                matches!(&n.kind, Kind::Scalar { value, style: st } if value == v && st == style)
-                    && n.tag.is_none()
+                matches!(&n.kind, Kind::Scalar { value } if value == v)
+                    && n.style == *style
+                    && !n.has_tag()
                     && self.shift.written(s)
             }
             _ => false,
@@ -426,8 +427,8 @@ impl Walk<'_, '_> {
     ) -> bool {
         let n = self.tree.node(id);
         let (anchor, tag) = match (&n.kind, ev) {
-            (Kind::Scalar { value, style }, Event::Scalar(v, st, anchor, tag)) => {
-                if value != v || style != st {
+            (Kind::Scalar { value }, Event::Scalar(v, style, anchor, tag)) => {
+                if value != v || n.style != *style {
                     return false;
                 }
                 let placed = match style {
@@ -449,15 +450,15 @@ impl Walk<'_, '_> {
             (Kind::Alias { target }, Event::Alias(a)) => {
                 return self.anchors.get(*a) == Some(&(target + 1)) && self.at_original(s, id);
             }
-            (Kind::Map { flow, .. }, Event::MappingStart(anchor, tag))
-            | (Kind::Seq { flow, .. }, Event::SequenceStart(anchor, tag)) => {
+            (Kind::Map { .. }, Event::MappingStart(anchor, tag))
+            | (Kind::Seq { .. }, Event::SequenceStart(anchor, tag)) => {
                 let open = if matches!(n.kind, Kind::Map { .. }) {
                     b'{'
                 } else {
                     b'['
                 };
                 let at = flow_open(self.out, s, end(), open);
-                if at.is_some() != *flow {
+                if at.is_some() != n.flow {
                     return false;
                 }
                 let start = self.shift.map(n.start());
@@ -475,7 +476,7 @@ impl Walk<'_, '_> {
             }
             _ => return false,
         };
-        if !tag_eq(n.tag.as_deref(), tag) || (anchor != 0) != (n.anchor() != 0) {
+        if !tag_eq(self.tree.tag(id), tag) || (anchor != 0) != (n.anchor() != 0) {
             return false;
         }
         if anchor != 0 {

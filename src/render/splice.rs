@@ -121,7 +121,8 @@ pub(crate) fn indent_step(tree: &Tree<'_>) -> usize {
     if let Kind::Map { entries, .. } = &tree.node(root).kind {
         for &(_, v) in tree.pairs(*entries) {
             let v = tree.deref(v);
-            if matches!(tree.node(v).kind, Kind::Map { flow: false, .. })
+            if matches!(tree.node(v).kind, Kind::Map { .. })
+                && !tree.node(v).flow
                 && let Some(c) = tree.key_col(v)
                 && c > base
                 && c - base <= 8
@@ -220,7 +221,7 @@ fn map_edits(
     if !missing.is_empty() {
         changed.extend(&missing);
         let depth = node.depth() + 1;
-        if matches!(node.kind, Kind::Map { flow: true, .. }) {
+        if matches!(node.kind, Kind::Map { .. }) && node.flow {
             out.push(flow_append(tree, m, NONE, &missing, names, depth));
         } else {
             let base = tree.key_col(m).unwrap_or(0);
@@ -250,7 +251,7 @@ fn null_edit(
     let pnode = tree.node(parent);
     let vnode = tree.node(value);
     let depth = pnode.depth() + 1;
-    if matches!(pnode.kind, Kind::Map { flow: true, .. }) {
+    if matches!(pnode.kind, Kind::Map { .. }) && pnode.flow {
         let mut new = vec![Piece::Lit("{".into())];
         new.extend(flow_text(sp.path, &sp.keys, names));
         new.push(Piece::Lit("}".into()));
@@ -325,7 +326,7 @@ fn absent_edit(
     };
     let node = tree.node(p);
     let depth = node.depth() + 1;
-    if matches!(node.kind, Kind::Map { flow: true, .. }) {
+    if matches!(node.kind, Kind::Map { .. }) && node.flow {
         flow_append(tree, p, sp.path, &sp.keys, names, depth)
     } else {
         let base = tree.key_col(p).unwrap_or(0);

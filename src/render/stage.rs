@@ -14,7 +14,7 @@ pub fn detect_stage(source: &str) -> Option<(String, &'static str)> {
     }
     let (_, _, stage) = tree.lookup(provider, "stage", 0)?;
     let node = tree.node(tree.deref(stage));
-    if node.tag.is_some() {
+    if node.has_tag() {
         return None;
     }
     let value = node.scalar()?.trim();

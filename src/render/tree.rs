@@ -24,19 +24,17 @@ pub(crate) type NodeId = usize;
 /// Deepest nesting we accept; the later walks are recursive and must not overflow the stack.
 pub(crate) const MAX_DEPTH: usize = 256;
 
+/// 24 bytes: a scalar's style and a collection's flow flag live in the [`Node`].
 pub(crate) enum Kind<'a> {
     Scalar {
         value: Cow<'a, str>,
-        style: ScalarStyle,
     },
     /// Entries in [`Tree::pairs`].
     Map {
-        flow: bool,
         entries: Children,
     },
     /// Items in [`Tree::list`].
     Seq {
-        flow: bool,
         items: Children,
     },
     Alias {
@@ -68,12 +66,13 @@ impl Children {
     }
 }
 
-/// 72 bytes: a large file has a node per ~10 bytes (its arena is most of a large render's
-/// memory), so positions are `u32` (files over 4 GiB are refused) and the rare tag is boxed.
+/// 56 bytes: a large file has a node per ~10 bytes (its arena is most of a large render's
+/// memory, written by one core and read by the other), so positions are `u32` (files over
+/// 4 GiB are refused) and the rare tag is kept aside ([`Tree::tag`]).
 pub(crate) struct Node<'a> {
     pub kind: Kind<'a>,
-    /// `!Ref`, `!!str`, ... (handle + suffix as written after resolution by the parser).
-    pub tag: Option<Box<str>>,
+    /// 1 + the tag's index in [`Tree::tags`]; 0 without a tag.
+    tag: u32,
     /// Parser anchor id, 0 when the node has no anchor.
     anchor: u32,
     /// Byte offset of the node's first byte (its tag/anchor when it has one; `{`/`[` for flow
@@ -86,6 +85,10 @@ pub(crate) struct Node<'a> {
     col: u32,
     /// Nesting depth (number of enclosing collections); orders same-offset inserts.
     depth: u32,
+    /// How a scalar is written (`Plain` for any other node).
+    pub style: ScalarStyle,
+    /// A collection written `{...}` or `[...]`.
+    pub flow: bool,
 }
 
 /// Positions are checked against the file size (≤ `u32::MAX`) before any node is made.
@@ -118,11 +121,16 @@ impl Node<'_> {
         self.anchor as usize
     }
 
+    /// Whether the node has a tag (`!Ref`, `!!str`; [`Tree::tag`] gives it).
+    pub fn has_tag(&self) -> bool {
+        self.tag != 0
+    }
+
     pub fn is_null(&self) -> bool {
         match &self.kind {
-            Kind::Scalar { value, style } => {
-                *style == ScalarStyle::Plain
-                    && self.tag.is_none()
+            Kind::Scalar { value } => {
+                self.style == ScalarStyle::Plain
+                    && !self.has_tag()
                     && matches!(value.as_ref(), "" | "~" | "null" | "Null" | "NULL")
             }
             _ => false,
@@ -131,8 +139,9 @@ impl Node<'_> {
 
     /// A zero-width empty scalar (`KEY:` with nothing after it).
     pub fn is_empty_plain(&self) -> bool {
-        matches!(&self.kind, Kind::Scalar { value, style } if value.is_empty() && *style == ScalarStyle::Plain)
-            && self.tag.is_none()
+        matches!(&self.kind, Kind::Scalar { value } if value.is_empty())
+            && self.style == ScalarStyle::Plain
+            && !self.has_tag()
             && self.anchor == 0
             && self.start == self.end
     }
@@ -155,6 +164,8 @@ pub(crate) struct ParseError {
 pub(crate) struct Tree<'a> {
     pub src: &'a str,
     pub nodes: Vec<Node<'a>>,
+    /// Tags as written after resolution (`!Ref`, `!!str`), by [`Node`]'s `tag`.
+    tags: Vec<Box<str>>,
     /// Every mapping's (key, value) pairs, a mapping's contiguous ([`Children`]).
     pairs: Vec<(NodeId, NodeId)>,
     /// Every sequence's items, a sequence's contiguous.
@@ -301,9 +312,12 @@ impl<'a> Tree<'a> {
             .nodes
             .iter()
             .filter(|n| match &n.kind {
-                Kind::Map { flow, .. } | Kind::Seq { flow, .. } => *flow,
-                Kind::Scalar { style, .. } => {
-                    matches!(style, ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted)
+                Kind::Map { .. } | Kind::Seq { .. } => n.flow,
+                Kind::Scalar { .. } => {
+                    matches!(
+                        n.style,
+                        ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted
+                    )
                 }
                 Kind::Alias { .. } => false,
             })
@@ -360,6 +374,14 @@ impl<'a> Tree<'a> {
         let mut second_document = None;
         // anchor id → node; ids are unique per definition, so redefinitions are handled.
         let mut anchors: Vec<Option<NodeId>> = Vec::new();
+        let mut tags: Vec<Box<str>> = Vec::new();
+        // A node's `tag`: 1 + the index of its tag in `tags`, 0 for none.
+        let mut tag_id = |tag: &Option<Cow<'_, saphyr_parser::Tag>>| {
+            tag_string(tag).map_or(0, |t| {
+                tags.push(t);
+                pos(tags.len())
+            })
+        };
         // End of the previous event, used to find block scalar headers.
         let mut last_end = 0usize;
         events::try_for_each(text, |item| {
@@ -395,13 +417,15 @@ impl<'a> Tree<'a> {
                     }
                     Some(Node {
                         kind: Kind::Alias { target },
-                        tag: None,
+                        tag: 0,
                         anchor: 0,
                         start: pos(s),
                         end: pos(trim_end(bytes, s, e)),
                         line: pos(line),
                         col: pos(col),
                         depth: pos(stack.len()),
+                        style: ScalarStyle::Plain,
+                        flow: false,
                     })
                 }
                 Event::Scalar(ref value, style, anchor, ref tag) => {
@@ -452,14 +476,16 @@ impl<'a> Tree<'a> {
                         _ => (s, trim_end(bytes, s, e)),
                     };
                     Some(Node {
-                        kind: Kind::Scalar { value, style },
-                        tag: tag_string(tag),
+                        kind: Kind::Scalar { value },
+                        tag: tag_id(tag),
                         anchor: pos(anchor),
                         start: pos(start),
                         end: pos(end),
                         line: pos(line),
                         col: pos(col),
                         depth: pos(stack.len()),
+                        style,
+                        flow: false,
                     })
                 }
                 Event::MappingStart(anchor, ref tag) | Event::SequenceStart(anchor, ref tag) => {
@@ -469,18 +495,16 @@ impl<'a> Tree<'a> {
                     let flow = flow_at.is_some();
                     let kind = if is_map {
                         Kind::Map {
-                            flow,
                             entries: Children::default(),
                         }
                     } else {
                         Kind::Seq {
-                            flow,
                             items: Children::default(),
                         }
                     };
                     Some(Node {
                         kind,
-                        tag: tag_string(tag),
+                        tag: tag_id(tag),
                         anchor: pos(anchor),
                         // Block collections: `start` is the first child's start, fixed below.
                         start: pos(flow_at.unwrap_or(s)),
@@ -488,6 +512,8 @@ impl<'a> Tree<'a> {
                         line: pos(line),
                         col: pos(col),
                         depth: pos(stack.len()),
+                        style: ScalarStyle::Plain,
+                        flow,
                     })
                 }
                 Event::MappingEnd | Event::SequenceEnd => {
@@ -495,20 +521,17 @@ impl<'a> Tree<'a> {
                         .pop()
                         .ok_or_else(|| err((line, col), "unbalanced collection end"))?;
                     let id = frame.node;
-                    let (flow, last_child, first_child) = match &nodes[id].kind {
-                        Kind::Map { flow, .. } => {
+                    let flow = nodes[id].flow;
+                    let (last_child, first_child) = match &nodes[id].kind {
+                        Kind::Map { .. } => {
                             let open = &open_pairs[frame.mark..];
-                            (
-                                *flow,
-                                open.last().map(|&(_, v)| v),
-                                open.first().map(|&(k, _)| k),
-                            )
+                            (open.last().map(|&(_, v)| v), open.first().map(|&(k, _)| k))
                         }
-                        Kind::Seq { flow, .. } => {
+                        Kind::Seq { .. } => {
                             let open = &open_items[frame.mark..];
-                            (*flow, open.last().copied(), open.first().copied())
+                            (open.last().copied(), open.first().copied())
                         }
-                        _ => (false, None, None),
+                        _ => (None, None),
                     };
                     if let Some(k) = frame.pending_key {
                         // A key without a value cannot happen in a complete mapping.
@@ -526,7 +549,7 @@ impl<'a> Tree<'a> {
                                 .unwrap_or(e));
                     } else {
                         if nodes[id].anchor == 0
-                            && nodes[id].tag.is_none()
+                            && !nodes[id].has_tag()
                             && let Some(f) = first_child
                         {
                             nodes[id].start = nodes[f].start;
@@ -603,6 +626,7 @@ impl<'a> Tree<'a> {
         Ok(Tree {
             src,
             nodes,
+            tags,
             pairs,
             items,
             root,
@@ -615,6 +639,14 @@ impl<'a> Tree<'a> {
 
     pub fn node(&self, id: NodeId) -> &Node<'a> {
         &self.nodes[id]
+    }
+
+    /// The tag of node `id` as written after resolution (`!Ref`, `!!str`, ...).
+    pub fn tag(&self, id: NodeId) -> Option<&str> {
+        let t = self.nodes[id].tag as usize;
+        t.checked_sub(1)
+            .and_then(|i| self.tags.get(i))
+            .map(|t| &**t)
     }
 
     /// A mapping's (key, value) pairs (`entries` of [`Kind::Map`]).
@@ -660,8 +692,9 @@ impl<'a> Tree<'a> {
 
     pub fn is_merge_key(&self, k: NodeId) -> bool {
         let n = &self.nodes[k];
-        matches!(&n.kind, Kind::Scalar { value, style } if value == "<<" && *style == ScalarStyle::Plain)
-            && n.tag.is_none()
+        matches!(&n.kind, Kind::Scalar { value } if value == "<<")
+            && n.style == ScalarStyle::Plain
+            && !n.has_tag()
     }
 
     /// Maps merged into `map` through `<<`, in precedence order (already dereferenced).
@@ -924,7 +957,7 @@ fn check_duplicates(nodes: &[Node<'_>], entries: &[(NodeId, NodeId)]) -> Result<
     let keys = entries.iter().filter_map(|&(k, _)| {
         let n = &nodes[k];
         match n.scalar() {
-            Some("<<") if n.tag.is_none() => None,
+            Some("<<") if !n.has_tag() => None,
             Some(v) => Some((v, k)),
             None => None,
         }
@@ -1056,9 +1089,9 @@ mod tests {
 
     #[test]
     fn nodes_stay_small() {
-        // Two arenas of ~one node per 10 bytes of input: node size is a render's memory.
+        // About one node per 10 bytes of input: node size is most of a large render's memory.
         assert!(
-            std::mem::size_of::<Node<'_>>() <= 72,
+            std::mem::size_of::<Node<'_>>() <= 56,
             "{}",
             std::mem::size_of::<Node<'_>>()
         );
