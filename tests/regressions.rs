@@ -394,3 +394,16 @@ fn a_large_file_reports_the_error_a_small_one_does_first() {
         );
     }
 }
+
+#[test]
+fn comment_ended_by_a_lone_carriage_return_before_a_block_scalar() {
+    // Found by fuzzing (run 13): YAML also ends a line at a lone `\r`. The block scalar's
+    // header search skipped the comment to the next `\n`, missed the `|`, and the second
+    // render of the output refused its own file.
+    let src = "serkciv\\ux0ed:\r\r\r#\r |\r\r\r\r";
+    let pairs = [("DB_PASSWORD", "p\"a\\s: #s ${x}\n*&!%@"), ("API_KEY", "k")];
+    let opts = RenderOptions::default();
+    let first = render(src, &secrets(&pairs), &opts).expect("renders");
+    let again = render(&first.output, &secrets(&pairs), &opts).expect("renders again");
+    assert_eq!(again.output, first.output, "idempotent");
+}

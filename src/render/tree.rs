@@ -880,8 +880,9 @@ fn block_scalar_range(b: &[u8], last_end: usize, s: usize, e: usize) -> (usize, 
                 header = Some(i);
                 break;
             }
+            // A comment runs to the line break: `\n`, `\r\n` or a lone `\r` (found by fuzzing).
             b'#' if i == 0 || matches!(b[i - 1], b' ' | b'\t' | b'\n' | b'\r') => {
-                while i < s && b[i] != b'\n' {
+                while i < s && !matches!(b[i], b'\n' | b'\r') {
                     i += 1;
                 }
             }
@@ -907,37 +908,41 @@ fn block_scalar_range(b: &[u8], last_end: usize, s: usize, e: usize) -> (usize, 
     let mut end = header_end;
     let mut line_start = s;
     // `s` is the first content char; back up to its line start so indentation counts.
-    while line_start > header_end && b[line_start - 1] != b'\n' {
+    while line_start > header_end && !matches!(b[line_start - 1], b'\n' | b'\r') {
         line_start -= 1;
     }
     let mut pos = line_start;
     while pos < e {
-        let nl = b[pos..e].iter().position(|&c| c == b'\n').map(|p| pos + p);
-        let line_end = nl.unwrap_or(e);
-        let content_end = trim_cr(b, pos, line_end);
+        // The line's break: `\n`, `\r\n` or a lone `\r`.
+        let nl = b[pos..e]
+            .iter()
+            .position(|&c| c == b'\n' || c == b'\r')
+            .map(|p| pos + p);
+        let content_end = nl.unwrap_or(e);
         let blank = b[pos..content_end].iter().all(|&c| c == b' ' || c == b'\t');
         if !blank {
             end = content_end;
         } else if keep && let Some(n) = nl {
-            end = n;
+            end = line_break_end(b, n) - 1;
         }
         match nl {
-            Some(n) => pos = n + 1,
+            Some(n) => pos = line_break_end(b, n),
             None => break,
         }
     }
-    if keep && e == b.len() && end < e && !b[end..e].contains(&b'\n') {
+    if keep && e == b.len() && end < e && !b[end..e].iter().any(|&c| c == b'\n' || c == b'\r') {
         // keep-chomped scalar at EOF without a final line break: everything is content.
         end = trim_end(b, end, e).max(end);
     }
     (h, end.max(header_end))
 }
 
-fn trim_cr(b: &[u8], start: usize, end: usize) -> usize {
-    if end > start && b[end - 1] == b'\r' {
-        end - 1
+/// Just past the line break that starts at `at` (`\r\n` is one break).
+fn line_break_end(b: &[u8], at: usize) -> usize {
+    if b[at] == b'\r' && b.get(at + 1) == Some(&b'\n') {
+        at + 2
     } else {
-        end
+        at + 1
     }
 }
 
