@@ -210,7 +210,7 @@ impl<'t> Batch<'t> {
         // A packed `item` is dropped here: the parser's next scalar gets its memory back.
     }
 
-    /// `item` as a [`Packed`] record (its value, if any, moved into `values`), or `None`
+    /// `item` as a [`Packed`] record (its value, if any, copied into `values`), or `None`
     /// when it must travel whole.
     fn pack(&mut self, item: &ParseResult<'t>) -> Option<Packed> {
         let (event, span) = item.as_ref().ok()?;
