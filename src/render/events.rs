@@ -214,15 +214,29 @@ impl<'t> Batch<'t> {
     /// when it must travel whole.
     fn pack(&mut self, item: &ParseResult<'t>) -> Option<Packed> {
         let (event, span) = item.as_ref().ok()?;
-        let (what, arg) = match event {
+        let mut packed = Packed {
+            start: pack_marker(&span.start)?,
+            end: pack_marker(&span.end)?,
+            arg: 0,
+            what: What::Nothing,
+            style: ScalarStyle::Plain,
+            explicit: false,
+        };
+        (packed.what, packed.arg) = match event {
             Event::Nothing => (What::Nothing, 0),
             Event::StreamStart => (What::StreamStart, 0),
             Event::StreamEnd => (What::StreamEnd, 0),
-            Event::DocumentStart(_) => (What::DocumentStart, 0),
+            Event::DocumentStart(explicit) => {
+                packed.explicit = *explicit;
+                (What::DocumentStart, 0)
+            }
             Event::DocumentEnd => (What::DocumentEnd, 0),
             Event::Alias(id) => (What::Alias, small(*id)?),
-            Event::Scalar(value, _, 0, None) => {
-                (What::Scalar, small(self.values.len() + value.len())?)
+            Event::Scalar(value, style, 0, None) => {
+                let end = small(self.values.len() + value.len())?;
+                self.values.push_str(value);
+                packed.style = *style;
+                (What::Scalar, end)
             }
             Event::SequenceStart(anchor, None) => (What::SequenceStart, small(*anchor)?),
             Event::SequenceEnd => (What::SequenceEnd, 0),
@@ -231,20 +245,6 @@ impl<'t> Batch<'t> {
             // Tags and anchored scalars are rare.
             _ => return None,
         };
-        let packed = Packed {
-            start: pack_marker(&span.start)?,
-            end: pack_marker(&span.end)?,
-            arg,
-            what,
-            style: match event {
-                Event::Scalar(_, style, ..) => *style,
-                _ => ScalarStyle::Plain,
-            },
-            explicit: matches!(event, Event::DocumentStart(true)),
-        };
-        if let Event::Scalar(value, ..) = event {
-            self.values.push_str(value);
-        }
         Some(packed)
     }
 
