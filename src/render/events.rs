@@ -7,9 +7,19 @@
 //! each pass. The consumer sees exactly the events, in order, that it would get from the
 //! parser itself: the parser is the same, only the thread differs. Small texts (a typical
 //! `serverless.yml`) are parsed inline, where a thread would cost more than it saves.
+//!
+//! The input's first reading can also be cut in two ([`try_for_each_cut`], [`super::cut`]):
+//! one parser reads the part before a block mapping key on this thread while a second one
+//! reads the rest on the other core, and the two streams are joined into exactly the events
+//! of one parser, or the text is read again whole. The re-parse check never takes this path:
+//! it reads the whole output with one parser, so it also checks the tree the cut reading
+//! built.
 
 use std::borrow::Cow;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
+
+use super::cut::Cut;
 
 use saphyr_parser::{Event, Marker, Parser, ScalarStyle, ScanError, Span};
 
@@ -85,7 +95,7 @@ pub(crate) fn try_for_each<'t, E: Send>(
         let each = &mut each;
         let consumer = std::thread::Builder::new().spawn_scoped(scope, move || {
             for batch in full_rx {
-                batch.try_for_each(&mut *each)?;
+                batch.try_for_each(&Shift::NONE, &mut *each)?;
                 // Back to the parser's thread, which drops the events (the last batches when
                 // its receiver goes, after this thread has finished).
                 let _ = empty_tx.send(batch);
@@ -267,16 +277,23 @@ impl<'t> Batch<'t> {
         self.whole.clear();
     }
 
-    /// Calls `each` with every event as the parser yielded it.
+    /// Calls `each` with every event as the parser yielded it, moved by `shift`.
     fn try_for_each<E>(
         &self,
+        shift: &Shift,
         each: &mut impl for<'e> FnMut(&ParseResult<'e>) -> Result<(), E>,
     ) -> Result<(), E> {
         let mut value_start = 0usize;
+        let anchor = |id: u32| shift.anchor(id as usize);
         for p in &self.events {
             let event = match p.what {
                 What::Whole => {
-                    each(&self.whole[p.arg as usize])?;
+                    let item = &self.whole[p.arg as usize];
+                    if shift.moves() {
+                        each(&shift.item(item))?;
+                    } else {
+                        each(item)?;
+                    }
                     continue;
                 }
                 What::Nothing => Event::Nothing,
@@ -284,22 +301,362 @@ impl<'t> Batch<'t> {
                 What::StreamEnd => Event::StreamEnd,
                 What::DocumentStart => Event::DocumentStart(p.explicit),
                 What::DocumentEnd => Event::DocumentEnd,
-                What::Alias => Event::Alias(p.arg as usize),
+                What::Alias => Event::Alias(anchor(p.arg)),
                 What::Scalar => {
                     let value = &self.values[value_start..p.arg as usize];
                     value_start = p.arg as usize;
                     Event::Scalar(Cow::Borrowed(value), p.style, 0, None)
                 }
-                What::SequenceStart => Event::SequenceStart(p.arg as usize, None),
+                What::SequenceStart => Event::SequenceStart(anchor(p.arg), None),
                 What::SequenceEnd => Event::SequenceEnd,
-                What::MappingStart => Event::MappingStart(p.arg as usize, None),
+                What::MappingStart => Event::MappingStart(anchor(p.arg), None),
                 What::MappingEnd => Event::MappingEnd,
             };
-            let span = Span::new(unpack_marker(p.start), unpack_marker(p.end));
+            let span = Span::new(
+                shift.marker(unpack_marker(p.start)),
+                shift.marker(unpack_marker(p.end)),
+            );
             each(&Ok((event, span)))?;
         }
         Ok(())
     }
+}
+
+/// Moves the events of a parser that read the text after a cut (behind made-up lines, see
+/// [`super::cut`]) to where one parser of the whole text has them: positions by the
+/// difference in characters and lines, anchor ids past the ones defined before the cut.
+/// Columns stay: the made-up lines end in the cut key's own indentation.
+struct Shift {
+    index: usize,
+    line: usize,
+    anchors: usize,
+}
+
+impl Shift {
+    const NONE: Shift = Shift {
+        index: 0,
+        line: 0,
+        anchors: 0,
+    };
+
+    /// From `from` in the second parser's text to `to` in the whole text. Wrapping arithmetic:
+    /// `to` may be smaller than `from` (a short text before the cut), the sum never is.
+    fn new(from: Marker, to: Marker, anchors: usize) -> Shift {
+        Shift {
+            index: to.index().wrapping_sub(from.index()),
+            line: to.line().wrapping_sub(from.line()),
+            anchors,
+        }
+    }
+
+    fn moves(&self) -> bool {
+        self.index != 0 || self.line != 0 || self.anchors != 0
+    }
+
+    fn marker(&self, m: Marker) -> Marker {
+        Marker::new(
+            m.index().wrapping_add(self.index),
+            m.line().wrapping_add(self.line),
+            m.col(),
+        )
+    }
+
+    fn anchor(&self, id: usize) -> usize {
+        if id == 0 { 0 } else { id + self.anchors }
+    }
+
+    fn item<'t>(&self, item: &ParseResult<'t>) -> ParseResult<'t> {
+        match item {
+            Ok((event, span)) => {
+                let mut event = event.clone();
+                if let Event::Alias(id)
+                | Event::Scalar(_, _, id, _)
+                | Event::SequenceStart(id, _)
+                | Event::MappingStart(id, _) = &mut event
+                {
+                    *id = self.anchor(*id);
+                }
+                let span = Span::new(self.marker(span.start), self.marker(span.end));
+                Ok((event, span))
+            }
+            Err(e) => Err(ScanError::new(
+                self.marker(*e.marker()),
+                e.info().to_string(),
+            )),
+        }
+    }
+}
+
+/// Where the text is cut, as a share of its length in percent. The thread that reads the part
+/// before the cut also passes every event of both parts to `each` (on the large benchmark
+/// file, building the span tree), so it reads the smaller part: 30 % was the fastest of
+/// 15–50 % there (BENCHMARKS.md, issue 11, sixth round).
+const CUT_PERCENT: usize = 30;
+
+/// [`try_for_each_cut`] could not read the text in two parts: read it with [`try_for_each`].
+pub(crate) struct Restart;
+
+/// [`try_for_each`] with `text` cut in two ([`super::cut`]) and each part read by its own
+/// parser on its own core: the part before the cut on this thread, calling `each` as it goes;
+/// the part after on a second thread, its events handed over (as in [`try_for_each`]) and
+/// passed to `each` when the first part is done. `each` gets exactly the events of one parser
+/// of the whole text, or the call ends in [`Restart`]: when no cut is found, when the two
+/// parsers' events do not join as one parser's would, and on any error (of the parsers or of
+/// `each`: one parser of the whole text then reports it where it is). Debug builds compare the
+/// joined events with one parser's.
+pub(crate) fn try_for_each_cut<'t, E>(
+    text: &'t str,
+    each: impl for<'e> FnMut(&ParseResult<'e>) -> Result<(), E>,
+) -> Result<(), Restart> {
+    cut_from(text, text.len() / 100 * CUT_PERCENT, each)
+}
+
+/// [`try_for_each_cut`] with the cut at the first place found after byte `from`.
+fn cut_from<'t, E>(
+    text: &'t str,
+    from: usize,
+    mut each: impl for<'e> FnMut(&ParseResult<'e>) -> Result<(), E>,
+) -> Result<(), Restart> {
+    let cut = super::cut::find(text, from).ok_or(Restart)?;
+    #[cfg(debug_assertions)]
+    let mut reference = (Parser::new_from_str(text), true);
+    let mut each = |item: &ParseResult<'_>| {
+        #[cfg(debug_assertions)]
+        {
+            let same = matches!((reference.0.next_event(), item), (Some(Ok(a)), Ok(b)) if a == *b);
+            reference.1 &= same;
+        }
+        each(item).map_err(|_| Restart)
+    };
+    let joined = std::sync::OnceLock::new();
+    let abandon = AtomicBool::new(false);
+    let done = std::thread::scope(|scope| {
+        let (tx, rx) = mpsc::channel::<Batch<'_>>();
+        let rest = std::thread::Builder::new()
+            .spawn_scoped(scope, || read_rest(text, &cut, &joined, tx, &abandon))
+            .map_err(|_| Restart)?;
+        let before = read_before(&text[..cut.at], &cut, &mut each, &abandon);
+        let Ok((end, anchors)) = before else {
+            abandon.store(true, Ordering::Relaxed);
+            return Err(Restart);
+        };
+        // Where the second parser saw the cut key: after the made-up lines, at its column.
+        let from = Marker::new(cut.prefix().len(), 1 + cut.around(), cut.col());
+        let shift = Shift::new(from, end, anchors);
+        for batch in rx {
+            if abandon.load(Ordering::Relaxed) {
+                return Err(Restart);
+            }
+            batch.try_for_each(&shift, &mut each)?;
+        }
+        let whole = rest
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        if whole { Ok(()) } else { Err(Restart) }
+    });
+    #[cfg(debug_assertions)]
+    assert!(
+        done.is_err() || (reference.1 && reference.0.next_event().is_none()),
+        "the events of a text read in two parts differ from one parser's"
+    );
+    done
+}
+
+/// An open collection while the text before a cut is read.
+struct Open {
+    map: bool,
+    col: usize,
+    /// A mapping's keys and values so far.
+    children: usize,
+    /// It is a mapping's key.
+    key: bool,
+}
+
+/// The text before the cut, its events passed to `each` except those that close what is still
+/// open at its end (one parser of the whole text closes those later, or never). Returns the
+/// cut key's position and the last anchor id, when what is open there is the block mappings
+/// that the cut expects: at its columns, each the value of the one around it.
+fn read_before(
+    before: &str,
+    cut: &Cut,
+    each: &mut impl for<'e> FnMut(&ParseResult<'e>) -> Result<(), Restart>,
+    abandon: &AtomicBool,
+) -> Result<(Marker, usize), Restart> {
+    // At the end of a text the parser moves to the start of a new line, and places what it
+    // yields from there (an empty value, the closing events) at that line's column 0. One
+    // parser of the whole text places it at the cut key, the end of this text: the same
+    // character, on the line before, at the key's column. (A block scalar ending at the end of
+    // the text ends there before the move, at the key's column already.)
+    let end = before.chars().count();
+    let to_key = |m: &mut Marker| {
+        if m.index() == end && m.col() != cut.col() {
+            *m = Marker::new(end, m.line().saturating_sub(1), cut.col());
+        }
+    };
+    let mut parser = Parser::new_from_str(before);
+    let mut open: Vec<Open> = Vec::new();
+    // Closing events not yet passed on: at the end, these close what is open there.
+    let mut held: Vec<ParseResult<'_>> = Vec::new();
+    let mut anchors = 0;
+    let mut count = 0usize;
+    while let Some(mut item) = parser.next_event() {
+        let Ok((event, span)) = &mut item else {
+            return Err(Restart);
+        };
+        to_key(&mut span.start);
+        to_key(&mut span.end);
+        count += 1;
+        if count.is_multiple_of(4096) && abandon.load(Ordering::Relaxed) {
+            return Err(Restart);
+        }
+        if let Event::MappingEnd | Event::SequenceEnd | Event::DocumentEnd | Event::StreamEnd =
+            event
+        {
+            held.push(item);
+            continue;
+        }
+        if let Event::Scalar(_, _, id, _)
+        | Event::SequenceStart(id, _)
+        | Event::MappingStart(id, _) = event
+        {
+            anchors = anchors.max(*id);
+        }
+        for closing in held.drain(..) {
+            track(&mut open, &closing);
+            each(&closing)?;
+        }
+        track(&mut open, &item);
+        each(&item)?;
+    }
+    // `held` ends the stream: a closing event for each open collection, then the document's
+    // and the stream's. The innermost ones (deeper than the cut key's mapping) close at the cut
+    // for one parser too; the cut's mapping and those around it stay open.
+    let keep = open.len().checked_sub(cut.cols.len()).ok_or(Restart)?;
+    let [.., Ok((Event::DocumentEnd, _)), Ok((Event::StreamEnd, at))] = held.as_slice() else {
+        return Err(Restart);
+    };
+    let key = at.start;
+    if held.len() != open.len() + 2 || key.index() != end || key.col() != cut.col() {
+        return Err(Restart);
+    }
+    for closing in held.drain(..keep) {
+        track(&mut open, &closing);
+        each(&closing)?;
+    }
+    let expected = open.len() == cut.cols.len()
+        && open
+            .iter()
+            .zip(&cut.cols)
+            .all(|(o, &col)| o.map && o.col == col && !o.key)
+        && open.last().is_some_and(|o| o.children % 2 == 0);
+    if expected {
+        Ok((key, anchors))
+    } else {
+        Err(Restart)
+    }
+}
+
+/// Keeps `open` up to date with one event.
+fn track(open: &mut Vec<Open>, item: &ParseResult<'_>) {
+    let Ok((event, span)) = item else {
+        return;
+    };
+    let starts = match event {
+        Event::MappingStart(..) => Some(true),
+        Event::SequenceStart(..) => Some(false),
+        Event::MappingEnd | Event::SequenceEnd => {
+            open.pop();
+            None
+        }
+        Event::Scalar(..) | Event::Alias(..) => None,
+        _ => return,
+    };
+    let parent = open.last_mut();
+    let key = parent
+        .as_ref()
+        .is_some_and(|p| p.map && p.children % 2 == 0);
+    if let Some(parent) = parent {
+        // A start counts when its collection ends; a scalar, an alias or an end counts now.
+        if starts.is_none() {
+            parent.children += 1;
+        }
+    }
+    if let Some(map) = starts {
+        open.push(Open {
+            map,
+            col: span.start.col(),
+            children: 0,
+            key,
+        });
+    }
+}
+
+/// The text after the cut, behind the made-up lines, read on a second thread: the made-up
+/// lines' events are checked and dropped, the rest sent in batches. `false` (and `abandon`
+/// set) when it cannot stand for the end of one parser's reading.
+fn read_rest<'j>(
+    text: &str,
+    cut: &Cut,
+    joined: &'j std::sync::OnceLock<String>,
+    tx: mpsc::Sender<Batch<'j>>,
+    abandon: &AtomicBool,
+) -> bool {
+    let whole = super::cut::reads_apart(text, cut) && send_rest(text, cut, joined, &tx);
+    if !whole {
+        abandon.store(true, Ordering::Relaxed);
+    }
+    whole
+}
+
+fn send_rest<'j>(
+    text: &str,
+    cut: &Cut,
+    joined: &'j std::sync::OnceLock<String>,
+    tx: &mpsc::Sender<Batch<'j>>,
+) -> bool {
+    let prefix = cut.prefix();
+    let joined = joined.get_or_init(|| prefix.clone() + &text[cut.at..]);
+    let mut parser = Parser::new_from_str(joined);
+    // The stream, its document, and per made-up line a block mapping and its key `a`; then
+    // the cut key's mapping.
+    for i in 0..3 + 2 * cut.around() {
+        let expected = match parser.next_event() {
+            Some(Ok((event, _))) => match (i, event) {
+                (0, Event::StreamStart) | (1, Event::DocumentStart(false)) => true,
+                (2.., Event::MappingStart(0, None)) => i % 2 == 0,
+                (2.., Event::Scalar(key, ScalarStyle::Plain, 0, None)) => i % 2 == 1 && key == "a",
+                _ => false,
+            },
+            _ => false,
+        };
+        if !expected {
+            return false;
+        }
+    }
+    let fresh = || Batch {
+        events: Vec::with_capacity(BATCH),
+        ..Batch::default()
+    };
+    // The cut key itself, where the made-up lines end.
+    let first = parser.next_event();
+    let at_key = matches!(&first,
+        Some(Ok((Event::Scalar(_, ScalarStyle::Plain, 0, None), span)))
+            if span.start == Marker::new(prefix.len(), 1 + cut.around(), cut.col()));
+    let Some(first) = first.filter(|_| at_key) else {
+        return false;
+    };
+    let mut batch = fresh();
+    batch.push(first);
+    while let Some(item) = parser.next_event() {
+        if item.is_err() {
+            return false;
+        }
+        batch.push(item);
+        if batch.len() >= BATCH && tx.send(std::mem::replace(&mut batch, fresh())).is_err() {
+            return false;
+        }
+    }
+    tx.send(batch).is_ok()
 }
 
 /// [`try_for_each`] without a second thread.
@@ -427,6 +784,153 @@ mod tests {
         });
         assert_eq!(done, Err(3 * BATCH + 2));
         assert_eq!(seen, direct(&text)[..3 * BATCH + 2]);
+    }
+
+    /// The events of `text` cut after byte `from`, or `None` when the cut did not hold.
+    fn cut_events(text: &str, from: usize) -> Option<Vec<String>> {
+        let mut out = Vec::new();
+        let done = cut_from(text, from, |r| {
+            out.push(format!("{r:?}"));
+            Ok::<(), ()>(())
+        });
+        done.ok().map(|()| out)
+    }
+
+    /// A service with what a cut must carry across: block scalars (kept, stripped, with blank
+    /// and less indented lines), flow collections over several lines, quoted scalars over
+    /// several lines, tags, anchors (renumbered after the cut), comments at every indentation,
+    /// empty values just before a key, sequences at their key's indentation, explicit keys,
+    /// multi-byte characters.
+    fn service(functions: usize) -> String {
+        let mut text = String::from(
+            "---\n# größe\nservice: s\nprovider:\n  name: aws\n  environment:\n    A: &a 1\nfunctions:\n",
+        );
+        for i in 0..functions {
+            text.push_str(&format!(
+                "  fn{i}:\n    handler: h.ü{i}\n    script: |+\n      line {i}\n\n    folded: >-\n      f\n\n      g\n# at column 0\n    flow: {{a: [1,\n      2], b: \"x\n      y\"}}\n    quoted: 'it''s\n      two'\n    tagged: !Sub &t{i} x${{a}}\n    anchored: &m{i}\n      k: {i}\n    list:\n    - a\n    - b: 1\n      c:\n    ? explicit\n    : value\n    empty:\n      # indented comment\n  other{i}: {{}}\n  last{i}:\n"
+            ));
+        }
+        text.push_str("resources:\n  R: !GetAtt [A, B]\n");
+        text
+    }
+
+    #[test]
+    fn a_text_cut_in_two_yields_one_parsers_events() {
+        let text = service(3);
+        let whole = direct(&text);
+        let mut held = 0;
+        let starts = std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i));
+        for from in starts {
+            if let Some(events) = cut_events(&text, from) {
+                assert_eq!(events, whole, "cut after byte {from}");
+                held += 1;
+            }
+        }
+        // Every line that starts a key of a block mapping nested in block mappings: most of
+        // them (a cut is refused only where the rest holds `...`, i.e. never here).
+        assert!(held > 40, "only {held} cuts held");
+    }
+
+    /// Every cut tried after a line of `text` that holds yields one parser's events; returns
+    /// how many held.
+    fn sweep(text: &str, lines: usize) -> usize {
+        let whole = direct(text);
+        let starts: Vec<usize> = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i))
+            .collect();
+        let step = starts.len().div_ceil(lines).max(1);
+        let mut held = 0;
+        for &from in starts.iter().step_by(step) {
+            if let Some(events) = cut_events(text, from) {
+                assert_eq!(events, whole, "cut after byte {from} of {text:?}");
+                held += 1;
+            }
+        }
+        held
+    }
+
+    #[test]
+    fn cuts_hold_with_crlf_line_ends() {
+        let text = service(2).replace('\n', "\r\n");
+        assert!(sweep(&text, usize::MAX) > 30);
+    }
+
+    /// The real files of ../shared/corpus, each cut after (up to) 24 of its lines.
+    #[test]
+    fn cuts_in_real_files_yield_one_parsers_events() {
+        let dir = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/corpus"));
+        let Ok(manifest) = std::fs::read_to_string(dir.join("MANIFEST.tsv")) else {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "corpus missing at {} (required on CI)",
+                dir.display()
+            );
+            eprintln!("skipping: corpus not found at {}", dir.display());
+            return;
+        };
+        let (mut files, mut held) = (0, 0);
+        for row in manifest.lines().skip(1) {
+            let file = row.split('\t').next().unwrap_or_default();
+            let Ok(text) = std::fs::read_to_string(dir.join(file)) else {
+                continue;
+            };
+            if Parser::new_from_str(&text).any(|r| r.is_err()) {
+                continue;
+            }
+            files += 1;
+            held += sweep(&text, 24);
+        }
+        assert!(
+            files > 500 && held > 10 * files,
+            "{held} cuts held in {files} files"
+        );
+    }
+
+    /// What the text finder in render/cut.rs cannot get wrong today is still checked against
+    /// the first parser: hand-made cuts that do not match what is open there.
+    #[test]
+    fn the_part_before_a_cut_must_leave_open_what_the_cut_expects() {
+        let holds = |text: &str, key: &str, cols: &[usize]| {
+            let cut = Cut {
+                at: text.find(key).unwrap(),
+                cols: cols.to_vec(),
+            };
+            let abandon = AtomicBool::new(false);
+            read_before(&text[..cut.at], &cut, &mut |_| Ok(()), &abandon).is_ok()
+        };
+        let text = "a:\n  b: 1\n  c: 2\n";
+        assert!(holds(text, "c:", &[0, 2]));
+        // Another column for the mapping around, one mapping more, one less.
+        assert!(!holds(text, "c:", &[1, 2]));
+        assert!(!holds(text, "c:", &[0, 1, 2]));
+        assert!(!holds(text, "c:", &[2]));
+        // The open mapping is a key (`? `), not a value.
+        assert!(!holds("?\n  x: 1\n  y: 2\n: v\n", "y:", &[0, 2]));
+    }
+
+    #[test]
+    fn a_cut_that_cannot_hold_leaves_the_text_to_one_parser() {
+        let at = |text: &str, key: &str| text.find(key).unwrap() - 1;
+        for (text, key) in [
+            // An alias to an anchor before the cut.
+            ("a: &x 1\nb: 2\nc: *x\n", "b:"),
+            // Inside a double-quoted scalar over several lines (js-yaml reads it).
+            ("a:\n  b: \"x\n  c: y\"\n  d: 1\n", "  c:"),
+            // Inside a flow mapping over several lines.
+            ("a:\n  b: {x: 1,\n  c: 2}\n  d: 1\n", "  c:"),
+            // Not a mapping's key after all: a sequence item's.
+            ("a:\n  - b: 1\n    c: 2\n", "    c:"),
+            // A later document.
+            ("a: 1\nb: 2\n---\nc: 3\n", "b:"),
+        ] {
+            assert!(cut_events(text, at(text, key)).is_none(), "{text:?}");
+        }
+        // An error after the cut, and an error of the consumer: both left to one parser.
+        let text = service(2) + "bad: [\n";
+        assert!(cut_events(&text, text.len() / 3).is_none());
+        let text = service(2);
+        let failed = cut_from(&text, text.len() / 3, |_| Err(()));
+        assert!(failed.is_err());
     }
 
     #[test]

@@ -16,6 +16,7 @@
 //! `$${` are refused with [`Error::Unsupported`] / [`Error::Unwritable`].
 
 mod check;
+mod cut;
 mod diff;
 mod error;
 mod events;

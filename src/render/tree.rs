@@ -269,6 +269,15 @@ fn tag_string(tag: &Option<Cow<'_, saphyr_parser::Tag>>) -> Option<Box<str>> {
     })
 }
 
+/// What [`Tree::build`] does with each event.
+type Builder<'b> =
+    dyn for<'e> FnMut(&events::ParseResult<'e>) -> Result<(), ParseError> + Send + 'b;
+
+/// [`Tree::build`]'s walk with one parser over the whole text.
+fn whole(text: &str, each: &mut Builder<'_>) -> Result<(), ParseError> {
+    events::try_for_each(text, each)
+}
+
 fn err((line, col): (usize, usize), message: impl Into<String>) -> ParseError {
     ParseError {
         line,
@@ -288,14 +297,24 @@ impl<'a> Tree<'a> {
                 message: "the file is larger than 4 GiB".into(),
             });
         }
-        let first = match Self::build(src, src, None) {
+        // A large file is read in two parts on two cores where it can be cut (render/cut.rs);
+        // when it cannot, or on any error, one parser reads it whole.
+        if events::parallel(src) {
+            let cut = Self::build(src, src, None, |text, each| {
+                events::try_for_each_cut(text, each)
+            });
+            if let Ok(tree) = cut {
+                return Ok(tree);
+            }
+        }
+        let first = match Self::build(src, src, None, whole) {
             Ok(tree) => return Ok(tree),
             Err(e) => e,
         };
         let Some(relaxed) = relax::relax(src) else {
             return Err(first);
         };
-        match Self::build(src, &relaxed.text, Some(&relaxed.map)) {
+        match Self::build(src, &relaxed.text, Some(&relaxed.map), whole) {
             Ok(tree) if tree.pads_are_inert(&relaxed.map) => Ok(tree),
             Ok(_) => Err(first),
             // The copy got further: the first error was one js-yaml reads past. An earlier
@@ -342,12 +361,14 @@ impl<'a> Tree<'a> {
     }
 
     /// One pass over the events of `text` (the source, or [`relax`]'s copy of it with `map`
-    /// back to the source's positions) into a tree over `src`.
-    fn build(
+    /// back to the source's positions) into a tree over `src`; `walk` calls the builder with
+    /// each event.
+    fn build<W>(
         src: &'a str,
         text: &str,
         map: Option<&relax::PosMap>,
-    ) -> Result<Tree<'a>, ParseError> {
+        walk: impl FnOnce(&str, &mut Builder<'_>) -> Result<(), W>,
+    ) -> Result<Tree<'a>, W> {
         // Parser positions → the source's (character index; line and column).
         let index = |i: usize| map.map_or(i, |m| m.char_index(i));
         let at = |m: &saphyr_parser::Marker| {
@@ -384,7 +405,7 @@ impl<'a> Tree<'a> {
         };
         // End of the previous event, used to find block scalar headers.
         let mut last_end = 0usize;
-        events::try_for_each(text, |item| {
+        walk(text, &mut |item| {
             let (ev, span) = item.as_ref().map_err(|e| err(at(e.marker()), e.info()))?;
             let s = bi.byte(&mut start_cursor, index(span.start.index()));
             let e = bi.byte(&mut end_cursor, index(span.end.index())).max(s);
