@@ -70,12 +70,20 @@ pub(crate) fn find(text: &str, from: usize) -> Option<Cut> {
 /// string) just means no cut.
 pub(crate) fn reads_apart(text: &str, cut: &Cut) -> bool {
     let rest = &text[cut.at..];
-    let directive = text.starts_with('%') || text.contains("\n%");
-    let marker = ["\n---", "\n..."].iter().any(|m| {
-        rest.match_indices(m)
-            .any(|(i, _)| rest.as_bytes().get(i + 4).is_none_or(|c| is_blank(*c)))
+    // A lone `\r` ends a line too, and a directive may follow the byte order mark.
+    let unmarked = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let b = unmarked.as_bytes();
+    let line_start = |i: usize| i == 0 || matches!(b[i - 1], b'\n' | b'\r');
+    let directive = unmarked.match_indices('%').any(|(i, _)| line_start(i));
+    let rb = rest.as_bytes();
+    let marker = ["---", "..."].iter().any(|m| {
+        rest.match_indices(m).any(|(i, _)| {
+            i > 0
+                && matches!(rb[i - 1], b'\n' | b'\r')
+                && rb.get(i + 3).is_none_or(|c| is_blank(*c))
+        })
     });
-    !directive && !marker && !rest.contains('\u{feff}') && !has_alias(rest)
+    !directive && !marker && !unmarked.contains('\u{feff}') && !has_alias(rest)
 }
 
 /// `*name` where a node can start: after `: `, `- ` or `? ` at a line's start, a flow
@@ -243,6 +251,11 @@ mod tests {
             ("a: 1\nb: 2\n...\n", false),
             ("a: 1\nb: '---x'\n", true),
             ("%YAML 1.2\n---\na: 1\nb: 2\n", false),
+            ("\u{feff}%TAG ! tag:x:\n---\na: 1\nb: 2\n", false),
+            ("# c\r%TAG ! tag:x:\r---\na: 1\nb: 2\n", false),
+            ("a: 1\nb: 2\r---\r", false),
+            ("\u{feff}a: 1\nb: 2\n", true),
+            ("a: 50%\nb: 2\n", true),
             ("a: 1\nb: \u{feff}\n", false),
             ("a: 1\nb: cron(0 * * * ? *)\n", true),
             ("a: &x 1\nb:\n  - *x\n", false),
