@@ -100,18 +100,20 @@ fn has_alias(rest: &str) -> bool {
 }
 
 /// Whether a node may start at `b[i]`, judging by what precedes it on its line.
-fn node_starts_at(b: &[u8], i: usize) -> bool {
-    let before = b[..i].iter().rposition(|&c| c != b' ' && c != b'\t');
-    let Some(j) = before else {
-        return true;
-    };
-    let spaced = j + 1 < i;
-    match b[j] {
-        b'\n' | b'\r' | b'[' | b'{' | b',' => true,
-        b':' => spaced,
-        // An entry indicator, or an explicit key, with only indentation before it.
-        b'-' | b'?' => spaced && node_starts_at(b, j),
-        _ => false,
+fn node_starts_at(b: &[u8], mut i: usize) -> bool {
+    loop {
+        let Some(j) = b[..i].iter().rposition(|&c| c != b' ' && c != b'\t') else {
+            return true;
+        };
+        let spaced = j + 1 < i;
+        match b[j] {
+            b'\n' | b'\r' | b'[' | b'{' | b',' => return true,
+            b':' => return spaced,
+            // An entry indicator, or an explicit key, with only indentation before it (a
+            // loop, not a call per indicator: `- - - … *x` must not exhaust the stack).
+            b'-' | b'?' if spaced => i = j,
+            _ => return false,
+        }
     }
 }
 
@@ -261,6 +263,7 @@ mod tests {
             ("a: &x 1\nb:\n  - *x\n", false),
             ("a: &x 1\nb:\n  ? *x\n  : 1\n", false),
             ("a: &x 1\nb: {k: *x}\n", false),
+            ("a: &x 1\nb:\n  - - - *x\n", false),
         ] {
             assert_eq!(reads_apart(text, &cut(text)), apart, "{text:?}");
         }
