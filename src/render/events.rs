@@ -428,21 +428,24 @@ fn cut_from<'t, E>(
         }
         each(item).map_err(|_| Restart)
     };
+    let prefix = cut.prefix();
+    // Where the second parser sees the cut key: after the made-up lines, at its column.
+    let key_in_rest = Marker::new(prefix.len(), 1 + cut.around(), cut.col());
     let joined = std::sync::OnceLock::new();
     let abandon = AtomicBool::new(false);
     let done = std::thread::scope(|scope| {
         let (tx, rx) = mpsc::channel::<Batch<'_>>();
         let rest = std::thread::Builder::new()
-            .spawn_scoped(scope, || read_rest(text, &cut, &joined, tx, &abandon))
+            .spawn_scoped(scope, || {
+                read_rest(text, &cut, &prefix, key_in_rest, &joined, tx, &abandon)
+            })
             .map_err(|_| Restart)?;
         let before = read_before(&text[..cut.at], &cut, &mut each, &abandon);
         let Ok((end, anchors)) = before else {
             abandon.store(true, Ordering::Relaxed);
             return Err(Restart);
         };
-        // Where the second parser saw the cut key: after the made-up lines, at its column.
-        let from = Marker::new(cut.prefix().len(), 1 + cut.around(), cut.col());
-        let shift = Shift::new(from, end, anchors);
+        let shift = Shift::new(key_in_rest, end, anchors);
         for batch in rx {
             if abandon.load(Ordering::Relaxed) {
                 return Err(Restart);
@@ -614,11 +617,14 @@ fn track(open: &mut Vec<Open>, item: &ParseResult<'_>) {
 fn read_rest<'j>(
     text: &str,
     cut: &Cut,
+    prefix: &str,
+    key_in_rest: Marker,
     joined: &'j std::sync::OnceLock<String>,
     tx: mpsc::Sender<Batch<'j>>,
     abandon: &AtomicBool,
 ) -> bool {
-    let whole = super::cut::reads_apart(text, cut) && send_rest(text, cut, joined, &tx);
+    let whole = super::cut::reads_apart(text, cut)
+        && send_rest(text, cut, prefix, key_in_rest, joined, &tx);
     if !whole {
         abandon.store(true, Ordering::Relaxed);
     }
@@ -628,11 +634,12 @@ fn read_rest<'j>(
 fn send_rest<'j>(
     text: &str,
     cut: &Cut,
+    prefix: &str,
+    key_in_rest: Marker,
     joined: &'j std::sync::OnceLock<String>,
     tx: &mpsc::Sender<Batch<'j>>,
 ) -> bool {
-    let prefix = cut.prefix();
-    let joined = joined.get_or_init(|| prefix.clone() + &text[cut.at..]);
+    let joined = joined.get_or_init(|| format!("{prefix}{}", &text[cut.at..]));
     let mut parser = Parser::new_from_str(joined);
     // The stream, its document, and per made-up line a block mapping and its key `a`; then
     // the cut key's mapping.
@@ -660,7 +667,7 @@ fn send_rest<'j>(
     let first = parser.next_event();
     let at_key = matches!(&first,
         Some(Ok((Event::Scalar(_, ScalarStyle::Plain, 0, None), span)))
-            if span.start == Marker::new(prefix.len(), 1 + cut.around(), cut.col()));
+            if span.start == key_in_rest);
     let Some(first) = first.filter(|_| at_key) else {
         return false;
     };
