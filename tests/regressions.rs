@@ -407,3 +407,67 @@ fn comment_ended_by_a_lone_carriage_return_before_a_block_scalar() {
     let again = render(&first.output, &secrets(&pairs), &opts).expect("renders again");
     assert_eq!(again.output, first.output, "idempotent");
 }
+
+#[test]
+fn equal_non_scalar_keys_in_one_mapping_pair_first_with_first() {
+    // Found by fuzzing (run 19, the first with debug assertions since run 8): two equal
+    // flow-sequence keys in one mapping. The parser refuses equal scalar keys only; the
+    // debug-build tree comparison looked both `[]` entries up by their text and paired the
+    // second with the first, so it refused an output equal to its input.
+    let inputs = [
+        "serice: \n[]: 0fn \n[]: 0\r",
+        "service: s\nprovider:\n  name: aws\n  [a]: 1\n  [a]: 2\n  {b: c}: 3\n  {b: c}: 4\n",
+        "service: s\nfunctions:\n  f:\n    handler: h\n    [x]: 1\n    [x]: 2\n",
+        "service: s\ncustom:\n  [x]: 1\n  [x]: 2\n",
+    ];
+    let pairs = [("DB_PASSWORD", "p")];
+    let opts = RenderOptions::default();
+    for src in inputs {
+        let none = render(src, &[], &opts).expect("renders without secrets");
+        assert_eq!(none.output, src, "nothing to write");
+        let first = render(src, &secrets(&pairs), &opts).expect("renders");
+        assert!(
+            first.output.contains("DB_PASSWORD: \"p\""),
+            "{}",
+            first.output
+        );
+        for value in ["1", "2", "3", "4", "0fn"] {
+            assert_eq!(
+                first.output.matches(&format!(": {value}")).count(),
+                src.matches(&format!(": {value}")).count(),
+                "every entry kept: {src:?}"
+            );
+        }
+        let again = render(&first.output, &secrets(&pairs), &opts).expect("renders again");
+        assert_eq!(again.output, first.output, "idempotent");
+    }
+}
+
+#[test]
+fn an_environment_anchored_inside_a_mapping_key_is_refused() {
+    // Found by fuzzing (run 21): the environment is an alias to a mapping anchored inside a
+    // complex key. The sharing check walked values only, so render wrote the secrets into the
+    // key as well; only the debug-build tree comparison saw the key change.
+    let pairs = [("DB_PASSWORD", "p")];
+    let opts = RenderOptions::default();
+    for src in [
+        "service: s\ncustom:\n ? vars: &vars\n    AP: P1\nprovider:\n  name: aws\n  environment: *vars\n",
+        "service: s\ncustom:\n  ? &vars {AP: P1}\n  : x\nprovider:\n  name: aws\n  environment: *vars\n",
+        // The function's own DB_PASSWORD would shadow the secret, so the plan edits it.
+        "service: s\ncustom:\n  [a, &vars {DB_PASSWORD: old}]: x\nfunctions:\n  f:\n    handler: h\n    environment: *vars\n",
+    ] {
+        match render(src, &secrets(&pairs), &opts) {
+            Err(Error::Unsupported { what, .. }) => {
+                assert!(what.contains("(a key)"), "{what}");
+            }
+            Err(other) => panic!("refused for another reason: {other}"),
+            Ok(r) => panic!("rendered into a mapping key:\n{}", r.output),
+        }
+    }
+    // Anchored under a plain key, the walk saw it before: refused, naming that key.
+    let src = "service: s\ncustom:\n  vars: &vars\n    AP: P1\nprovider:\n  name: aws\n  environment: *vars\n";
+    match render(src, &secrets(&pairs), &opts) {
+        Err(Error::Unsupported { what, .. }) => assert!(what.contains("`custom.vars`"), "{what}"),
+        other => panic!("{:?}", other.map(|r| r.output)),
+    }
+}

@@ -188,6 +188,14 @@ fn walk(
                     continue;
                 }
                 let key = tree.node(k).scalar().unwrap_or("?").to_string();
+                if tree.node(k).scalar().is_none() {
+                    // A collection or alias as a key: an edited mapping inside it would change
+                    // the key (found by fuzzing, run 21: `? vars: &vars` and `environment:
+                    // *vars`).
+                    path.push(format!("{key} (a key)"));
+                    walk(tree, k, Ctx::Other, path, watch, seen, budget, depth + 1)?;
+                    path.pop();
+                }
                 let c = child_ctx(ctx, &key);
                 path.push(key);
                 walk(tree, v, c, path, watch, seen, budget, depth + 1)?;
@@ -229,26 +237,44 @@ struct Cmp<'a, 'b, 'x> {
 /// Key lookup over one mapping's effective entries: a scan for the usual handful of keys, a
 /// hash map for large mappings (no allocation at all in the common case).
 #[cfg_attr(not(debug_assertions), allow(dead_code))]
-enum Keys<'e> {
-    Scan(&'e [Entry<'e>]),
-    Hash(HashMap<&'e str, NodeId>),
+struct Keys<'e> {
+    entries: &'e [Entry<'e>],
+    hash: Option<HashMap<&'e str, NodeId>>,
 }
 
 #[cfg_attr(not(debug_assertions), allow(dead_code))]
 impl<'e> Keys<'e> {
     fn new(entries: &'e [Entry<'e>]) -> Self {
-        if entries.len() <= 16 {
-            Keys::Scan(entries)
-        } else {
-            Keys::Hash(entries.iter().map(|(k, _, v)| (&**k, *v)).collect())
+        let hash = (entries.len() > 16).then(|| {
+            let mut m = HashMap::default();
+            for (k, _, v) in entries {
+                m.entry(&**k).or_insert(*v);
+            }
+            m
+        });
+        Keys { entries, hash }
+    }
+
+    /// The first entry with this key.
+    fn get(&self, key: &str) -> Option<NodeId> {
+        match &self.hash {
+            None => self.entries.iter().find(|(k, _, _)| k == key).map(|e| e.2),
+            Some(m) => m.get(key).copied(),
         }
     }
 
-    fn get(&self, key: &str) -> Option<NodeId> {
-        match self {
-            Keys::Scan(e) => e.iter().find(|(k, _, _)| k == key).map(|e| e.2),
-            Keys::Hash(m) => m.get(key).copied(),
+    /// The entry that pairs with `from[i]`: the same key, and for a key that repeats the
+    /// same occurrence. Only non-scalar keys can repeat (the parser refuses equal scalar
+    /// keys, merges add only new ones): `[]: a` and `[]: b` pair first with first (found by
+    /// fuzzing, run 19).
+    fn pair(&self, from: &[Entry<'_>], i: usize) -> Option<NodeId> {
+        let key = &*from[i].0;
+        if !key.starts_with('\0') {
+            return self.get(key);
         }
+        let nth = from[..i].iter().filter(|e| e.0 == key).count();
+        let mut same = self.entries.iter().filter(|e| e.0 == key);
+        same.nth(nth).map(|e| e.2)
     }
 }
 
@@ -352,17 +378,17 @@ impl Cmp<'_, '_, '_> {
                 }
                 let mb = Keys::new(&eb);
                 let ma = Keys::new(&ea);
-                for (k, kn, v) in &ea {
+                for (i, (k, kn, v)) in ea.iter().enumerate() {
                     path.push(Seg::A(*kn));
                     let c = child_ctx(ctx, k);
-                    match mb.get(k) {
+                    match mb.pair(&ea, i) {
                         Some(w) => self.node(Some(*v), Some(w), c, path, depth + 1)?,
                         None => return Err(self.fail(path, "entry missing in the output")),
                     }
                     path.pop();
                 }
-                for (k, kn, w) in &eb {
-                    if ma.get(k).is_some() {
+                for (i, (k, kn, w)) in eb.iter().enumerate() {
+                    if ma.pair(&eb, i).is_some() {
                         continue;
                     }
                     path.push(Seg::B(*kn));
@@ -498,7 +524,7 @@ impl Cmp<'_, '_, '_> {
                 return Err(self.fail(path, "secret entry does not resolve to the secret"));
             }
         }
-        for (k, kn, v) in ea {
+        for (j, (k, kn, v)) in ea.iter().enumerate() {
             if let Some(&i) = self.name_index.get(&**k) {
                 if mb.get(k).is_none() {
                     path.push(Seg::Name(i));
@@ -507,15 +533,15 @@ impl Cmp<'_, '_, '_> {
                 continue;
             }
             path.push(Seg::A(*kn));
-            let w = mb.get(k);
+            let w = mb.pair(ea, j);
             if w.is_none() {
                 return Err(self.fail(path, "entry missing in the output"));
             }
             self.node(Some(*v), w, Ctx::Other, path, depth + 1)?;
             path.pop();
         }
-        for (k, kn, _) in eb {
-            if ma.get(k).is_none() && !self.name_index.contains_key(&**k) {
+        for (j, (k, kn, _)) in eb.iter().enumerate() {
+            if ma.pair(eb, j).is_none() && !self.name_index.contains_key(&**k) {
                 path.push(Seg::B(*kn));
                 return Err(self.fail(path, "unexpected new entry"));
             }
@@ -591,10 +617,10 @@ impl Cmp<'_, '_, '_> {
                     }
                     return Ok(());
                 }
-                let mb: HashMap<&str, NodeId> = eb.iter().map(|(k, _, v)| (&**k, *v)).collect();
-                for (k, kn, v) in &ea {
+                let mb = Keys::new(&eb);
+                for (i, (_, kn, v)) in ea.iter().enumerate() {
                     path.push(Seg::A(*kn));
-                    let w = mb.get(&**k).copied();
+                    let w = mb.pair(&ea, i);
                     if w.is_none() {
                         return Err(self.fail(path, "key missing"));
                     }
@@ -1181,6 +1207,41 @@ pub(crate) mod tests {
                 good.replace("\"s3cret\"", "\"other\""),
             ],
         );
+    }
+
+    #[test]
+    fn verify_pairs_repeated_non_scalar_keys_by_occurrence() {
+        let env = "  environment:\n    DB_PASSWORD: \"s3cret\"\n";
+        for (a, good) in [
+            (
+                "[x]: 1\n[x]: 2\nprovider:\n  name: aws\n".to_string(),
+                format!("[x]: 1\n[x]: 2\nprovider:\n  name: aws\n{env}"),
+            ),
+            (
+                "provider:\n  name: aws\n  [x]: 1\n  [x]: 2\n".to_string(),
+                format!("provider:\n  name: aws\n  [x]: 1\n  [x]: 2\n{env}"),
+            ),
+            (
+                "provider:\n  environment:\n    [x]: 1\n    [x]: 2\n".to_string(),
+                "provider:\n  environment:\n    [x]: 1\n    [x]: 2\n    DB_PASSWORD: \"s3cret\"\n"
+                    .to_string(),
+            ),
+        ] {
+            assert!(verify_src(&a, &good).is_ok(), "{good}");
+            assert_refused(
+                &a,
+                &[
+                    good.replace(": 1\n", ": 3\n"),
+                    good.replace(": 2\n", ": 1\n"),
+                    good.replacen("[x]: 1\n", "[x]: 2\n", 1),
+                    {
+                        // The second entry written twice, at its own indentation.
+                        let line = good.lines().find(|l| l.ends_with("[x]: 2")).unwrap();
+                        good.replacen(line, &format!("{line}\n{line}"), 1)
+                    },
+                ],
+            );
+        }
     }
 
     fn coverage_without(

@@ -440,22 +440,28 @@ fn cut_from<'t, E>(
                 read_rest(text, &cut, &prefix, key_in_rest, &joined, tx, &abandon)
             })
             .map_err(|_| Restart)?;
-        let before = read_before(&text[..cut.at], &cut, &mut each, &abandon);
-        let Ok((end, anchors)) = before else {
-            abandon.store(true, Ordering::Relaxed);
-            return Err(Restart);
-        };
-        let shift = Shift::new(key_in_rest, end, anchors);
-        for batch in rx {
-            if abandon.load(Ordering::Relaxed) {
-                return Err(Restart);
+        let read = (|| {
+            let (end, anchors) = read_before(&text[..cut.at], &cut, &mut each, &abandon)?;
+            let shift = Shift::new(key_in_rest, end, anchors);
+            for batch in &rx {
+                if abandon.load(Ordering::Relaxed) {
+                    return Err(Restart);
+                }
+                batch.try_for_each(&shift, &mut each)?;
             }
-            batch.try_for_each(&shift, &mut each)?;
+            Ok(())
+        })();
+        if read.is_err() {
+            abandon.store(true, Ordering::Relaxed);
         }
+        drop(rx);
+        // Joined on every path, not left to the scope: the scope waits for the closure only,
+        // and a thread still running its thread-local destructors after `render` returned
+        // was reported as a leak by the fuzzer's leak check (run 22).
         let whole = rest
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        if whole { Ok(()) } else { Err(Restart) }
+        if whole { read } else { Err(Restart) }
     });
     #[cfg(debug_assertions)]
     assert!(
@@ -602,9 +608,18 @@ fn track(open: &mut Vec<Open>, item: &ParseResult<'_>) {
         }
     }
     if let Some(map) = starts {
+        // A start's span begins at its properties. On a line of their own (`&a` above the
+        // first key), the column is the first key's, where the span ends: the properties' is
+        // not the mapping's indentation (found by fuzzing, run 20: `&a\n   APP: 1\nprovider:`
+        // joined a col-0 cut onto a mapping at column 3, where one parser fails).
+        let col = if span.start.line() == span.end.line() {
+            span.start.col()
+        } else {
+            span.end.col()
+        };
         open.push(Open {
             map,
-            col: span.start.col(),
+            col,
             children: 0,
             key,
         });
@@ -892,6 +907,28 @@ mod tests {
         ] {
             sweep(text, usize::MAX);
         }
+    }
+
+    /// Found by fuzzing (run 20): a mapping's properties on a line of their own put its
+    /// start's span at their column, not at its keys'.
+    #[test]
+    fn a_mapping_is_where_its_keys_are_not_where_its_properties_are() {
+        let crash = "&6666666\t\t#\t) \n   APP: 1\nprovider:\n  n666OW";
+        assert_eq!(cut_events(crash, 0), None, "one parser fails at `provider`");
+        for text in [
+            crash,
+            "&a\n  b: 1\nc: 2\n",
+            "!!map\n   b: 1\nc: 2\n",
+            "&a !!map\n  b: 1\n  c: 2\n",
+            "x:\n  &a\n    b: 1\n  c: 2\n",
+            "x:\n  y: &a\n      b: 1\n  c: 2\n",
+            "x: !t\n    b: 1\n  c: 2\n",
+        ] {
+            sweep(text, usize::MAX);
+        }
+        // Where the properties' column is the keys' column the cut still holds.
+        let text = "&a\nb: 1\nc: 2\nd: 3\n";
+        assert_eq!(sweep(text, usize::MAX), 2, "cuts at `c` and `d`: {text:?}");
     }
 
     #[test]
