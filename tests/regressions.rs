@@ -11,6 +11,9 @@
 //!   idempotent.
 //! - U+2028 inside a `%` directive line: saphyr-parser's positions after it are off, so a
 //!   second render found no `:` after a key. Scalars now confirm the parser's positions.
+//! - later runs (BENCHMARKS.md, findings 4–7): a lone `\r` ending a comment, equal non-scalar
+//!   keys in one mapping, an environment anchored inside a mapping key (finding 6, the cut
+//!   reading, is tested in `render/events.rs`).
 //!
 //! The others pin behaviour that the performance work of issue 6 rewrote, so a later
 //! optimisation cannot change it silently:
@@ -410,8 +413,9 @@ fn comment_ended_by_a_lone_carriage_return_before_a_block_scalar() {
 
 #[test]
 fn equal_non_scalar_keys_in_one_mapping_pair_first_with_first() {
-    // Found by fuzzing (run 19, the first with debug assertions since run 8): two equal
-    // flow-sequence keys in one mapping. The parser refuses equal scalar keys only; the
+    // Found by fuzzing (run 19, the first built with debug assertions since the debug-only
+    // tree comparison came in): two equal flow-sequence keys in one mapping. The span tree
+    // refuses equal scalar keys only; the
     // debug-build tree comparison looked both `[]` entries up by their text and paired the
     // second with the first, so it refused an output equal to its input.
     let inputs = [
@@ -470,4 +474,20 @@ fn an_environment_anchored_inside_a_mapping_key_is_refused() {
         Err(Error::Unsupported { what, .. }) => assert!(what.contains("`custom.vars`"), "{what}"),
         other => panic!("{:?}", other.map(|r| r.output)),
     }
+}
+
+#[test]
+fn a_complex_key_at_the_end_of_the_file_renders() {
+    // Found by fuzzing (run 23): a complex key's text runs to the next token, so after the
+    // render appended `provider:` its text differed from the input's, and the debug-build
+    // tree comparison, which paired non-scalar keys by their text, called it missing.
+    let src = "sse:qice: a\n? and a\n? ? ONLY:l$${\u{2713} rvgice[r";
+    let pairs = [("DB_PASSWORD", "p")];
+    let opts = RenderOptions::default();
+    let first = render(src, &secrets(&pairs), &opts).expect("renders");
+    assert!(first.output.starts_with(src), "{}", first.output);
+    let added = "\nprovider:\n  environment:\n    DB_PASSWORD: \"p\"";
+    assert!(first.output.contains(added), "{}", first.output);
+    let again = render(&first.output, &secrets(&pairs), &opts).expect("renders again");
+    assert_eq!(again.output, first.output, "idempotent");
 }

@@ -239,7 +239,8 @@ struct Cmp<'a, 'b, 'x> {
 #[cfg_attr(not(debug_assertions), allow(dead_code))]
 struct Keys<'e> {
     entries: &'e [Entry<'e>],
-    hash: Option<HashMap<&'e str, NodeId>>,
+    /// Key → (key node, value).
+    hash: Option<HashMap<&'e str, (NodeId, NodeId)>>,
 }
 
 #[cfg_attr(not(debug_assertions), allow(dead_code))]
@@ -247,35 +248,52 @@ impl<'e> Keys<'e> {
     fn new(entries: &'e [Entry<'e>]) -> Self {
         let hash = (entries.len() > 16).then(|| {
             let mut m = HashMap::default();
-            for (k, _, v) in entries {
-                m.entry(&**k).or_insert(*v);
+            for (k, kn, v) in entries {
+                m.entry(&**k).or_insert((*kn, *v));
             }
             m
         });
         Keys { entries, hash }
     }
 
-    /// The first entry with this key.
-    fn get(&self, key: &str) -> Option<NodeId> {
+    /// The first entry with this key: its key node and value.
+    fn find(&self, key: &str) -> Option<(NodeId, NodeId)> {
         match &self.hash {
-            None => self.entries.iter().find(|(k, _, _)| k == key).map(|e| e.2),
+            None => self
+                .entries
+                .iter()
+                .find(|(k, _, _)| k == key)
+                .map(|e| (e.1, e.2)),
             Some(m) => m.get(key).copied(),
         }
     }
 
-    /// The entry that pairs with `from[i]`: the same key, and for a key that repeats the
-    /// same occurrence. Only non-scalar keys can repeat (the parser refuses equal scalar
-    /// keys, merges add only new ones): `[]: a` and `[]: b` pair first with first (found by
-    /// fuzzing, run 19).
-    fn pair(&self, from: &[Entry<'_>], i: usize) -> Option<NodeId> {
-        let key = &*from[i].0;
-        if !key.starts_with('\0') {
-            return self.get(key);
-        }
-        let nth = from[..i].iter().filter(|e| e.0 == key).count();
-        let mut same = self.entries.iter().filter(|e| e.0 == key);
-        same.nth(nth).map(|e| e.2)
+    /// The value of the first entry with this key.
+    fn get(&self, key: &str) -> Option<NodeId> {
+        self.find(key).map(|(_, v)| v)
     }
+
+    /// The entry that pairs with `from[i]`: its key node and value. A scalar key pairs with
+    /// the same key. Non-scalar keys pair by their order among the mapping's non-scalar
+    /// keys, which a render never adds, removes or moves; their text cannot pair them: two
+    /// may be equal (`[]: a` and `[]: b`, found by fuzzing, run 19), and a collection's text
+    /// runs to the next token, which the render may have written (run 23). The caller
+    /// compares the two keys' structure.
+    fn pair(&self, from: &[Entry<'_>], i: usize) -> Option<(NodeId, NodeId)> {
+        let key = &*from[i].0;
+        if !is_node_key(key) {
+            return self.find(key);
+        }
+        let nth = from[..i].iter().filter(|e| is_node_key(&e.0)).count();
+        let mut keys = self.entries.iter().filter(|e| is_node_key(&e.0));
+        keys.nth(nth).map(|e| (e.1, e.2))
+    }
+}
+
+/// A key that is not a scalar: [`key_repr`] marks its text with a leading NUL.
+#[cfg_attr(not(debug_assertions), allow(dead_code))]
+fn is_node_key(key: &str) -> bool {
+    key.starts_with('\0')
 }
 
 /// One step of the path being compared, resolved to text only for an error message.
@@ -382,7 +400,10 @@ impl Cmp<'_, '_, '_> {
                     path.push(Seg::A(*kn));
                     let c = child_ctx(ctx, k);
                     match mb.pair(&ea, i) {
-                        Some(w) => self.node(Some(*v), Some(w), c, path, depth + 1)?,
+                        Some((kb, w)) => {
+                            self.same_key(*kn, kb, path, depth)?;
+                            self.node(Some(*v), Some(w), c, path, depth + 1)?;
+                        }
                         None => return Err(self.fail(path, "entry missing in the output")),
                     }
                     path.pop();
@@ -533,11 +554,11 @@ impl Cmp<'_, '_, '_> {
                 continue;
             }
             path.push(Seg::A(*kn));
-            let w = mb.pair(ea, j);
-            if w.is_none() {
+            let Some((kb, w)) = mb.pair(ea, j) else {
                 return Err(self.fail(path, "entry missing in the output"));
-            }
-            self.node(Some(*v), w, Ctx::Other, path, depth + 1)?;
+            };
+            self.same_key(*kn, kb, path, depth)?;
+            self.node(Some(*v), Some(w), Ctx::Other, path, depth + 1)?;
             path.pop();
         }
         for (j, (k, kn, _)) in eb.iter().enumerate() {
@@ -547,6 +568,21 @@ impl Cmp<'_, '_, '_> {
             }
         }
         Ok(())
+    }
+
+    /// Paired keys: equal scalars already (they paired by value); a non-scalar key must have
+    /// the same structure on both sides.
+    fn same_key(
+        &mut self,
+        ka: NodeId,
+        kb: NodeId,
+        path: &mut Vec<Seg>,
+        depth: usize,
+    ) -> Result<(), Mismatch> {
+        if self.a.node(ka).scalar().is_some() {
+            return Ok(());
+        }
+        self.same(Some(ka), Some(kb), path, depth + 1)
     }
 
     /// Same keys in the same order on both sides, and no merge keys.
@@ -620,11 +656,11 @@ impl Cmp<'_, '_, '_> {
                 let mb = Keys::new(&eb);
                 for (i, (_, kn, v)) in ea.iter().enumerate() {
                     path.push(Seg::A(*kn));
-                    let w = mb.pair(&ea, i);
-                    if w.is_none() {
+                    let Some((kb, w)) = mb.pair(&ea, i) else {
                         return Err(self.fail(path, "key missing"));
-                    }
-                    self.same(Some(*v), w, path, depth + 1)?;
+                    };
+                    self.same_key(*kn, kb, path, depth)?;
+                    self.same(Some(*v), Some(w), path, depth + 1)?;
                     path.pop();
                 }
                 Ok(())
@@ -1242,6 +1278,23 @@ pub(crate) mod tests {
                 ],
             );
         }
+    }
+
+    #[test]
+    fn verify_compares_complex_keys_by_structure_not_by_text() {
+        // The key's text runs to the next token: to the end of `a`, to `provider` in `good`.
+        let a = "s: a\n? ? k\n";
+        let good = "s: a\n? ? k\nprovider:\n  environment:\n    DB_PASSWORD: \"s3cret\"\n";
+        assert!(verify_src(a, good).is_ok());
+        assert_refused(
+            a,
+            &[
+                good.replace("? ? k", "? ? j"),
+                good.replace("? ? k", "? [k]"),
+                good.replace("? ? k", "? ? k\n  : v"),
+                good.replace("? ? k\n", ""),
+            ],
+        );
     }
 
     fn coverage_without(
