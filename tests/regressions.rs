@@ -457,6 +457,8 @@ fn an_environment_anchored_inside_a_mapping_key_is_refused() {
     for src in [
         "service: s\ncustom:\n ? vars: &vars\n    AP: P1\nprovider:\n  name: aws\n  environment: *vars\n",
         "service: s\ncustom:\n  ? &vars {AP: P1}\n  : x\nprovider:\n  name: aws\n  environment: *vars\n",
+        // The environment itself anchored, and its alias a key elsewhere.
+        "service: s\nprovider:\n  name: aws\n  environment: &vars\n    AP: P1\ncustom:\n  ? *vars\n  : x\n",
         // The function's own DB_PASSWORD would shadow the secret, so the plan edits it.
         "service: s\ncustom:\n  [a, &vars {DB_PASSWORD: old}]: x\nfunctions:\n  f:\n    handler: h\n    environment: *vars\n",
     ] {
