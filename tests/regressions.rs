@@ -493,3 +493,34 @@ fn a_complex_key_at_the_end_of_the_file_renders() {
     let again = render(&first.output, &secrets(&pairs), &opts).expect("renders again");
     assert_eq!(again.output, first.output, "idempotent");
 }
+
+#[test]
+fn a_directive_the_parser_miscounts_is_refused_with_nothing_after_it() {
+    // Found by fuzzing (run 24): a multi-byte character in a directive, and no scalar after
+    // the `---` to show that the parser's positions had drifted. The render appended the
+    // provider; the output's scalars then showed it, and a second render refused its own
+    // output. The `---` marker is now checked where the parser puts it.
+    for src in [
+        "%{\u{4c4}c:i \n---",
+        "%X \u{e9}\u{e9}\n---\n",
+        "%X a\u{2028}b\n---\n",
+    ] {
+        for pairs in [&[][..], &[("DB_PASSWORD", "p")][..]] {
+            match render(src, &secrets(pairs), &RenderOptions::default()) {
+                Err(Error::Parse { message, .. }) => {
+                    assert!(message.contains("position"), "{message}")
+                }
+                Err(e) => panic!("unexpected error {e}"),
+                Ok(r) => panic!("rendered {:?}", r.output),
+            }
+        }
+    }
+    // A directive the parser counts right still renders.
+    let src = "%YAML 1.2\n---\nservice: s\n";
+    let r = render(
+        src,
+        &secrets(&[("DB_PASSWORD", "p")]),
+        &RenderOptions::default(),
+    );
+    assert!(r.is_ok_and(|r| r.output.starts_with(src)));
+}

@@ -488,10 +488,13 @@ impl Cmp<'_, '_, '_> {
                     if ea.len() != eb.len() {
                         return Err(self.fail(path, "different number of functions"));
                     }
-                    for ((ka, kn, va), (kb, _, vb)) in ea.iter().zip(eb.iter()) {
-                        if ka != kb {
+                    for ((ka, kn, va), (kb, knb, vb)) in ea.iter().zip(eb.iter()) {
+                        // Non-scalar names compare by structure: their text runs to the next
+                        // token, which the render may have written.
+                        if is_node_key(ka) != is_node_key(kb) || !is_node_key(ka) && ka != kb {
                             return Err(self.fail(path, "function names differ"));
                         }
+                        self.same_key(*kn, *knb, path, depth)?;
                         path.push(Seg::A(*kn));
                         self.node(Some(*va), Some(*vb), Ctx::Function, path, depth + 1)?;
                         path.pop();
@@ -579,10 +582,12 @@ impl Cmp<'_, '_, '_> {
         path: &mut Vec<Seg>,
         depth: usize,
     ) -> Result<(), Mismatch> {
-        if self.a.node(ka).scalar().is_some() {
-            return Ok(());
+        match (self.a.node(ka).scalar(), self.b.node(kb).scalar()) {
+            // Paired by value, unless the value begins with the NUL that marks a non-scalar
+            // key's text: compare them anyway.
+            (Some(x), Some(y)) if x == y => Ok(()),
+            _ => self.same(Some(ka), Some(kb), path, depth + 1),
         }
-        self.same(Some(ka), Some(kb), path, depth + 1)
     }
 
     /// Same keys in the same order on both sides, and no merge keys.
@@ -1293,6 +1298,22 @@ pub(crate) mod tests {
                 good.replace("? ? k", "? [k]"),
                 good.replace("? ? k", "? ? k\n  : v"),
                 good.replace("? ? k\n", ""),
+            ],
+        );
+        // The same as a function's name, and scalar keys that begin with a NUL.
+        let a = "s: a\nfunctions:\n  ? ? k\n";
+        let good =
+            "s: a\nfunctions:\n  ? ? k\nprovider:\n  environment:\n    DB_PASSWORD: \"s3cret\"\n";
+        assert!(verify_src(a, good).is_ok());
+        assert_refused(a, &[good.replace("? ? k", "? ? j")]);
+        let a = "c: {\"\\0a\": 1, \"\\0b\": 2}\n";
+        let good = format!("{a}provider:\n  environment:\n    DB_PASSWORD: \"s3cret\"\n");
+        assert!(verify_src(a, &good).is_ok());
+        assert_refused(
+            a,
+            &[
+                good.replace("1, ", "3, "),
+                good.replace("\"\\0a\": 1, \"\\0b\": 2", "\"\\0b\": 1, \"\\0a\": 2"),
             ],
         );
     }

@@ -413,7 +413,18 @@ impl<'a> Tree<'a> {
             let is_map_start = matches!(ev, Event::MappingStart(..));
             let new_node = match *ev {
                 Event::StreamStart | Event::StreamEnd | Event::Nothing => None,
-                Event::DocumentStart(..) => {
+                Event::DocumentStart(explicit) => {
+                    // Directives come before a `---`: when the parser has miscounted one
+                    // (U+2028, multi-byte characters), the marker is not where it says, and
+                    // every offset after it is suspect, even with no scalar to show it
+                    // (found by fuzzing, run 24: `%{ӄc:i \n---` alone rendered, and the
+                    // output's scalars were then refused).
+                    if explicit && src.get(s..s + 3) != Some("---") {
+                        return Err(err(
+                            (line, col),
+                            "the parser's position does not match the text (a line separator U+2028/U+2029 or a multi-byte character in a directive?)",
+                        ));
+                    }
                     documents += 1;
                     if documents == 2 {
                         second_document = Some((line, col));
