@@ -7,6 +7,7 @@
 use std::path::Path;
 
 use crate::config::CreationRule;
+use crate::conformance::{self, Mismatch};
 use crate::keys::{self, AgeIdentities};
 use crate::render::{self, RenderOptions, Secret};
 use crate::sops::{self, Metadata, cipher, rules::Rule};
@@ -94,7 +95,7 @@ pub fn check_file(
     file: &StageFile<'_>,
     ids: Option<&AgeIdentities>,
 ) -> Result<FileReport, StoreError> {
-    let text = std::fs::read_to_string(file.path).map_err(|source| StoreError::Io {
+    let text = crate::files::read_text(file.path).map_err(|source| StoreError::Io {
         path: file.path.to_owned(),
         source,
     })?;
@@ -145,7 +146,9 @@ pub fn check_file(
             "keep one document (remove the `---` sections)".into(),
         );
     }
-    let names = check_entries(&mut cx, first, &meta.rule);
+    let rule = creation_rule(&mut cx);
+    let names = check_entries(&mut cx, first, &meta.rule, rule.as_ref());
+    check_comments(&mut cx, first, &meta.rule, rule.as_ref());
     if meta.mac.is_empty() {
         cx.error(
             line_of_key(&text, "sops"),
@@ -153,7 +156,9 @@ pub fn check_file(
             format!("rewrite it with `sls-secrets rotate --stage {stage}`"),
         );
     }
-    check_recipients(&mut cx, &meta);
+    if let Some(rule) = &rule {
+        check_conformance(&mut cx, &meta, rule);
+    }
     let structural = cx.findings.iter().any(|f| f.severity == Severity::Error);
     let (env, mac_checked) = match ids {
         Some(ids) if !structural => open(&mut cx, &meta, ids),
@@ -176,8 +181,32 @@ fn report(
     }
 }
 
-/// Names, nesting and values left in clear where the rule encrypts.
-fn check_entries(cx: &mut Ctx<'_>, items: &[MapItem], rule: &Rule) -> Vec<String> {
+/// Whether a value or comment at `path` must be encrypted: by the file's own rule, or by the
+/// creation rule in `.sops.yaml` (a file whose `sops:` block was edited to leave values in
+/// clear is still held to the repository's rule).
+fn must_encrypt(path: &[String], own: &Rule, rule: Option<&CreationRule>) -> Option<String> {
+    if own.encrypts(path) {
+        return Some(format!(
+            "the file's rule (`{}`)",
+            conformance::describe_rule(own)
+        ));
+    }
+    let repo_rule = rule?.rule.clone().unwrap_or_default();
+    repo_rule.encrypts(path).then(|| {
+        format!(
+            ".sops.yaml's rule (`{}`)",
+            conformance::describe_rule(&repo_rule)
+        )
+    })
+}
+
+/// Names, nesting and values left in clear where a rule encrypts.
+fn check_entries(
+    cx: &mut Ctx<'_>,
+    items: &[MapItem],
+    own: &Rule,
+    rule: Option<&CreationRule>,
+) -> Vec<String> {
     let stage = cx.file.stage;
     let mut names = Vec::new();
     for item in items {
@@ -205,78 +234,177 @@ fn check_entries(cx: &mut Ctx<'_>, items: &[MapItem], rule: &Rule) -> Vec<String
             );
         }
         let mut path = vec![name.clone()];
-        if let Some(leaf) = first_clear_leaf(value, rule, &mut path) {
+        if let Some((leaf, which)) = first_clear_leaf(value, own, rule, &mut path) {
+            let then = if own.encrypts(&path) {
+                format!("remove the line and `sls-secrets set --stage {stage} {name}`")
+            } else {
+                format!(
+                    "`sls-secrets rotate --stage {stage}` encrypts the file by .sops.yaml's rule"
+                )
+            };
             cx.error(
                 line,
-                format!("`{leaf}` is in plain text, but the file's rule (`{}: {}`) encrypts it", rule.key(), rule.text()),
-                format!("the value is exposed: change it where it was issued, remove the line and `sls-secrets set --stage {stage} {name}`"),
+                format!("`{leaf}` is in plain text, but {which} encrypts it"),
+                format!("the value is exposed: change it where it was issued, {then}"),
             );
         }
     }
     names
 }
 
-/// The dotted path of the first value the rule encrypts that is not `ENC[...]`.
-fn first_clear_leaf(value: &Value, rule: &Rule, path: &mut Vec<String>) -> Option<String> {
+/// The dotted path of the first value a rule encrypts that is not `ENC[...]`, and which rule.
+fn first_clear_leaf(
+    value: &Value,
+    own: &Rule,
+    rule: Option<&CreationRule>,
+    path: &mut Vec<String>,
+) -> Option<(String, String)> {
     match value {
         Value::Map(items) => items.iter().find_map(|i| match i {
             MapItem::Entry(k, v) => {
                 path.push(k.clone());
-                let found = first_clear_leaf(v, rule, path);
+                let found = first_clear_leaf(v, own, rule, path);
                 path.pop();
                 found
             }
             MapItem::Comment(_) => None,
         }),
         Value::Seq(items) => items.iter().find_map(|i| match i {
-            yaml::SeqItem::Value(v) => first_clear_leaf(v, rule, path),
+            yaml::SeqItem::Value(v) => first_clear_leaf(v, own, rule, path),
             yaml::SeqItem::Comment(_) => None,
         }),
         Value::Null => None,
         Value::Str(s) if s.is_empty() || cipher::is_encrypted(s) => None,
-        _ if !rule.encrypts(path) => None,
-        _ => Some(path.join(".")),
+        _ => must_encrypt(path, own, rule).map(|which| (path.join("."), which)),
     }
 }
 
-/// The file's recipients against what `.sops.yaml` asks for now.
-fn check_recipients(cx: &mut Ctx<'_>, meta: &Metadata) {
+/// Comments in clear where sops encrypts them (it encrypts a comment wherever it would
+/// encrypt a value of the comment's mapping or list): a note written into the file by hand
+/// (`# old value: ...`) sits in git in plain text.
+fn check_comments(cx: &mut Ctx<'_>, items: &[MapItem], own: &Rule, rule: Option<&CreationRule>) {
+    let mut found = Vec::new();
+    clear_comments_in_map(items, own, rule, &mut Vec::new(), &mut found);
     let stage = cx.file.stage;
+    for comment in found {
+        let line = cx
+            .text
+            .lines()
+            .position(|l| l.trim_start().starts_with('#') && l.contains(comment.trim()))
+            .map_or(1, |i| i + 1);
+        cx.error(
+            line,
+            "a comment is in plain text in an encrypted file (sops encrypts comments)".into(),
+            format!("if it holds a secret, change that secret; remove the comment, or write it with `sls-secrets edit --stage {stage}` so it is encrypted"),
+        );
+    }
+}
+
+fn clear_comments_in_map(
+    items: &[MapItem],
+    own: &Rule,
+    rule: Option<&CreationRule>,
+    path: &mut Vec<String>,
+    found: &mut Vec<String>,
+) {
+    for item in items {
+        match item {
+            MapItem::Comment(c) => note_clear_comment(c, own, rule, path, found),
+            MapItem::Entry(k, _) if path.is_empty() && k == "sops" => {}
+            MapItem::Entry(k, v) => {
+                path.push(k.clone());
+                clear_comments_in_value(v, own, rule, path, found);
+                path.pop();
+            }
+        }
+    }
+}
+
+fn clear_comments_in_value(
+    value: &Value,
+    own: &Rule,
+    rule: Option<&CreationRule>,
+    path: &mut Vec<String>,
+    found: &mut Vec<String>,
+) {
+    match value {
+        Value::Map(items) => clear_comments_in_map(items, own, rule, path, found),
+        Value::Seq(items) => {
+            for item in items {
+                match item {
+                    yaml::SeqItem::Comment(c) => note_clear_comment(c, own, rule, path, found),
+                    yaml::SeqItem::Value(v) => clear_comments_in_value(v, own, rule, path, found),
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+fn note_clear_comment(
+    comment: &Text,
+    own: &Rule,
+    rule: Option<&CreationRule>,
+    path: &[String],
+    found: &mut Vec<String>,
+) {
+    let text = comment.trim();
+    if !text.is_empty() && !cipher::is_encrypted(text) && must_encrypt(path, own, rule).is_some() {
+        found.push(comment.to_string());
+    }
+}
+
+/// The creation rule `.sops.yaml` has for the file; a finding when there is none.
+fn creation_rule(cx: &mut Ctx<'_>) -> Option<CreationRule> {
     let abs = std::path::absolute(cx.file.path).unwrap_or_else(|_| cx.file.path.to_owned());
-    let rule: CreationRule = match store::creation_rule(&abs) {
-        Ok(r) => r,
+    match store::creation_rule(&abs) {
+        Ok(r) => Some(r),
         Err(e) => {
             cx.error(
                 line_of_key(cx.text, "sops"),
                 format!("can't tell who should open it: {e}"),
                 "run `sls-secrets init` to add a rule for secrets/*.yml to .sops.yaml".into(),
             );
-            return;
+            None
         }
-    };
+    }
+}
+
+/// The file's recipients and encryption settings against what `.sops.yaml` asks for now.
+fn check_conformance(cx: &mut Ctx<'_>, meta: &Metadata, rule: &CreationRule) {
+    let stage = cx.file.stage;
     let rotate = format!(
         "`sls-secrets rotate --stage {stage}` (a new data key for the keys .sops.yaml lists)"
     );
-    let have_kms: Vec<&str> = meta.kms.iter().map(|k| k.arn.as_str()).collect();
-    let want_kms: Vec<&str> = rule.kms.iter().map(|k| k.arn.as_str()).collect();
-    let have_age: Vec<&str> = meta.age.iter().map(|a| a.recipient.as_str()).collect();
-    let want_age: Vec<&str> = rule.age.iter().map(String::as_str).collect();
-    for (kind, have, want) in [("age", &have_age, &want_age), ("kms", &have_kms, &want_kms)] {
-        for stale in have.iter().filter(|r| !want.contains(r)) {
-            cx.error(
-                line_containing(cx.text, stale, "sops"),
-                format!("stale recipient: {kind} `{stale}` can open this file but .sops.yaml no longer lists it"),
-                rotate.clone(),
-            );
-        }
-        for missing in want.iter().filter(|r| !have.contains(r)) {
-            cx.error(
-                line_of_key(cx.text, "sops"),
-                format!("missing recipient: .sops.yaml lists {kind} `{missing}` but the file is not encrypted for it"),
-                rotate.clone(),
-            );
-        }
+    for mismatch in conformance::mismatches(meta, rule) {
+        let line = match &mismatch {
+            Mismatch::Extra(r) if !r.id.is_empty() => line_containing(cx.text, &r.id, "sops"),
+            Mismatch::Extra(r) => line_of_key_indented(cx.text, &r.kind),
+            Mismatch::Missing(_) => line_of_key(cx.text, "sops"),
+            Mismatch::Encryption { file, .. } => {
+                let key = file.split(':').next().unwrap_or_default();
+                line_of_key_indented(cx.text, key)
+            }
+            Mismatch::MacOnlyEncrypted { .. } => {
+                line_of_key_indented(cx.text, "mac_only_encrypted")
+            }
+        };
+        let fix = match &mismatch {
+            Mismatch::Encryption { .. } | Mismatch::MacOnlyEncrypted { .. } => format!(
+                "`sls-secrets rotate --stage {stage}` encrypts it by .sops.yaml's rule; any value that was committed in clear is exposed: change it where it was issued"
+            ),
+            _ => rotate.clone(),
+        };
+        cx.error(line, mismatch.to_string(), fix);
     }
+}
+
+/// The 1-based line of `key:` at any indentation (a key of the `sops:` block), else of `sops`.
+fn line_of_key_indented(text: &str, key: &str) -> usize {
+    let form = format!("{key}:");
+    text.lines()
+        .position(|l| l.trim_start().starts_with(&form))
+        .map_or_else(|| line_of_key(text, "sops"), |i| i + 1)
 }
 
 /// Opens the file with a key when one is at hand: the MAC check, and the environment for the

@@ -45,12 +45,26 @@ pub struct CreationRule {
     pub kms: Vec<KmsKey>,
     pub rule: Option<Rule>,
     pub mac_only_encrypted: bool,
+    /// Each recipient's comment in `.sops.yaml` (`- age1... # alice`): who it is, for reviews.
+    pub comments: Vec<(String, String)>,
+}
+
+impl CreationRule {
+    /// The comment beside `recipient` in `.sops.yaml`, if any.
+    pub fn comment_for(&self, recipient: &str) -> Option<String> {
+        self.comments
+            .iter()
+            .find(|(r, _)| r == recipient)
+            .map(|(_, c)| c.clone())
+    }
 }
 
 /// A parsed `.sops.yaml`.
 pub struct Config {
     pub path: PathBuf,
     items: Vec<MapItem>,
+    /// The file as written, for the comments beside recipients.
+    text: String,
 }
 
 /// `SOPS_CONFIG`, else the nearest `.sops.yaml` from `start` upwards (as sops searches).
@@ -75,7 +89,7 @@ pub fn find(start: &Path) -> Option<PathBuf> {
 impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        let text = crate::files::read_text(path).map_err(|source| ConfigError::Io {
             path: shown.clone(),
             source,
         })?;
@@ -90,6 +104,7 @@ impl Config {
                 .next()
                 .map(|d| d.items.clone())
                 .unwrap_or_default(),
+            text,
         })
     }
 
@@ -245,8 +260,25 @@ impl Config {
             yaml::value::get(rule, "mac_only_encrypted"),
             Some(Value::Bool(true))
         );
+        let ids = out.age.iter().chain(out.kms.iter().map(|k| &k.arn));
+        out.comments = ids
+            .filter_map(|id| Some((id.clone(), comment_beside(&self.text, id)?)))
+            .collect();
         Ok(out)
     }
+}
+
+/// The comment after `id` on the first line of `text` that holds it (`- age1... # alice`).
+fn comment_beside(text: &str, id: &str) -> Option<String> {
+    let line = text.lines().find(|l| l.contains(id))?;
+    let after = &line[line.find(id)? + id.len()..];
+    let (before, comment) = after.split_once('#')?;
+    // `#` starts a comment only after white space; `age1a#b` is one scalar.
+    if !before.ends_with([' ', '\t']) {
+        return None;
+    }
+    let comment = comment.trim();
+    (!comment.is_empty()).then(|| comment.to_owned())
 }
 
 fn scalar_text(v: &Value) -> String {
@@ -372,6 +404,17 @@ mod tests {
             new,
             "# team config\ncreation_rules:\n  # prod\n  - path_regex: (^|/)secrets/[^/]+\\.ya?ml$\n    age: age1abc\n  - path_regex: prod/.*\n    kms: arn:x\n"
         );
+    }
+
+    #[test]
+    fn a_recipients_comment_names_who_it_is() {
+        let text = "creation_rules:\n  - path_regex: x\n    key_groups:\n      - age:\n          - age1alice # alice@example.com\n          - age1bob\n";
+        assert_eq!(
+            comment_beside(text, "age1alice").as_deref(),
+            Some("alice@example.com")
+        );
+        assert_eq!(comment_beside(text, "age1bob"), None);
+        assert_eq!(comment_beside("age: age1a#b\n", "age1a"), None);
     }
 
     #[test]

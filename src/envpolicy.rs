@@ -11,6 +11,21 @@
 //! case-insensitive: npm, Yarn and curl really read mixed case (`Npm_Config_Script_Shell`
 //! runs the shell), and for the other tools it costs nothing. A denylist cannot be
 //! complete; each family below names the documentation it was taken from.
+//!
+//! So that the next tool's name is caught before anyone lists it, several families hold
+//! suffixes for the shapes such names take: `*_OPTIONS`, `*_OPTS` and `*_ARGS` (flags, e.g.
+//! `TAR_OPTIONS=--checkpoint-action=exec=CMD`), `*_RSH`, `*_SSH`, `*_PROG`, `*_PROGRAM`,
+//! `*_COMMAND` and `*_CMD` (programs), `*_BINARY`, `*_BINARY_PATH`, `*_BIN` and `*_EXECUTABLE`
+//! (native binaries), `*_CONFIG` and `*_PROFILE` (configuration files), `*_LIBRARY_PATH`,
+//! `*_LOAD_PATH`, `*_PLUGIN_PATH` and `*_PLUGINS` (library paths) and `*_HOME` (toolchain
+//! homes). They also catch app settings of the same shape (`DB_CONFIG`, `APP_OPTIONS`,
+//! `WORKER_ARGS`): `exec` fails closed, and `--allow NAME` passes such a name. `ALLOW`
+//! lists the few documented harmless ones.
+//!
+//! Families are checked in order and the first match names the reason, so a tool's own
+//! exact names come before a suffix family that also catches them (`NODE_OPTIONS` is
+//! reported as Node.js, not as command-line options). No rule may be hidden by an earlier or
+//! broader one in the same family: a test checks that each rule lives in one place.
 
 /// How a pattern matches an (uppercased) name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -150,6 +165,10 @@ pub const DENY: &[Family] = &[
                  https://man7.org/linux/man-pages/man1/less.1.html; \
                  https://cli.github.com/manual/gh_help_environment; \
                  https://download.samba.org/pub/rsync/rsync.1#ENVIRONMENT_VARIABLES; \
+                 https://www.gnu.org/software/trans-coord/manual/cvs/html_node/Environment-variables.html; \
+                 https://svnbook.red-bean.com/en/1.7/svn.serverconfig.svnserve.html#svn.serverconfig.svnserve.sshauth; \
+                 https://borgbackup.readthedocs.io/en/stable/usage/general.html#environment-variables; \
+                 https://restic.readthedocs.io/en/stable/040_backup.html#environment-variables; \
                  https://docs.aws.amazon.com/cli/latest/userguide/cli-usage-pagination.html; \
                  https://kubernetes.io/docs/reference/kubectl/generated/kubectl_edit/; \
                  https://www.freedesktop.org/software/systemd/man/latest/systemctl.html#Environment; \
@@ -163,8 +182,15 @@ pub const DENY: &[Family] = &[
             // SSH_ASKPASS, GIT_ASKPASS, SUDO_ASKPASS
             S("_ASKPASS"),
             E("SSH_ASKPASS_REQUIRE"),
-            // rsync's remote shell: a command line.
-            E("RSYNC_RSH"),
+            // Remote shells and helper programs, each a command line: RSYNC_RSH, CVS_RSH,
+            // BORG_RSH, SVN_SSH, RSYNC_CONNECT_PROG, GIT_SSH_COMMAND, RESTIC_PASSWORD_COMMAND,
+            // SOPS_AGE_KEY_CMD... A build's own BUILD_CMD is a command too.
+            S("_RSH"),
+            S("_SSH"),
+            S("_PROG"),
+            S("_PROGRAM"),
+            S("_COMMAND"),
+            S("_CMD"),
             E("LESS"),
             E("LESSOPEN"),
             E("LESSCLOSE"),
@@ -199,16 +225,23 @@ pub const DENY: &[Family] = &[
         source: "https://kubernetes.io/docs/reference/access-authn-authz/authentication/#client-go-credential-plugins; \
                  https://docs.docker.com/engine/reference/commandline/cli/#environment-variables; \
                  https://developer.hashicorp.com/terraform/cli/config/config-file; \
-                 https://www.gnu.org/software/wget/manual/wget.html#Wgetrc-Location",
-        // AWS_CONFIG_FILE, PIP_CONFIG_FILE, TF_CLI_CONFIG_FILE, GH_CONFIG_DIR... Bare
-        // `_CONFIG` passes: FIREBASE_CONFIG and APP_CONFIG hold JSON, not a path.
+                 https://www.gnu.org/software/wget/manual/wget.html#Wgetrc-Location; \
+                 https://docs.ansible.com/ansible/latest/reference_appendices/config.html#the-configuration-file; \
+                 https://cloud.google.com/storage/docs/boto-gsutil; \
+                 https://cloud.google.com/sdk/docs/configurations; \
+                 https://stat.ethz.ch/R-manual/R-devel/library/base/html/Startup.html",
+        // AWS_CONFIG_FILE, PIP_CONFIG_FILE, TF_CLI_CONFIG_FILE, GH_CONFIG_DIR, and bare
+        // `_CONFIG` (ANSIBLE_CONFIG, DOCKER_CONFIG, BOTO_CONFIG, CLOUDSDK_CONFIG, SOPS_CONFIG)
+        // and `_PROFILE` (R_PROFILE, a file of R code). Apps' JSON settings of that shape are
+        // refused too; the documented ones are in ALLOW, the rest need `--allow`.
         patterns: &[
+            S("_CONFIG"),
             S("_CONFIG_FILE"),
             S("_CONFIG_PATH"),
             S("_CONFIG_DIR"),
             S("_CONFIG_HOME"),
+            S("_PROFILE"),
             E("KUBECONFIG"),
-            E("DOCKER_CONFIG"),
             E("CURL_HOME"),
             E("WGETRC"),
             E("NETRC"),
@@ -439,8 +472,6 @@ pub const DENY: &[Family] = &[
             E("JDK_JAVA_OPTIONS"),
             E("CLASSPATH"),
             E("JAVA_HOME"),
-            // JAVA_OPTS, MAVEN_OPTS, GRADLE_OPTS, SBT_OPTS, ANT_OPTS...
-            S("_OPTS"),
             E("MAVEN_ARGS"),
             E("MAVEN_HOME"),
             E("M2_HOME"),
@@ -573,19 +604,12 @@ pub const DENY: &[Family] = &[
         ],
     },
     Family {
-        name: "pyenv",
-        effect: "picks which interpreter the `python` shim runs",
-        source: "https://github.com/pyenv/pyenv#environment-variables",
-        patterns: &[P("PYENV_")],
-    },
-    Family {
         name: "AWS SDK",
         effect: "reads another config (credential_process), endpoint or credential source",
         source: "https://docs.aws.amazon.com/sdkref/latest/guide/feature-ss-endpoints.html; \
                  https://docs.aws.amazon.com/sdkref/latest/guide/feature-container-credentials.html; \
                  https://docs.aws.amazon.com/cli/latest/userguide/cli-configure-envvars.html",
         patterns: &[
-            E("AWS_CONFIG_FILE"),
             E("AWS_SHARED_CREDENTIALS_FILE"),
             E("AWS_CA_BUNDLE"),
             // AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE>
@@ -620,20 +644,34 @@ pub const DENY: &[Family] = &[
         ],
     },
     Family {
-        name: "binary downloads",
-        effect: "makes an install download or run a native binary from elsewhere",
+        name: "native binaries",
+        effect: "makes a tool load or run a native binary from elsewhere, or an install download one",
         source: "https://www.prisma.io/docs/orm/reference/environment-variables-reference; \
-                 https://pptr.dev/guides/configuration/; https://github.com/electron/get",
+                 https://pptr.dev/guides/configuration/; https://github.com/electron/get; \
+                 https://github.com/sass/node-sass#binary-configuration-parameters; \
+                 https://www.npmjs.com/package/@swc/core; \
+                 https://github.com/evanw/esbuild/blob/main/lib/npm/node-platform.ts; \
+                 https://github.com/karma-runner/karma-chrome-launcher#readme; \
+                 https://playwright.dev/docs/browsers; \
+                 https://docs.sentry.io/cli/installation/",
         patterns: &[
-            E("ELECTRON_MIRROR"),
-            E("PUPPETEER_EXECUTABLE_PATH"),
-            E("PUPPETEER_DOWNLOAD_HOST"),
+            // SWC_BINARY_PATH and SASS_BINARY_PATH (a .node file that is require()d),
+            // ESBUILD_BINARY_PATH, PRISMA_QUERY_ENGINE_BINARY, CYPRESS_RUN_BINARY...
+            S("_BINARY"),
+            S("_BINARY_PATH"),
+            S("_BINARY_SITE"),
+            S("_BINARY_DIR"),
+            // CHROME_BIN (Karma), PUPPETEER_EXECUTABLE_PATH...
+            S("_BIN"),
+            S("_EXECUTABLE"),
+            S("_EXECUTABLE_PATH"),
+            // Where an install downloads a binary from: ELECTRON_MIRROR, PRISMA_ENGINES_MIRROR,
+            // PUPPETEER_DOWNLOAD_HOST, PLAYWRIGHT_DOWNLOAD_HOST, SENTRYCLI_CDNURL...
+            S("_MIRROR"),
+            S("_DOWNLOAD_HOST"),
+            S("_CDNURL"),
             E("PUPPETEER_DOWNLOAD_BASE_URL"),
-            E("PRISMA_ENGINES_MIRROR"),
             E("PRISMA_QUERY_ENGINE_LIBRARY"),
-            E("PRISMA_QUERY_ENGINE_BINARY"),
-            E("PRISMA_SCHEMA_ENGINE_BINARY"),
-            E("PRISMA_MIGRATION_ENGINE_BINARY"),
             E("PRISMA_ENGINES_CHECKSUM_IGNORE_MISSING"),
         ],
     },
@@ -641,7 +679,6 @@ pub const DENY: &[Family] = &[
         name: "interpreter and native binary choice",
         effect: "picks the interpreter or native binary that an install or a tool runs",
         source: "https://github.com/nodejs/node-gyp#configuring-python-dependency; \
-                 https://github.com/evanw/esbuild/blob/main/lib/npm/node-platform.ts; \
                  https://www.electronjs.org/docs/latest/api/environment-variables#electron_run_as_node; \
                  https://aws.github.io/jsii/user-guides/lib-user/configuration/; \
                  https://cloud.google.com/sdk/gcloud/reference/topic/startup",
@@ -649,7 +686,6 @@ pub const DENY: &[Family] = &[
             // node-gyp runs them during `npm install` of any native addon.
             E("PYTHON"),
             E("NODE_GYP_FORCE_PYTHON"),
-            E("ESBUILD_BINARY_PATH"),
             // Turns any Electron binary into a plain node that honours NODE_OPTIONS.
             E("ELECTRON_RUN_AS_NODE"),
             // CDK apps in Python, Java, .NET and Go start these for the jsii kernel.
@@ -666,7 +702,6 @@ pub const DENY: &[Family] = &[
                  https://www.postgresql.org/docs/current/app-psql.html#APP-PSQL-ENVIRONMENT; \
                  https://docs.ruby-lang.org/en/master/IRB.html; \
                  https://cloud.google.com/storage/docs/boto-gsutil; \
-                 https://cloud.google.com/sdk/docs/configurations; \
                  https://www.mercurial-scm.org/doc/hg.1.html#environment; \
                  https://docs.conda.io/projects/conda/en/latest/user-guide/configuration/use-condarc.html; \
                  https://man7.org/linux/man-pages/man5/terminfo.5.html",
@@ -679,9 +714,7 @@ pub const DENY: &[Family] = &[
             P("LUA_CPATH"),
             E("PSQLRC"),
             E("IRBRC"),
-            E("BOTO_CONFIG"),
             E("BOTO_PATH"),
-            E("CLOUDSDK_CONFIG"),
             E("HGRCPATH"),
             E("CONDARC"),
             E("TERMINFO"),
@@ -708,10 +741,108 @@ pub const DENY: &[Family] = &[
         ],
     },
     Family {
+        name: "TypeScript loaders",
+        effect: "makes ts-node or swc-node read another tsconfig or load another compiler",
+        source: "https://typestrong.org/ts-node/docs/options; \
+                 https://github.com/swc-project/swc-node#readme",
+        // ts-node reads each option as TS_NODE_<OPTION>: COMPILER names a module to load, and
+        // PROJECT a tsconfig whose "ts-node" section lists modules to require.
+        patterns: &[P("TS_NODE_"), E("SWC_NODE_PROJECT")],
+    },
+    Family {
+        name: "R",
+        effect: "runs startup code, loads packages from another library, or names commands R runs",
+        // A prefix: R reads dozens of R_* names (R_PROFILE_USER, R_ENVIRON_USER, R_LIBS_USER,
+        // R_BROWSER, R_PDFVIEWER...), and no app names its secrets R_*.
+        source: "https://stat.ethz.ch/R-manual/R-devel/library/base/html/Startup.html; \
+                 https://stat.ethz.ch/R-manual/R-devel/library/base/html/EnvVar.html",
+        patterns: &[P("R_")],
+    },
+    Family {
+        name: "Ansible",
+        effect: "loads modules, plugins or vault password scripts from elsewhere",
+        source: "https://docs.ansible.com/ansible/latest/reference_appendices/config.html",
+        patterns: &[P("ANSIBLE_")],
+    },
+    Family {
         name: "sops and sls-secrets",
         effect: "changes which keys and configuration a nested sops or sls-secrets uses",
         source: "https://github.com/getsops/sops#readme; this tool's README",
         patterns: &[P("SOPS_"), P("SLS_SECRETS_")],
+    },
+    // The suffix families: last, so that a tool's own family names it first.
+    Family {
+        name: "library paths",
+        effect: "makes an interpreter or a native addon loader load code from another folder",
+        source: "https://www.tcl-lang.org/man/tcl8.6/TclCmd/tclvars.htm; \
+                 https://www.erlang.org/doc/apps/erts/erl_cmd.html#environment-variables; \
+                 https://docs.julialang.org/en/v1/manual/environment-variables/; \
+                 https://www.gnu.org/software/guile/manual/html_node/Environment-Variables.html; \
+                 https://www.gnu.org/software/emacs/manual/html_node/emacs/General-Variables.html; \
+                 https://learn.microsoft.com/en-us/powershell/module/microsoft.powershell.core/about/about_psmodulepath; \
+                 https://downloads.haskell.org/ghc/latest/docs/users_guide/packages.html; \
+                 https://docs.raku.org/programs/03-environment-variables; \
+                 https://doc.qt.io/qt-6/deployment-plugins.html; \
+                 https://docs.pytest.org/en/stable/reference/reference.html#envvar-PYTEST_PLUGINS",
+        patterns: &[
+            E("TCLLIBPATH"),
+            E("TCL_LIBRARY"),
+            E("TK_LIBRARY"),
+            // ERL_LIBS, and ERL_FLAGS, ERL_AFLAGS and ERL_ZFLAGS, which take `-eval`.
+            P("ERL_"),
+            P("JULIA_"),
+            P("GUILE_"),
+            E("EMACSLOADPATH"),
+            E("PSMODULEPATH"),
+            E("GHC_PACKAGE_PATH"),
+            E("GHC_ENVIRONMENT"),
+            E("RAKULIB"),
+            E("PERL6LIB"),
+            // The next runtime's: NAPI_RS_NATIVE_LIBRARY_PATH (the .node file napi-rs loaders
+            // require first), GUILE_LOAD_PATH, QT_PLUGIN_PATH, GST_PLUGIN_PATH, PYTEST_PLUGINS...
+            S("_LIBRARY_PATH"),
+            S("_LOAD_PATH"),
+            S("_PLUGIN_PATH"),
+            S("_PLUGINS"),
+        ],
+    },
+    Family {
+        name: "version managers and toolchain homes",
+        effect: "picks which node, python or ruby a shim runs, or the folder a toolchain runs from",
+        source: "https://docs.volta.sh/guide/getting-started; \
+                 https://github.com/pyenv/pyenv#environment-variables; \
+                 https://github.com/nvm-sh/nvm#readme; \
+                 https://github.com/Schniz/fnm/blob/master/docs/configuration.md; \
+                 https://github.com/tj/n#optional-environment-variables; \
+                 https://asdf-vm.com/manage/configuration.html#environment-variables; \
+                 https://mise.jdx.dev/configuration.html#environment-variables; \
+                 https://github.com/rbenv/rbenv#environment-variables; \
+                 https://github.com/nodenv/nodenv#environment-variables",
+        patterns: &[
+            // VOLTA_HOME (Volta's shims run the node under it), JAVA_HOME, ANDROID_HOME...
+            S("_HOME"),
+            P("VOLTA_"),
+            P("PYENV_"),
+            P("NVM_"),
+            P("FNM_"),
+            E("N_PREFIX"),
+            P("ASDF_"),
+            P("MISE_"),
+            P("RBENV_"),
+            P("NODENV_"),
+        ],
+    },
+    Family {
+        name: "command-line options",
+        effect: "adds command-line flags to a tool (tar's --checkpoint-action=exec runs a command)",
+        source: "https://www.gnu.org/software/tar/manual/html_node/using-tar-options.html; \
+                 https://www.gnu.org/software/tar/manual/html_section/checkpoints.html; \
+                 https://maven.apache.org/configure.html; \
+                 https://docs.pytest.org/en/stable/reference/reference.html#envvar-PYTEST_ADDOPTS",
+        // TAR_OPTIONS, GREP_OPTIONS, ELIXIR_ERL_OPTIONS, JAVA_OPTS, MAVEN_OPTS, SBT_OPTS,
+        // ELECTRON_EXTRA_LAUNCH_ARGS... Not `_FLAGS`: FEATURE_FLAGS is an app setting, and the
+        // compilers' flags are listed under C toolchain, Go and Rust.
+        patterns: &[S("_OPTIONS"), S("_OPTS"), S("_ARGS"), E("PYTEST_ADDOPTS")],
     },
 ];
 
@@ -742,6 +873,16 @@ const ALLOW: &[Pattern] = &[
     Pattern::BundlerHost,
     // libuv's thread pool size (Node), not uv's.
     E("UV_THREADPOOL_SIZE"),
+    // Names of the `_CONFIG` and `_PROFILE` shape that point at no file: firebase-admin's
+    // app settings (project, database URL), an app's own JSON, a switch that makes AWS SDKs
+    // read the operator's ~/.aws/config, and a profile name in it (which a stage file can't
+    // write). https://firebase.google.com/docs/admin/setup#initialize_the_sdk_in_non-google_environments;
+    // https://docs.aws.amazon.com/sdkref/latest/guide/file-location.html
+    E("FIREBASE_CONFIG"),
+    E("APP_CONFIG"),
+    E("AWS_SDK_LOAD_CONFIG"),
+    E("AWS_PROFILE"),
+    E("AWS_DEFAULT_PROFILE"),
     P("NEXT_PUBLIC_"),
     P("REACT_APP_"),
     P("VITE_"),
@@ -890,6 +1031,17 @@ mod tests {
         "BUNDLE_RUBYGEMS__PKG__GITHUB__COM",
         "BUNDLE_MY___REGISTRY__EXAMPLE__COM",
         "DENO_AUTH_TOKENS",
+        // Ordinary secrets next to the suffix families.
+        "STRIPE_KEY",
+        "API_TOKEN",
+        "AWS_DEFAULT_PROFILE",
+        "SESSION_SECRET",
+        "DB_HOST",
+        "DB_USER",
+        "SIGNING_KEY_PEM",
+        "WEBHOOK_URL",
+        "OAUTH_CLIENT_ID",
+        "ENCRYPTION_KEY",
     ];
 
     /// At least one per family; mixed case on purpose.
@@ -1101,6 +1253,149 @@ mod tests {
         "CARGO_REGISTRIES_MINE_INDEX",
         "CARGO_REGISTRIES_MINE_CREDENTIAL_PROVIDER",
     ];
+
+    /// The names an adversarial review got past the table (issue 22, item 7), each with the
+    /// family that now refuses it.
+    const ISSUE_22: &[(&str, &str)] = &[
+        ("TAR_OPTIONS", "command-line options"),
+        ("RSYNC_CONNECT_PROG", "command hook"),
+        ("CVS_RSH", "command hook"),
+        ("SWC_BINARY_PATH", "native binaries"),
+        ("SASS_BINARY_PATH", "native binaries"),
+        ("TS_NODE_PROJECT", "TypeScript loaders"),
+        ("R_PROFILE_USER", "R"),
+        ("TCLLIBPATH", "library paths"),
+        ("VOLTA_HOME", "version managers and toolchain homes"),
+        ("ANSIBLE_CONFIG", "configuration file pointer"),
+    ];
+
+    /// Names no family lists, caught by the shape of the name alone.
+    const CAUGHT_BY_SHAPE: &[(&str, &str)] = &[
+        ("FOO_OPTIONS", "command-line options"),
+        ("grep_options", "command-line options"),
+        ("SBT_OPTS", "command-line options"),
+        ("ELECTRON_EXTRA_LAUNCH_ARGS", "command-line options"),
+        ("XYZ_RSH", "command hook"),
+        ("BORG_RSH", "command hook"),
+        ("SVN_SSH", "command hook"),
+        ("FOO_PROGRAM", "command hook"),
+        ("RESTIC_PASSWORD_COMMAND", "command hook"),
+        ("BUILD_CMD", "command hook"),
+        ("NEWTOOL_BINARY", "native binaries"),
+        ("NEWTOOL_BINARY_PATH", "native binaries"),
+        ("SASS_BINARY_SITE", "native binaries"),
+        ("CHROME_BIN", "native binaries"),
+        ("PLAYWRIGHT_DOWNLOAD_HOST", "native binaries"),
+        ("NVM_NODEJS_ORG_MIRROR", "native binaries"),
+        ("SENTRYCLI_CDNURL", "native binaries"),
+        ("ESBUILD_BINARY_PATH", "native binaries"),
+        ("PRISMA_QUERY_ENGINE_BINARY", "native binaries"),
+        ("DB_CONFIG", "configuration file pointer"),
+        ("NEWTOOL_PROFILE", "configuration file pointer"),
+        ("R_PROFILE", "configuration file pointer"),
+        ("BOTO_CONFIG", "configuration file pointer"),
+        ("R_LIBS_USER", "R"),
+        ("TS_NODE_COMPILER", "TypeScript loaders"),
+        ("SWC_NODE_PROJECT", "TypeScript loaders"),
+        ("ANSIBLE_LIBRARY", "Ansible"),
+        ("TCL_LIBRARY", "library paths"),
+        ("ERL_FLAGS", "library paths"),
+        ("JULIA_LOAD_PATH", "library paths"),
+        ("NAPI_RS_NATIVE_LIBRARY_PATH", "library paths"),
+        ("QT_PLUGIN_PATH", "library paths"),
+        ("PYTEST_PLUGINS", "library paths"),
+        ("ANDROID_HOME", "version managers and toolchain homes"),
+        ("NVM_DIR", "version managers and toolchain homes"),
+        ("PYENV_VERSION", "version managers and toolchain homes"),
+        ("N_PREFIX", "version managers and toolchain homes"),
+        // A tool's own family still names it before a suffix family would.
+        ("NODE_OPTIONS", "Node.js"),
+        ("JAVA_TOOL_OPTIONS", "JVM"),
+        ("JAVA_HOME", "JVM"),
+        ("GEM_HOME", "Ruby"),
+        ("BUN_OPTIONS", "Bun"),
+    ];
+
+    fn family_of(name: &str) -> Option<&'static str> {
+        refused(name).map(|family| family.name)
+    }
+
+    #[test]
+    fn names_from_issue_22_are_refused_by_their_family() {
+        let wrong: Vec<String> = ISSUE_22
+            .iter()
+            .filter(|(name, family)| family_of(name) != Some(family))
+            .map(|(name, family)| format!("{name}: {:?}, not {family}", family_of(name)))
+            .collect();
+        assert!(wrong.is_empty(), "{wrong:#?}");
+    }
+
+    #[test]
+    fn suffix_families_catch_names_no_one_listed() {
+        let wrong: Vec<String> = CAUGHT_BY_SHAPE
+            .iter()
+            .filter(|(name, family)| family_of(name) != Some(family))
+            .map(|(name, family)| format!("{name}: {:?}, not {family}", family_of(name)))
+            .collect();
+        assert!(wrong.is_empty(), "{wrong:#?}");
+    }
+
+    /// Whether every name `narrow` matches is also matched by `broad`.
+    fn covers(broad: Pattern, narrow: Pattern) -> bool {
+        match (broad, narrow) {
+            (_, E(name)) => broad.matches(name),
+            (P(outer), P(inner)) => inner.starts_with(outer),
+            (S(outer), S(inner)) => inner.ends_with(outer),
+            (P(outer), PS(prefix, _)) => prefix.starts_with(outer),
+            (S(outer), PS(_, suffix)) => suffix.ends_with(outer),
+            (PS(outer_prefix, outer_suffix), PS(prefix, suffix)) => {
+                prefix.starts_with(outer_prefix) && suffix.ends_with(outer_suffix)
+            }
+            _ => false,
+        }
+    }
+
+    /// One place per rule: no rule is a duplicate of, or hidden by, a rule of its own family
+    /// or of an earlier one (which would name the reason instead). A later, broader family may
+    /// overlap: the tool's own family is then the one the error names.
+    #[test]
+    fn no_rule_is_hidden_by_another() {
+        let mut hidden = Vec::new();
+        for (index, family) in DENY.iter().enumerate() {
+            for (position, &pattern) in family.patterns.iter().enumerate() {
+                for earlier in &DENY[..=index] {
+                    for (other_position, &other) in earlier.patterns.iter().enumerate() {
+                        let itself = std::ptr::eq(earlier, family) && other_position == position;
+                        if !itself && covers(other, pattern) {
+                            hidden.push(format!(
+                                "{pattern:?} ({}) by {other:?} ({})",
+                                family.name, earlier.name
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        assert!(hidden.is_empty(), "{hidden:#?}");
+    }
+
+    /// Every exact exception lifts a refusal; one that doesn't is stale.
+    #[test]
+    fn every_exact_exception_overrides_a_rule() {
+        let stale: Vec<&str> = ALLOW
+            .iter()
+            .filter_map(|pattern| match pattern {
+                E(name) => Some(*name),
+                _ => None,
+            })
+            .filter(|name| {
+                !DENY
+                    .iter()
+                    .any(|family| family.patterns.iter().any(|p| p.matches(name)))
+            })
+            .collect();
+        assert!(stale.is_empty(), "{stale:?}");
+    }
 
     #[test]
     fn ordinary_names_pass() {

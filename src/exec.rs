@@ -11,8 +11,15 @@ use std::process::{Command, Stdio};
 use crate::forward::Forwarder;
 use crate::yaml::Text;
 
-/// Variables that hold or find the age identities: never passed to the child.
-pub const KEY_VARIABLES: [&str; 3] = ["SOPS_AGE_KEY", "SOPS_AGE_KEY_FILE", "SOPS_AGE_KEY_CMD"];
+/// Variables that hold or find the age identities, including the SSH key sops can use as
+/// one: never passed to the child, which has no need to know where they are.
+pub const KEY_VARIABLES: [&str; 5] = [
+    "SOPS_AGE_KEY",
+    "SOPS_AGE_KEY_FILE",
+    "SOPS_AGE_KEY_CMD",
+    "SOPS_AGE_SSH_PRIVATE_KEY_FILE",
+    "SOPS_AGE_SSH_PRIVATE_KEY_CMD",
+];
 
 /// Values shorter than this are not masked: masking `1` or `yes` would garble the output
 /// without protecting anything.

@@ -39,7 +39,7 @@ impl Framework {
 pub fn detect(service_dir: &Path, repo_root: &Path, serverless_yml: &str) -> (Framework, String) {
     for dir in service_dir.ancestors() {
         let manifest = dir.join("package.json");
-        if let Ok(text) = std::fs::read_to_string(&manifest)
+        if let Ok(text) = crate::files::read_text(&manifest)
             && let Some((framework, dep)) = from_package_json(&text)
         {
             return (framework, format!("{} depends on {dep}", shown(&manifest)));

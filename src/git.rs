@@ -33,14 +33,89 @@ impl GitError {
     }
 }
 
+/// git, run in `dir`, deaf to the caller's `GIT_*` variables. `GIT_DIR`, `GIT_WORK_TREE`,
+/// `GIT_CEILING_DIRECTORIES`, `GIT_INDEX_FILE`, `GIT_CONFIG_PARAMETERS` and their kin make git
+/// answer about another repository, or about none: a tracked file would be reported untracked
+/// and overwritten with plaintext. Without them git finds the repository that holds `dir`.
+pub fn command(dir: &Path) -> Command {
+    let mut c = Command::new("git");
+    c.arg("-C").arg(dir).stdin(Stdio::null());
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("GIT_") {
+            c.env_remove(name);
+        }
+    }
+    c
+}
+
 fn run(dir: &Path, args: &[&str]) -> Result<Output, GitError> {
-    Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .stdin(Stdio::null())
+    command(dir).args(args).output().map_err(GitError::Spawn)
+}
+
+/// Whether git tracks `path`: `Ok(false)` outside a repository, `Err(why)` when git can't
+/// tell (not installed, refusing the repository, failing), so callers can fail closed.
+pub fn tracks(path: &Path) -> Result<bool, String> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let git = |args: &[&std::ffi::OsStr]| {
+        command(dir)
+            .args(args)
+            // Its messages are matched below: untranslated.
+            .env("LC_ALL", "C")
+            // A file name is a name, not a glob (`serverless[1].yml`).
+            .env("GIT_LITERAL_PATHSPECS", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()
+            .map_err(|e| format!("running git: {e}"))
+    };
+    let first_line = |o: &Output| {
+        let text = String::from_utf8_lossy(&o.stderr);
+        let line = text.lines().next().unwrap_or_default().trim().to_owned();
+        format!("git exited with {}: {line}", o.status)
+    };
+    let inside = git(&["rev-parse".as_ref(), "--is-inside-work-tree".as_ref()])?;
+    if !inside.status.success() {
+        // Only "not a repository" means nothing can be committed by accident. git exits 128
+        // for other refusals too ("detected dubious ownership"): those can't tell.
+        // "not a git repository: PATH" (a moved worktree, a dangling `.git` file) is a
+        // broken repository, not an absent one.
+        let not_a_repo =
+            String::from_utf8_lossy(&inside.stderr).contains("not a git repository (or any");
+        return if not_a_repo {
+            Ok(false)
+        } else {
+            Err(first_line(&inside))
+        };
+    }
+    let name = path.file_name().unwrap_or_default();
+    let listed = git(&[
+        "ls-files".as_ref(),
+        "--error-unmatch".as_ref(),
+        "--".as_ref(),
+        name,
+    ])?;
+    match listed.status.code() {
+        Some(0) => Ok(true),
+        // --error-unmatch: exit 1 for a path git doesn't know.
+        Some(1) => Ok(false),
+        _ => Err(first_line(&listed)),
+    }
+}
+
+/// The committer date (ISO 8601) of the newest commit that added or removed `needle` in
+/// `file` (in folder `dir`), if any.
+pub fn last_commit_with(dir: &Path, file: &std::ffi::OsStr, needle: &str) -> Option<String> {
+    let out = command(dir)
+        .args(["log", "-1", "--format=%cI", "-S", needle, "--"])
+        .arg(file)
+        .stderr(Stdio::null())
         .output()
-        .map_err(GitError::Spawn)
+        .ok()?;
+    let date = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    (out.status.success() && !date.is_empty()).then_some(date)
 }
 
 fn checked(dir: &Path, args: &[&str]) -> Result<Vec<u8>, GitError> {
@@ -139,6 +214,28 @@ pub fn config_get(root: &Path, key: &str) -> Result<Option<String>, GitError> {
 /// Sets a value in the repository's local config (`.git/config`).
 pub fn config_set(root: &Path, key: &str, value: &str) -> Result<(), GitError> {
     checked(root, &["config", "--local", key, value]).map(drop)
+}
+
+/// The values of `attrs` for `rel` (a path relative to the root, with `/`) as git resolves
+/// them from every attributes file: `set`, `unset`, `unspecified` or the value.
+pub fn check_attr(
+    root: &Path,
+    rel: &str,
+    attrs: &[&str],
+) -> Result<Vec<(String, String)>, GitError> {
+    let mut args = vec!["check-attr"];
+    args.extend_from_slice(attrs);
+    args.extend_from_slice(&["--", rel]);
+    let out = checked(root, &args)?;
+    Ok(String::from_utf8_lossy(&out)
+        .lines()
+        .filter_map(|l| {
+            // `path: attr: value`; the path may itself hold `: `, so split from the right.
+            let (rest, value) = l.rsplit_once(": ")?;
+            let (_, attr) = rest.rsplit_once(": ")?;
+            Some((attr.to_owned(), value.to_owned()))
+        })
+        .collect())
 }
 
 /// Quotes a word for the POSIX shell git runs driver commands with.

@@ -3,10 +3,12 @@
 //! The library; the command line (`main.rs`, `cli.rs`, `commands/`) is a thin layer on top.
 //!
 //! - [`store`]: stage files (`secrets/<stage>.yml`): find, open, save atomically under a lock.
+//! - [`files`]: reading given text files only as regular files of a bounded size.
 //! - [`tempfiles`]: plaintext temporary files, removed on TERM/INT/HUP as well as on return.
 //! - [`sops`]: the SOPS file format: metadata, value cipher, MAC, one tree walk.
 //! - [`keys`]: data-key sources: age identities and AWS KMS.
 //! - [`config`]: `.sops.yaml` creation rules (read, and extended by `init`).
+//! - [`conformance`]: whether a stage file is what its creation rule asks for.
 //! - [`render`]: format-preserving edits of `serverless.yml`.
 //! - [`exec`]: runs a child process with the secrets in its environment.
 //! - [`forward`]: passes signals on to a child (`exec`'s command, `edit`'s editor).
@@ -25,9 +27,11 @@
 
 pub mod check;
 pub mod config;
+pub mod conformance;
 pub mod envname;
 pub mod envpolicy;
 pub mod exec;
+pub mod files;
 pub mod forward;
 pub mod framework;
 pub mod git;

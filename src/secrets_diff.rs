@@ -9,6 +9,8 @@
 
 use std::path::Path;
 
+use crate::config::CreationRule;
+use crate::conformance;
 use crate::json;
 use crate::keys::{self, AgeIdentities};
 use crate::sops::{self, rules::Rule};
@@ -62,6 +64,15 @@ pub struct FileDiff {
     pub keys: Vec<KeyDiff>,
     pub recipients_added: Vec<String>,
     pub recipients_removed: Vec<String>,
+    /// Encryption settings that changed: which values are encrypted, `mac_only_encrypted`.
+    pub settings: Vec<SettingChange>,
+}
+
+/// A changed setting of the `sops:` block (public, so always shown).
+pub struct SettingChange {
+    pub name: &'static str,
+    pub old: String,
+    pub new: String,
 }
 
 impl FileDiff {
@@ -76,6 +87,16 @@ struct Version {
     plain: Option<Vec<(String, Value)>>,
     rule: Rule,
     recipients: Vec<String>,
+    /// The settings compared across versions, by name.
+    settings: Vec<(&'static str, String)>,
+}
+
+/// The `sops:` settings that decide what is encrypted and what the MAC covers.
+fn settings(meta: &sops::Metadata) -> Vec<(&'static str, String)> {
+    vec![
+        ("encryption", conformance::describe_rule(&meta.rule)),
+        ("mac_only_encrypted", meta.mac_only_encrypted.to_string()),
+    ]
 }
 
 fn top_entries(items: &[MapItem]) -> Vec<(String, Value)> {
@@ -88,21 +109,26 @@ fn top_entries(items: &[MapItem]) -> Vec<(String, Value)> {
         .collect()
 }
 
-/// Every key that can open a file, as `age RECIPIENT` / `kms ARN` / the foreign key type.
-pub fn recipients(meta: &sops::Metadata) -> Vec<String> {
-    meta.age
-        .iter()
-        .map(|a| format!("age {}", a.recipient))
-        .chain(meta.kms.iter().map(|k| format!("kms {}", k.arn)))
-        .chain(
-            meta.foreign_keys
-                .iter()
-                .map(|f| format!("{f} (not usable by sls-secrets)")),
-        )
+/// Every key that can open a file, as `age RECIPIENT` / `kms ARN` / the foreign key type, with
+/// the comment `.sops.yaml` has beside it (who it is) when `rule` is known.
+pub fn recipients(meta: &sops::Metadata, rule: Option<&CreationRule>) -> Vec<String> {
+    let rule = rule.cloned().unwrap_or_default();
+    conformance::file_recipients(meta, &rule)
+        .into_iter()
+        .map(|r| match (r.id.is_empty(), &r.comment) {
+            (true, _) => format!("{} (not usable by sls-secrets)", r.kind),
+            (false, None) => format!("{} {}", r.kind, r.id),
+            (false, Some(c)) => format!("{} {} ({c})", r.kind, r.id),
+        })
         .collect()
 }
 
-fn read_version(label: &Path, text: &str, ids: &AgeIdentities) -> Result<Version, StoreError> {
+fn read_version(
+    label: &Path,
+    text: &str,
+    ids: &AgeIdentities,
+    rule: Option<&CreationRule>,
+) -> Result<Version, StoreError> {
     let sops_err = |source| StoreError::Sops {
         path: label.to_owned(),
         source,
@@ -122,7 +148,8 @@ fn read_version(label: &Path, text: &str, ids: &AgeIdentities) -> Result<Version
         stored,
         plain,
         rule: file.meta.rule.clone(),
-        recipients: recipients(&file.meta),
+        recipients: recipients(&file.meta, rule),
+        settings: settings(&file.meta),
     })
 }
 
@@ -144,21 +171,28 @@ fn shown(v: &Version, name: &str, clear: bool) -> Shown {
 }
 
 /// Compares two versions of a stage file (`None`: the file does not exist on that side).
-/// `label_old`/`label_new` name the versions in errors (`HEAD:secrets/prod.yml`).
+/// `label_old`/`label_new` name the versions in errors (`HEAD:secrets/prod.yml`); `rule`, the
+/// file's creation rule when known, names recipients by their `.sops.yaml` comments.
 pub fn compare(
     path: &str,
     stage: &str,
     old: Option<(&Path, &str)>,
     new: Option<(&Path, &str)>,
     ids: &AgeIdentities,
+    rule: Option<&CreationRule>,
 ) -> Result<FileDiff, StoreError> {
-    let old = old.map(|(l, t)| read_version(l, t, ids)).transpose()?;
-    let new = new.map(|(l, t)| read_version(l, t, ids)).transpose()?;
+    let old = old
+        .map(|(l, t)| read_version(l, t, ids, rule))
+        .transpose()?;
+    let new = new
+        .map(|(l, t)| read_version(l, t, ids, rule))
+        .transpose()?;
     let empty = Version {
         stored: Vec::new(),
         plain: Some(Vec::new()),
         rule: Rule::default(),
         recipients: Vec::new(),
+        settings: Vec::new(),
     };
     let (o, n) = (
         old.as_ref().unwrap_or(&empty),
@@ -210,10 +244,25 @@ pub fn compare(
         .filter(|r| !n.recipients.contains(r))
         .cloned()
         .collect();
+    let settings: Vec<SettingChange> = o
+        .settings
+        .iter()
+        .zip(&n.settings)
+        .filter(|((_, a), (_, b))| a != b)
+        .map(|((name, a), (_, b))| SettingChange {
+            name,
+            old: a.clone(),
+            new: b.clone(),
+        })
+        .collect();
     let status = match (&old, &new) {
         (None, Some(_)) => FileStatus::Added,
         (Some(_), None) => FileStatus::Removed,
-        _ if keys.is_empty() && recipients_added.is_empty() && recipients_removed.is_empty() => {
+        _ if keys.is_empty()
+            && recipients_added.is_empty()
+            && recipients_removed.is_empty()
+            && settings.is_empty() =>
+        {
             FileStatus::Unchanged
         }
         _ => FileStatus::Modified,
@@ -226,6 +275,7 @@ pub fn compare(
         keys,
         recipients_added,
         recipients_removed,
+        settings,
     })
 }
 
@@ -285,6 +335,14 @@ pub fn to_text(diffs: &[FileDiff], show_values: bool) -> String {
         for r in &d.recipients_removed {
             out.push_str(&format!("  - recipient {}\n", escape_control(r)));
         }
+        for c in &d.settings {
+            out.push_str(&format!(
+                "  ~ setting {}: {} -> {}\n",
+                c.name,
+                escape_control(&c.old),
+                escape_control(&c.new)
+            ));
+        }
     }
     out
 }
@@ -313,8 +371,20 @@ pub fn to_json(diffs: &[FileDiff], show_values: bool) -> String {
                     )
                 })
                 .collect();
+            let settings: Vec<String> = d
+                .settings
+                .iter()
+                .map(|c| {
+                    format!(
+                        r#"{{"name":{},"old":{},"new":{}}}"#,
+                        json::string(c.name),
+                        json::string(&c.old),
+                        json::string(&c.new)
+                    )
+                })
+                .collect();
             format!(
-                r#"{{"path":{},"stage":{},"status":"{}","decrypted":{},"keys":[{}],"recipients":{{"added":{},"removed":{}}}}}"#,
+                r#"{{"path":{},"stage":{},"status":"{}","decrypted":{},"keys":[{}],"recipients":{{"added":{},"removed":{}}},"settings":[{}]}}"#,
                 json::string(&d.path),
                 json::string(&d.stage),
                 match d.status {
@@ -327,6 +397,7 @@ pub fn to_json(diffs: &[FileDiff], show_values: bool) -> String {
                 keys.join(","),
                 json::string_array(d.recipients_added.iter().map(String::as_str)),
                 json::string_array(d.recipients_removed.iter().map(String::as_str)),
+                settings.join(","),
             )
         })
         .collect();
@@ -417,7 +488,7 @@ fn read(
         Source::Rev(rev) => Ok(crate::git::show(root, rev, rel)?),
         Source::WorkTree => {
             let p = dir.join(name);
-            match std::fs::read_to_string(&p) {
+            match crate::files::read_text(&p) {
                 Ok(t) => Ok(Some(t)),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
                 Err(source) => Err(StoreError::Io { path: p, source }.into()),
@@ -472,12 +543,14 @@ pub fn diff_sources(
         let b = read(root, dir, &rel, name, new)?;
         let (la, lb) = (label(&rel, old), label(&rel, new));
         let stage = is_stage_file(name).unwrap_or(name);
+        let rule = store::creation_rule(&dir.join(name)).ok();
         out.push(compare(
             &rel,
             stage,
             a.as_deref().map(|t| (la.as_path(), t)),
             b.as_deref().map(|t| (lb.as_path(), t)),
             ids,
+            rule.as_ref(),
         )?);
     }
     Ok(out)
@@ -491,25 +564,31 @@ pub fn stage_of(file_name: &str) -> Option<&str> {
 /// One version of a stage file as text for git's `textconv` (what `git log -p` and `git show`
 /// diff when no external diff runs): names, values masked, each encrypted value with a short
 /// fingerprint of its ciphertext (public already), so a changed line means "changed or
-/// re-encrypted". No key is used: each version is converted on its own.
-pub fn textconv(text: &str) -> String {
+/// re-encrypted"; then who can open it and the encryption settings, so a change of the `sops:`
+/// block shows as a changed line too. No key is used: each version is converted on its own.
+/// Control characters in names and settings are escaped: git prints these lines as they are.
+pub fn textconv(text: &str, rule: Option<&CreationRule>) -> String {
     use sha2::{Digest, Sha256};
     let file = match sops::parse(text) {
         Ok(f) => f,
         Err(e) => {
-            return format!("# sls-secrets: not a readable SOPS file ({e}); content hidden\n");
+            return format!(
+                "# sls-secrets: not a readable SOPS file ({}); content hidden\n",
+                escape_control(&e.to_string())
+            );
         }
     };
     let mut out = String::from(
         "# sls-secrets: values masked; a new fingerprint means changed or re-encrypted\n",
     );
     for (name, value) in top_entries(file.docs.first().map_or(&[], |d| &d.items)) {
+        let shown_name = escape_control(&name).into_owned();
         if !file.meta.rule.encrypts(std::slice::from_ref(&name)) {
             let shown = display(
                 &Shown::Clear(store::value_text(&value).unwrap_or_default()),
                 false,
             );
-            out.push_str(&format!("{name}: {}\n", shown.unwrap_or_default()));
+            out.push_str(&format!("{shown_name}: {}\n", shown.unwrap_or_default()));
             continue;
         }
         let enc = crate::yaml::emit(
@@ -520,10 +599,13 @@ pub fn textconv(text: &str) -> String {
         );
         let digest = Sha256::digest(enc.as_bytes());
         let fp: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
-        out.push_str(&format!("{name}: {MASK} (ciphertext {fp})\n"));
+        out.push_str(&format!("{shown_name}: {MASK} (ciphertext {fp})\n"));
     }
-    for r in recipients(&file.meta) {
-        out.push_str(&format!("# recipient: {r}\n"));
+    for r in recipients(&file.meta, rule) {
+        out.push_str(&format!("# recipient: {}\n", escape_control(&r)));
+    }
+    for (name, value) in settings(&file.meta) {
+        out.push_str(&format!("# setting {name}: {}\n", escape_control(&value)));
     }
     out
 }

@@ -20,8 +20,10 @@ pub fn set_secret_envs(
     for dir in [service_dir, repo_root] {
         for name in ["seed.yml", "seed.yaml"] {
             let file = dir.join(name);
-            let Ok(text) = std::fs::read_to_string(&file) else {
-                continue;
+            let text = match crate::files::read_text(&file) {
+                Ok(t) => t,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(format!("{}: {e}", file.display())),
             };
             let docs = yaml::parse(&text).map_err(|e| format!("{}:{e}", file.display()))?;
             let Some(doc) = docs.first() else { continue };

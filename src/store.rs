@@ -200,7 +200,7 @@ pub fn stage_path(dir: &Path, stage: &str) -> Result<PathBuf, StoreError> {
 
 /// A sops file parsed but not decrypted: names and metadata need no key.
 pub fn read_encrypted(path: &Path) -> Result<sops::EncryptedFile, StoreError> {
-    let text = std::fs::read_to_string(path).map_err(io(path))?;
+    let text = crate::files::read_text(path).map_err(io(path))?;
     sops::parse(&text).map_err(|source| StoreError::Sops {
         path: path.to_owned(),
         source,
@@ -238,7 +238,7 @@ pub fn value_text(value: &Value) -> Option<Text> {
 
 /// Reads and decrypts any sops file with the given identities.
 pub fn open(path: &Path, ids: &AgeIdentities) -> Result<PlainFile, StoreError> {
-    let text = std::fs::read_to_string(path).map_err(io(path))?;
+    let text = crate::files::read_text(path).map_err(io(path))?;
     open_text(path, &text, ids)
 }
 
@@ -468,7 +468,7 @@ fn set_mode(_: &File, _: u32) -> std::io::Result<()> {
 pub fn check_plaintext_target(path: &Path, secrets_dirs: &[PathBuf]) -> Result<(), StoreError> {
     match std::fs::symlink_metadata(path) {
         Ok(meta) => {
-            if let Some(what) = not_a_regular_file(&meta.file_type()) {
+            if let Some(what) = crate::files::not_a_regular_file(&meta.file_type()) {
                 return Err(StoreError::UnsafeOutput {
                     path: path.to_owned(),
                     what,
@@ -521,7 +521,7 @@ pub fn refuse_secret_store(path: &Path, secrets_dirs: &[PathBuf]) -> Result<(), 
     // Only a file with a top-level `sops:` key can be one: the rendered file that `-o`
     // replaces on every deploy is not parsed a second time.
     if std::fs::metadata(&real).is_ok_and(|m| m.is_file())
-        && let Ok(text) = std::fs::read_to_string(&real)
+        && let Ok(text) = crate::files::read_text(&real)
         && text.lines().any(|l| l.starts_with("sops:"))
         && sops::parse(&text).is_ok()
     {
@@ -530,35 +530,6 @@ pub fn refuse_secret_store(path: &Path, secrets_dirs: &[PathBuf]) -> Result<(), 
         });
     }
     Ok(())
-}
-
-/// What a non-regular file is, for the refusal.
-fn not_a_regular_file(t: &std::fs::FileType) -> Option<&'static str> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileTypeExt;
-        if t.is_char_device() {
-            return Some("is a character device");
-        }
-        if t.is_block_device() {
-            return Some("is a block device");
-        }
-        if t.is_fifo() {
-            return Some("is a FIFO (named pipe)");
-        }
-        if t.is_socket() {
-            return Some("is a socket");
-        }
-    }
-    if t.is_symlink() {
-        Some("is a symbolic link (the link itself would be replaced)")
-    } else if t.is_dir() {
-        Some("is a directory")
-    } else if t.is_file() {
-        None
-    } else {
-        Some("is not a regular file")
-    }
 }
 
 /// Writes plaintext atomically with mode 0600, whatever mode an existing file had.

@@ -98,7 +98,7 @@ fn a_half_encrypted_file_names_the_clear_value_without_showing_it() {
 }
 
 #[test]
-fn a_stale_recipient_fails_with_the_rotate_fix() {
+fn an_extra_recipient_fails_with_the_rotate_fix() {
     let r = Repo::with_config();
     let second = second_recipient();
     r.write(".sops.yaml", &rule(&format!("{TEST_RECIPIENT_1},{second}")));
@@ -108,7 +108,7 @@ fn a_stale_recipient_fails_with_the_rotate_fix() {
     assert_eq!(o.status.code(), Some(1), "{}", both(&o));
     let out = stdout(&o);
     assert!(
-        out.contains(&format!("error: stale recipient: age `{second}` can open this file but .sops.yaml no longer lists it\n  fix: `sls-secrets rotate --stage prod`")),
+        out.contains(&format!("error: extra recipient: age `{second}` can open this file but .sops.yaml does not list it\n  fix: `sls-secrets rotate --stage prod`")),
         "{out}"
     );
     let line = r
@@ -118,12 +118,12 @@ fn a_stale_recipient_fails_with_the_rotate_fix() {
         .unwrap()
         + 1;
     assert!(
-        out.contains(&format!("secrets/prod.yml:{line}: error: stale recipient")),
+        out.contains(&format!("secrets/prod.yml:{line}: error: extra recipient")),
         "{out}"
     );
     // age's random grease stanzas move the line from run to run.
     insta::assert_snapshot!(
-        "check_stale_recipient",
+        "check_extra_recipient",
         out.replace(&format!(":{line}:"), ":LINE:")
     );
     // rotate is the fix.
@@ -331,4 +331,97 @@ fn the_pre_commit_hook_blocks_a_plaintext_stage_file_and_passes_a_valid_one() {
     assert_ok(&o);
     assert_no_values(&o);
     assert_eq!(git_ok(&r, &["log", "--format=%s"]), "encrypted\nset up\n");
+}
+
+/// `plain` encrypted by the real sops for the test recipient with `flags`, as
+/// `secrets/prod.yml`.
+fn sops_made(r: &Repo, plain: &str, flags: &[&str]) {
+    let mut all = vec!["--age", TEST_RECIPIENT_1];
+    all.extend_from_slice(flags);
+    let text = common::sops_encrypt_as(r, "secrets/prod.yml", plain, &all);
+    r.write("secrets/prod.yml", &text);
+}
+
+#[test]
+fn a_sops_file_whose_settings_leave_every_value_in_clear_fails_with_and_without_a_key() {
+    for flags in [
+        &["--unencrypted-regex", ".*"][..],
+        &["--encrypted-regex", "^NOTHING$"][..],
+        &["--encrypted-suffix", "_enc"][..],
+    ] {
+        let r = Repo::with_config();
+        sops_made(&r, "A1: plain-secret\nB1: half-plain\n", flags);
+        assert!(r.read("secrets/prod.yml").contains("A1: plain-secret"));
+        for o in [check(&r, &[]), check_without_key(&r)] {
+            assert_eq!(o.status.code(), Some(1), "{flags:?}: {}", both(&o));
+            let out = stdout(&o);
+            assert!(
+                out.contains("secrets/prod.yml:1: error: `A1` is in plain text, but .sops.yaml's rule (`unencrypted_suffix: _unencrypted`) encrypts it"),
+                "{flags:?}: {out}"
+            );
+            assert!(
+                out.contains("error: `B1` is in plain text"),
+                "{flags:?}: {out}"
+            );
+            assert!(
+                out.contains("error: encryption setting: the file says `"),
+                "{flags:?}: {out}"
+            );
+        }
+        // rotate encrypts it by the rule: check passes, and sops reads the result.
+        assert_ok(&r.run(&["rotate", "--stage", "prod"]));
+        assert!(!r.read("secrets/prod.yml").contains("plain-secret"));
+        assert_eq!(check(&r, &[]).status.code(), Some(0), "{flags:?}");
+    }
+}
+
+#[test]
+fn a_comment_in_clear_in_an_encrypted_file_is_an_error() {
+    let r = Repo::with_config();
+    r.set("prod", "A1", "value-one");
+    let text = r.read("secrets/prod.yml");
+    r.write(
+        "secrets/prod.yml",
+        &format!("# old password: plain-secret\n{text}"),
+    );
+    let o = check_without_key(&r);
+    assert_eq!(o.status.code(), Some(1), "{}", both(&o));
+    assert!(
+        stdout(&o).contains(
+            "secrets/prod.yml:1: error: a comment is in plain text in an encrypted file (sops encrypts comments)"
+        ),
+        "{}",
+        stdout(&o)
+    );
+    // A comment sops encrypted is fine.
+    let r = Repo::with_config();
+    sops_made(&r, "# the database\nA1: value-one\n", &[]);
+    assert!(r.read("secrets/prod.yml").contains("#ENC["));
+    assert_eq!(check(&r, &[]).status.code(), Some(0));
+    // Under `encrypted_regex`, sops leaves top-level comments in clear: no finding when the
+    // repository's rule says so too.
+    let r = Repo::with_config();
+    r.write(
+        ".sops.yaml",
+        &format!(
+            "creation_rules:\n  - path_regex: secrets/.*\\.yml$\n    age: {TEST_RECIPIENT_1}\n    encrypted_regex: ^A\n"
+        ),
+    );
+    r.write("home/plain.yml", "# a note\nA1: value-one\n");
+    let sops = common::sops().unwrap();
+    let o = common::run_sops(
+        &sops,
+        &r,
+        &[
+            "encrypt",
+            "--filename-override",
+            "secrets/prod.yml",
+            "home/plain.yml",
+        ],
+    );
+    assert_ok(&o);
+    r.write("secrets/prod.yml", &stdout(&o));
+    assert!(r.read("secrets/prod.yml").contains("# a note"));
+    let o = check(&r, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", both(&o));
 }

@@ -336,3 +336,106 @@ fn git_credentials_and_identity_pass_through_to_the_child() {
     assert_ok(&o);
     assert_eq!(stdout(&o), "ghp-token-value|bot:pa55|Release Bot\n");
 }
+
+#[test]
+fn tar_options_from_a_stage_file_is_refused_unless_allowed() {
+    // GNU tar prepends TAR_OPTIONS to its arguments, and a checkpoint action runs a command.
+    let r = repo();
+    let value = "--checkpoint=1 --checkpoint-action=exec=touch-pwned";
+    r.set("prod", "TAR_OPTIONS", value);
+    let o = r.run(&["exec", "--stage", "prod", "--", "true"]);
+    assert_error(&o);
+    let e = stderr(&o);
+    assert!(e.contains("`TAR_OPTIONS` (command-line options: "), "{e}");
+    assert!(e.contains("exec refuses to set it"), "{e}");
+    assert!(e.contains("--allow TAR_OPTIONS"), "{e}");
+    assert!(!e.contains("touch-pwned"), "the value leaked: {e}");
+
+    let o = r.run(&[
+        "exec",
+        "--stage",
+        "prod",
+        "--allow",
+        "TAR_OPTIONS",
+        "--",
+        "sh",
+        "-c",
+        "echo \"$TAR_OPTIONS|$DB_PASSWORD\"",
+    ]);
+    assert_ok(&o);
+    assert_eq!(stdout(&o), format!("{value}|pa55-w0rd-xyz\n"));
+}
+
+#[test]
+fn every_name_from_issue_22_is_refused_in_one_error_with_its_family() {
+    let r = Repo::with_config();
+    let names = [
+        ("TAR_OPTIONS", "command-line options"),
+        ("RSYNC_CONNECT_PROG", "command hook"),
+        ("CVS_RSH", "command hook"),
+        ("SWC_BINARY_PATH", "native binaries"),
+        ("SASS_BINARY_PATH", "native binaries"),
+        ("TS_NODE_PROJECT", "TypeScript loaders"),
+        ("R_PROFILE_USER", "R"),
+        ("TCLLIBPATH", "library paths"),
+        ("VOLTA_HOME", "version managers and toolchain homes"),
+        ("ANSIBLE_CONFIG", "configuration file pointer"),
+        // Not in the issue: caught by the shape of the name.
+        ("FOO_OPTIONS", "command-line options"),
+        ("XYZ_RSH", "command hook"),
+    ];
+    for (name, _) in names {
+        r.set("prod", name, "/tmp/evil");
+    }
+    r.set("prod", "DB_PASSWORD", "pa55-w0rd-xyz");
+    let o = r.run(&["exec", "--stage", "prod", "--", "true"]);
+    assert_error(&o);
+    let e = stderr(&o);
+    for (name, family) in names {
+        assert!(e.contains(&format!("`{name}` ({family}: ")), "{name}: {e}");
+        assert!(e.contains(&format!("--allow {name}")), "{name}: {e}");
+    }
+    assert!(!e.contains("DB_PASSWORD"), "{e}");
+}
+
+#[test]
+fn ordinary_secret_names_pass_next_to_the_suffix_families() {
+    let r = Repo::with_config();
+    r.set("prod", "DB_PASSWORD", "pa55-w0rd-xyz");
+    r.set("prod", "STRIPE_KEY", "sk-test-value");
+    r.set("prod", "API_TOKEN", "tok-value");
+    let o = r.run(&[
+        "exec",
+        "--stage",
+        "prod",
+        "--",
+        "sh",
+        "-c",
+        "echo \"$DB_PASSWORD|$STRIPE_KEY|$API_TOKEN\"",
+    ]);
+    assert_ok(&o);
+    assert_eq!(stdout(&o), "pa55-w0rd-xyz|sk-test-value|tok-value\n");
+}
+
+#[test]
+fn the_child_never_learns_where_the_ssh_key_is() {
+    let r = repo();
+    let ssh_key = r.path().join("home/.ssh/id_ed25519");
+    let o = r
+        .cmd(".")
+        .env("SOPS_AGE_SSH_PRIVATE_KEY_FILE", &ssh_key)
+        .env("SOPS_AGE_SSH_PRIVATE_KEY_CMD", "cat /some/where/id_ed25519")
+        .args([
+            "exec",
+            "--stage",
+            "prod",
+            "--",
+            "sh",
+            "-c",
+            "echo \"[$SOPS_AGE_SSH_PRIVATE_KEY_FILE][$SOPS_AGE_SSH_PRIVATE_KEY_CMD][$DB_PASSWORD]\"",
+        ])
+        .output()
+        .unwrap();
+    assert_ok(&o);
+    assert_eq!(stdout(&o), "[][][pa55-w0rd-xyz]\n");
+}

@@ -235,7 +235,7 @@ fn init_git_sets_up_both_drivers_keeping_gitattributes_and_is_idempotent() {
     );
     assert_eq!(
         r.read(".gitattributes"),
-        "*.png binary\nsecrets/*.yml diff=sls-secrets merge=sls-secrets\n"
+        "*.png binary\nsecrets/*.yml diff=sls-secrets merge=sls-secrets\nsecrets/*.yaml diff=sls-secrets merge=sls-secrets\n"
     );
     let exe = std::fs::canonicalize(env!("CARGO_BIN_EXE_sls-secrets")).unwrap();
     let exe = exe.to_str().unwrap();
@@ -260,7 +260,79 @@ fn init_git_sets_up_both_drivers_keeping_gitattributes_and_is_idempotent() {
     assert_eq!(r.read(".git/config"), config_before);
     assert_eq!(
         r.read(".gitattributes"),
-        "*.png binary\nsecrets/*.yml diff=sls-secrets merge=sls-secrets\n"
+        "*.png binary\nsecrets/*.yml diff=sls-secrets merge=sls-secrets\nsecrets/*.yaml diff=sls-secrets merge=sls-secrets\n"
+    );
+}
+
+#[test]
+fn init_git_refuses_a_gitattributes_symlink_that_leaves_the_repository() {
+    let r = git_repo();
+    let outside = tempfile::tempdir().unwrap();
+    let target = outside.path().join("someones-file");
+    std::fs::write(&target, "keep me\n").unwrap();
+    std::os::unix::fs::symlink(&target, r.path().join(".gitattributes")).unwrap();
+    let o = init_git(&r);
+    assert_error(&o);
+    assert!(
+        stderr(&o).contains("outside the repository"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep me\n");
+    // Nothing was configured either.
+    let o = git(&r, &["config", "--local", "--get-regexp", "sls-secrets"]);
+    assert_eq!(o.status.code(), Some(1), "{}", both(&o));
+    // A link to a file inside the repository is written through.
+    std::fs::remove_file(r.path().join(".gitattributes")).unwrap();
+    r.write("config/attributes", "*.png binary\n");
+    std::os::unix::fs::symlink("config/attributes", r.path().join(".gitattributes")).unwrap();
+    assert_ok(&init_git(&r));
+    assert!(r.read("config/attributes").contains("merge=sls-secrets"));
+}
+
+#[test]
+fn init_git_warns_when_a_later_attributes_line_overrides_the_drivers() {
+    let r = git_repo();
+    assert_ok(&init_git(&r));
+    let mut text = r.read(".gitattributes");
+    text.push_str("secrets/*.yml -diff merge=binary\n");
+    r.write(".gitattributes", &text);
+    let o = init_git(&r);
+    assert_ok(&o);
+    let err = stderr(&o);
+    assert!(
+        err.contains("warning: git does not use the sls-secrets drivers for secrets/prod.yml (diff: unset, merge: binary)"),
+        "{err}"
+    );
+    assert!(err.contains("`secrets/*.yml -diff merge=binary`"), "{err}");
+    assert!(
+        !err.contains("secrets/prod.yaml ("),
+        "the .yaml line still applies: {err}"
+    );
+}
+
+#[test]
+fn init_git_in_a_service_folder_covers_its_own_secrets_folder() {
+    let r = git_repo();
+    std::fs::create_dir_all(r.path().join("services/api/secrets")).unwrap();
+    let o = r
+        .cmd("services/api")
+        .args(["init", "--git"])
+        .output()
+        .unwrap();
+    assert_ok(&o);
+    let attrs = r.read(".gitattributes");
+    assert!(
+        attrs.contains("services/api/secrets/*.yml diff=sls-secrets merge=sls-secrets\n"),
+        "{attrs}"
+    );
+    let o = git(
+        &r,
+        &["check-attr", "merge", "--", "services/api/secrets/prod.yml"],
+    );
+    assert_eq!(
+        stdout(&o),
+        "services/api/secrets/prod.yml: merge: sls-secrets\n"
     );
 }
 
@@ -462,38 +534,6 @@ fn git_merge_stops_on_a_key_changed_on_both_branches_without_showing_values() {
     }
     let status = git_ok(&r, &["status", "--porcelain"]);
     assert!(status.contains("UU secrets/prod.yml"), "{status}");
-}
-
-#[test]
-fn git_merge_keeps_the_other_branchs_rotation() {
-    let r = repo_with_branch();
-    let second = second_recipient();
-    git_ok(&r, &["checkout", "-q", "other"]);
-    r.write(
-        ".sops.yaml",
-        &format!("creation_rules:\n  - path_regex: secrets/.*\\.yml$\n    age: {TEST_RECIPIENT_1},{second}\n"),
-    );
-    assert_ok(&r.run(&["rotate", "--stage", "prod"]));
-    commit_all(&r, "rotate for a second recipient");
-    git_ok(&r, &["checkout", "-q", "main"]);
-    r.set("prod", "OURS_KEY", "ours-val");
-    commit_all(&r, "ours");
-    let o = git(&r, &["merge", "--no-edit", "other"]);
-    assert_ok(&o);
-    assert!(stderr(&o).contains("rotated the data key"), "{}", both(&o));
-    // The second recipient opens the merged file.
-    r.write("home/second.txt", SECOND_KEY);
-    let o = r
-        .cmd(".")
-        .env("SOPS_AGE_KEY_FILE", r.path().join("home/second.txt"))
-        .args(["get", "--stage", "prod", "OURS_KEY"])
-        .output()
-        .unwrap();
-    assert_ok(&o);
-    assert_eq!(stdout(&o), "ours-val");
-    if let Some(plain) = sops_decrypt(&r) {
-        assert_eq!(plain, "A1: value-one\nB1: value-two\nOURS_KEY: ours-val\n");
-    }
 }
 
 #[test]

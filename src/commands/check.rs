@@ -102,7 +102,7 @@ fn render_checks(cwd: &Path, checked: &[Checked<'_>]) -> Result<Vec<Finding>, Fa
     {
         return Ok(Vec::new());
     }
-    let source = std::fs::read_to_string(&config)
+    let source = sls_secrets::files::read_text(&config)
         .map_err(|e| Failure::new(format!("{}: {e}", config.display())))?;
     let name = shown(cwd, &config);
     Ok(checked

@@ -41,7 +41,7 @@ fn read(p: &Path) -> Result<Option<String>, Failure> {
     if p == Path::new("/dev/null") {
         return Ok(None);
     }
-    std::fs::read_to_string(p)
+    sls_secrets::files::read_text(p)
         .map(Some)
         .map_err(|e| Failure::new(format!("{}: {e}", p.display())))
 }
@@ -50,12 +50,15 @@ fn diff(ctx: &Context, path: &str, stage: &str, old: &Path, new: &Path) -> Resul
     let (a, b) = (read(old)?, read(new)?);
     let (la, lb) = (Path::new("a").join(path), Path::new("b").join(path));
     let ids = ctx.identities()?;
+    // git runs the external diff at the top of the work tree, where `path` is relative to.
+    let rule = sls_secrets::store::creation_rule(&ctx.cwd()?.join(path)).ok();
     let d = secrets_diff::compare(
         path,
         stage,
         a.as_deref().map(|t| (la.as_path(), t)),
         b.as_deref().map(|t| (lb.as_path(), t)),
         &ids,
+        rule.as_ref(),
     )?;
     Ok(secrets_diff::to_text(&[d], false))
 }

@@ -8,7 +8,9 @@ use super::{Context, Failure, print_stdout};
 use crate::cli::GitTextconvArgs;
 
 pub(crate) fn run(args: &GitTextconvArgs, _ctx: &Context) -> Result<u8, Failure> {
-    let text = std::fs::read_to_string(&args.file)
+    let text = sls_secrets::files::read_text(&args.file)
         .map_err(|e| Failure::new(format!("{}: {e}", args.file.display())))?;
-    print_stdout(&secrets_diff::textconv(&text))
+    // git hands over a temporary copy, so which stage file (and rule) it is isn't known:
+    // recipients are shown without their `.sops.yaml` comments.
+    print_stdout(&secrets_diff::textconv(&text, None))
 }

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use sls_secrets::config::{self, Config};
 use sls_secrets::keys::{AgeEnv, AgeIdentities};
+use sls_secrets::text::escape_control;
 use sls_secrets::{git, git_drivers, store, timefmt};
 use zeroize::Zeroizing;
 
@@ -40,25 +41,45 @@ fn has_stage_rule(ctx: &Context) -> Result<bool, Failure> {
     Ok(cfg_path.is_file() && covered_by_existing_rule(&cfg_path, &secrets, &[], &[])?)
 }
 
-/// The diff and merge drivers: `.gitattributes` and the local git config.
+/// The diff and merge drivers: `.gitattributes` and the local git config, for the secrets
+/// folder of the current folder (a service's own `secrets/` in a monorepo), else the root's.
 fn git_drivers(ctx: &Context) -> Result<(), Failure> {
     let git_failure =
         |e: git::GitError| Failure::with_hint(e.to_string(), e.hint().map(str::to_owned));
     let root = git::toplevel(&ctx.cwd()?).map_err(git_failure)?;
-    let secrets = root.join(store::SECRETS_DIR);
-    let rel = git::relative(&root, &secrets).unwrap_or_else(|| store::SECRETS_DIR.to_owned());
+    let secrets = ctx
+        .secrets_dir()
+        .unwrap_or_else(|_| root.join(store::SECRETS_DIR));
+    let rel = git::relative(&root, &secrets).ok_or_else(|| {
+        Failure::new(format!(
+            "the secrets folder {} is outside the git repository {}",
+            secrets.display(),
+            root.display()
+        ))
+        .hint("run inside the repository that holds the secrets folder, or pass --secrets-dir")
+    })?;
+    let probe = store::stage_files(&secrets)
+        .ok()
+        .and_then(|files| files.into_iter().next())
+        .map_or_else(|| "prod".to_owned(), |(stage, _)| stage);
     let exe = std::env::current_exe()
         .and_then(std::fs::canonicalize)
         .map_err(|e| Failure::new(format!("can't find the sls-secrets binary's path: {e}")))?;
-    let done = git_drivers::install(&root, &rel, &exe).map_err(|e| match e {
+    let installed = git_drivers::install(&root, &rel, &exe, &probe).map_err(|e| match e {
         git_drivers::SetupError::Git(g) => git_failure(g),
+        git_drivers::SetupError::Unsafe { .. } => Failure::new(e.to_string()).hint(
+            "make .gitattributes a regular file in the repository (or a link to one inside it)",
+        ),
         other => Failure::new(other.to_string()),
     })?;
-    if done.is_empty() {
+    if installed.done.is_empty() {
         eprintln!("git diff and merge drivers for {rel}/*.yml already set up; nothing to change");
     }
-    for line in done {
+    for line in installed.done {
         eprintln!("wrote {line}");
+    }
+    for w in installed.warnings {
+        eprintln!("warning: {}", escape_control(&w));
     }
     Ok(())
 }
@@ -80,7 +101,7 @@ fn sops_config(args: &InitArgs, ctx: &Context) -> Result<(), Failure> {
     };
     let kms = &args.kms;
     let (cfg_path, secrets) = locations(ctx)?;
-    let existing = match std::fs::read_to_string(&cfg_path) {
+    let existing = match sls_secrets::files::read_text(&cfg_path) {
         Ok(t) => Some(t),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(Failure::new(format!("{}: {e}", cfg_path.display()))),

@@ -152,21 +152,9 @@ fn last_wrapped(path: &Path, meta: &Metadata) -> String {
         return "unknown".into();
     };
     let dir = path.parent().unwrap_or(Path::new("."));
-    let out = std::process::Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(["log", "-1", "--format=%cI", "-S", needle, "--"])
-        .arg(path.file_name().unwrap_or_default())
-        .stderr(std::process::Stdio::null())
-        .output();
-    match out {
-        Ok(o) if o.status.success() && !o.stdout.is_empty() => {
-            format!(
-                "{} (git commit date)",
-                String::from_utf8_lossy(&o.stdout).trim()
-            )
-        }
-        _ => "not recorded (not committed to git yet)".into(),
+    match sls_secrets::git::last_commit_with(dir, path.file_name().unwrap_or_default(), needle) {
+        Some(date) => format!("{date} (git commit date)"),
+        None => "not recorded (not committed to git yet)".into(),
     }
 }
 

@@ -2,7 +2,7 @@
 //! ([`config_path`]), the stage ([`choose_stage`]), whether to inject at all ([`wants_env`]:
 //! flags, then `seed.yml`), the stage's secrets ([`stage_secrets`]); render with the library;
 //! then one output: a masked diff ([`print_diff`]), a file ([`write_output`]), the config
-//! itself ([`write_in_place`], guarded by [`tracked_by_git`]) or stdout.
+//! itself ([`write_in_place`], guarded by `git::tracks`) or stdout.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -36,62 +36,6 @@ fn config_path(arg: Option<&Path>) -> Result<PathBuf, Failure> {
     )
 }
 
-/// Whether git tracks `path`: `Ok(false)` outside a repository, `Err(why)` when git can't
-/// tell (not installed, refusing the repository, failing), so writes fail closed.
-fn tracked_by_git(path: &Path) -> Result<bool, String> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let git = |args: &[&std::ffi::OsStr]| {
-        std::process::Command::new("git")
-            .arg("-C")
-            .arg(dir)
-            .args(args)
-            // Its messages are matched below: untranslated.
-            .env("LC_ALL", "C")
-            // A file name is a name, not a glob (`serverless[1].yml`).
-            .env("GIT_LITERAL_PATHSPECS", "1")
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .output()
-            .map_err(|e| format!("running git: {e}"))
-    };
-    let first_line = |o: &std::process::Output| {
-        let text = String::from_utf8_lossy(&o.stderr);
-        let line = text.lines().next().unwrap_or_default().trim().to_owned();
-        format!("git exited with {}: {line}", o.status)
-    };
-    let inside = git(&["rev-parse".as_ref(), "--is-inside-work-tree".as_ref()])?;
-    if !inside.status.success() {
-        // Only "not a repository" means nothing can be committed by accident. git exits 128
-        // for other refusals too ("detected dubious ownership"): those can't tell.
-        // "not a git repository: PATH" (a moved worktree, a dangling `.git` file) is a
-        // broken repository, not an absent one.
-        let not_a_repo =
-            String::from_utf8_lossy(&inside.stderr).contains("not a git repository (or any");
-        return if not_a_repo {
-            Ok(false)
-        } else {
-            Err(first_line(&inside))
-        };
-    }
-    let name = path.file_name().unwrap_or_default();
-    let listed = git(&[
-        "ls-files".as_ref(),
-        "--error-unmatch".as_ref(),
-        "--".as_ref(),
-        name,
-    ])?;
-    match listed.status.code() {
-        Some(0) => Ok(true),
-        // --error-unmatch: exit 1 for a path git doesn't know.
-        Some(1) => Ok(false),
-        _ => Err(first_line(&listed)),
-    }
-}
-
 /// `CI` set to a non-empty value (an empty `CI=` is not set).
 fn in_ci() -> bool {
     std::env::var_os("CI").is_some_and(|v| !v.is_empty())
@@ -103,7 +47,7 @@ fn refuse_tracked(path: &Path, force: bool) -> Result<(), Failure> {
     if force || in_ci() {
         return Ok(());
     }
-    let why = match tracked_by_git(path) {
+    let why = match sls_secrets::git::tracks(path) {
         Ok(false) => return Ok(()),
         Ok(true) => "is tracked by git".to_string(),
         Err(e) => format!("may be tracked by git (can't tell: {e})"),
@@ -122,7 +66,7 @@ fn render_failure(config: &Path, e: render::Error) -> Failure {
 
 pub(crate) fn run(args: &RenderArgs, ctx: &Context) -> Result<u8, Failure> {
     let config = config_path(args.config.as_deref())?;
-    let source = std::fs::read_to_string(&config)
+    let source = sls_secrets::files::read_text(&config)
         .map_err(|e| Failure::new(format!("{}: {e}", config.display())))?;
     let service_dir = std::path::absolute(&config)
         .ok()

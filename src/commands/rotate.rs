@@ -1,5 +1,6 @@
 //! `rotate --stage S | --all`: a new data key per stage file, wrapped for the keys
-//! `.sops.yaml` asks for now. Every file is opened and planned before any is written.
+//! `.sops.yaml` asks for now, with the rule's encryption settings (`*_suffix`/`*_regex`,
+//! `mac_only_encrypted`). Every file is opened and planned before any is written.
 
 use std::path::Path;
 
@@ -35,6 +36,12 @@ pub(crate) fn run(args: &RotateArgs, ctx: &Context) -> Result<u8, Failure> {
         file.set_key(key);
         file.meta.set_age(age);
         file.meta.set_kms(kms);
+        // The rule also decides which values are encrypted: a file whose `sops:` block was
+        // edited (values left in clear) is encrypted by the rule again.
+        file.meta.set_encryption(
+            rule.rule.clone().unwrap_or_default(),
+            rule.mac_only_encrypted,
+        );
         planned.push((stage, path, file, rule));
     }
     for (stage, path, mut file, rule) in planned {

@@ -261,6 +261,28 @@ impl Metadata {
         self.kms_changed = true;
     }
 
+    /// Makes the file decide which values are encrypted by `rule` and `mac_only_encrypted` (a
+    /// creation rule's settings); the next write encrypts by them.
+    pub fn set_encryption(&mut self, rule: Rule, mac_only_encrypted: bool) {
+        let at = self
+            .raw
+            .iter()
+            .position(|i| matches!(i, MapItem::Entry(k, _) if RULE_KEYS.contains(&k.as_str())));
+        self.raw
+            .retain(|i| !matches!(i, MapItem::Entry(k, _) if RULE_KEYS.contains(&k.as_str())));
+        if !self.raw.is_empty() {
+            let entry = MapItem::Entry(rule.key().into(), str_value(rule.text()));
+            match at {
+                Some(at) => self.raw.insert(at, entry),
+                None => set_or_insert(&mut self.raw, rule.key(), str_value(rule.text()), "version"),
+            }
+            self.raw
+                .retain(|i| !matches!(i, MapItem::Entry(k, _) if k == "mac_only_encrypted"));
+        }
+        self.rule = rule;
+        self.mac_only_encrypted = mac_only_encrypted;
+    }
+
     /// Drops every wrapped key we cannot produce (pgp, gcp_kms, ...): used when the data key
     /// changes, since their stanzas would wrap the old key.
     pub fn drop_foreign_keys(&mut self) {
@@ -297,6 +319,15 @@ impl Metadata {
             "mac",
         );
         set_or_insert(&mut items, "mac", str_value(&self.mac), "version");
+        // Written only when true, as sops does; a file that says false reads the same.
+        if self.mac_only_encrypted {
+            set_or_insert(
+                &mut items,
+                "mac_only_encrypted",
+                Value::Bool(true),
+                "version",
+            );
+        }
         // Empty lists are omitted, as sops ≥ 3.10 does.
         items.retain(|i| !matches!(i, MapItem::Entry(_, Value::Null)));
         items.retain(|i| {

@@ -202,6 +202,20 @@ pub fn run_sops(sops: &Path, repo: &Repo, args: &[&str]) -> Output {
     pass_aws_env(&mut c).output().unwrap()
 }
 
+/// `plain` (YAML) encrypted by the real sops as if it were `path` in the repository (its
+/// store and `.sops.yaml` rule), with `flags` (`--age R` wins over the rule, as anyone's sops
+/// allows). Returns the encrypted text.
+pub fn sops_encrypt_as(repo: &Repo, path: &str, plain: &str, flags: &[&str]) -> String {
+    let sops = sops().expect("the sops binary (scripts/test installs it)");
+    repo.write("home/plain.yml", plain);
+    let mut args = vec!["encrypt", "--filename-override", path];
+    args.extend_from_slice(flags);
+    args.push("home/plain.yml");
+    let o = run_sops(&sops, repo, &args);
+    assert_ok(&o);
+    stdout(&o)
+}
+
 /// The local AWS KMS (moto server) that scripts/test starts, and the two keys it created.
 /// Missing in CI is a failure, never a skip.
 pub struct Moto {

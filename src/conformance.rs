@@ -1,0 +1,208 @@
+//! Whether a stage file is what its `.sops.yaml` creation rule asks for: who can open it (age
+//! recipients, KMS keys, and any other key type), which values it encrypts (the one
+//! `*_suffix` / `*_regex` setting) and `mac_only_encrypted`. The file's own metadata is
+//! written by whoever committed it, and nothing but the MAC-less `sops:` block records it, so
+//! the rule in the reviewed `.sops.yaml` is what decides. One comparison, used by the merge
+//! driver (a side that disagrees is a conflict) and by `check` (an error).
+
+use std::fmt;
+
+use crate::config::CreationRule;
+use crate::sops::{Metadata, rules::Rule};
+
+/// A key that can open a file, or that the rule lists.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Recipient {
+    /// `age`, `kms`, or a key type sls-secrets can't use (`pgp`, `gcp_kms`, ...).
+    pub kind: String,
+    /// The age recipient or KMS ARN; empty for a foreign key type.
+    pub id: String,
+    /// The comment beside it in `.sops.yaml` (`- age1... # alice`), if any.
+    pub comment: Option<String>,
+}
+
+impl fmt::Display for Recipient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.id.is_empty() {
+            return write!(f, "{} keys (not usable by sls-secrets)", self.kind);
+        }
+        write!(f, "{} `{}`", self.kind, self.id)?;
+        if let Some(c) = &self.comment {
+            write!(f, " ({c})")?;
+        }
+        Ok(())
+    }
+}
+
+/// One way a file differs from its creation rule.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Mismatch {
+    /// Can open the file, but the rule does not list it (removed from the rule, or added to
+    /// the file by someone else).
+    Extra(Recipient),
+    /// The rule lists it, but the file is not encrypted for it.
+    Missing(Recipient),
+    /// The file decides which values are encrypted by another setting than the rule's.
+    Encryption {
+        file: String,
+        rule: String,
+    },
+    MacOnlyEncrypted {
+        file: bool,
+        rule: bool,
+    },
+}
+
+impl fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Mismatch::Extra(r) => write!(
+                f,
+                "extra recipient: {r} can open this file but .sops.yaml does not list it"
+            ),
+            Mismatch::Missing(r) => write!(
+                f,
+                "missing recipient: .sops.yaml lists {r} but the file is not encrypted for it"
+            ),
+            Mismatch::Encryption { file, rule } => write!(
+                f,
+                "encryption setting: the file says `{file}`, .sops.yaml's rule says `{rule}`"
+            ),
+            Mismatch::MacOnlyEncrypted { file, rule } => write!(
+                f,
+                "encryption setting: the file says `mac_only_encrypted: {file}`, .sops.yaml's rule says `{rule}`"
+            ),
+        }
+    }
+}
+
+impl Mismatch {
+    /// The recipient concerned, for a recipient mismatch.
+    pub fn recipient(&self) -> Option<&Recipient> {
+        match self {
+            Mismatch::Extra(r) | Mismatch::Missing(r) => Some(r),
+            _ => None,
+        }
+    }
+}
+
+/// A rule as it is stored in a file's metadata: `key: text`.
+pub fn describe_rule(rule: &Rule) -> String {
+    format!("{}: {}", rule.key(), rule.text())
+}
+
+/// The recipients that can open a file: age, KMS, and one entry per foreign key type.
+pub fn file_recipients(meta: &Metadata, rule: &CreationRule) -> Vec<Recipient> {
+    let age = meta
+        .age
+        .iter()
+        .map(|a| recipient(rule, "age", &a.recipient));
+    let kms = meta.kms.iter().map(|k| recipient(rule, "kms", &k.arn));
+    let foreign = meta.foreign_keys.iter().map(|kind| Recipient {
+        kind: kind.clone(),
+        id: String::new(),
+        comment: None,
+    });
+    age.chain(kms).chain(foreign).collect()
+}
+
+/// The recipients a creation rule lists.
+pub fn rule_recipients(rule: &CreationRule) -> Vec<Recipient> {
+    let age = rule.age.iter().map(|r| recipient(rule, "age", r));
+    let kms = rule.kms.iter().map(|k| recipient(rule, "kms", &k.arn));
+    age.chain(kms).collect()
+}
+
+fn recipient(rule: &CreationRule, kind: &str, id: &str) -> Recipient {
+    Recipient {
+        kind: kind.to_owned(),
+        id: id.to_owned(),
+        comment: rule.comment_for(id),
+    }
+}
+
+/// Every way `meta` differs from `rule`, recipients first (extra, then missing), each once.
+pub fn mismatches(meta: &Metadata, rule: &CreationRule) -> Vec<Mismatch> {
+    let have = file_recipients(meta, rule);
+    let want = rule_recipients(rule);
+    let same = |a: &Recipient, b: &Recipient| a.kind == b.kind && a.id == b.id;
+    let mut out: Vec<Mismatch> = Vec::new();
+    for r in &have {
+        let extra = Mismatch::Extra(r.clone());
+        if !want.iter().any(|w| same(w, r)) && !out.contains(&extra) {
+            out.push(extra);
+        }
+    }
+    for r in &want {
+        let missing = Mismatch::Missing(r.clone());
+        if !have.iter().any(|h| same(h, r)) && !out.contains(&missing) {
+            out.push(missing);
+        }
+    }
+    let wanted = rule.rule.clone().unwrap_or_default();
+    if (meta.rule.key(), meta.rule.text()) != (wanted.key(), wanted.text()) {
+        out.push(Mismatch::Encryption {
+            file: describe_rule(&meta.rule),
+            rule: describe_rule(&wanted),
+        });
+    }
+    if meta.mac_only_encrypted != rule.mac_only_encrypted {
+        out.push(Mismatch::MacOnlyEncrypted {
+            file: meta.mac_only_encrypted,
+            rule: rule.mac_only_encrypted,
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sops::AgeEntry;
+
+    fn meta(age: &[&str]) -> Metadata {
+        Metadata::new(
+            age.iter()
+                .map(|r| AgeEntry {
+                    recipient: (*r).to_owned(),
+                    enc: String::new(),
+                })
+                .collect(),
+            Vec::new(),
+        )
+    }
+
+    fn rule(age: &[&str]) -> CreationRule {
+        CreationRule {
+            age: age.iter().map(|r| (*r).to_owned()).collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_same_recipients_and_the_default_setting_agree() {
+        assert!(mismatches(&meta(&["age1a", "age1b"]), &rule(&["age1b", "age1a"])).is_empty());
+    }
+
+    #[test]
+    fn extra_and_missing_recipients_and_other_settings_are_named() {
+        let mut m = meta(&["age1a", "age1x"]);
+        m.rule = Rule::from_key("unencrypted_regex", "^STRIPE_")
+            .unwrap()
+            .unwrap();
+        m.mac_only_encrypted = true;
+        let found: Vec<String> = mismatches(&m, &rule(&["age1a", "age1b"]))
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            found,
+            [
+                "extra recipient: age `age1x` can open this file but .sops.yaml does not list it",
+                "missing recipient: .sops.yaml lists age `age1b` but the file is not encrypted for it",
+                "encryption setting: the file says `unencrypted_regex: ^STRIPE_`, .sops.yaml's rule says `unencrypted_suffix: _unencrypted`",
+                "encryption setting: the file says `mac_only_encrypted: true`, .sops.yaml's rule says `false`",
+            ]
+        );
+    }
+}
