@@ -8,6 +8,7 @@ use std::path::Path;
 
 use crate::config::CreationRule;
 use crate::conformance::{self, Mismatch};
+use crate::framework::Framework;
 use crate::keys::{self, AgeIdentities};
 use crate::render::{self, RenderOptions, Secret};
 use crate::sops::{self, Metadata, cipher, rules::Rule};
@@ -460,15 +461,21 @@ pub fn cross_stage(files: &[(&str, &str, &[String])]) -> Vec<Finding> {
     out
 }
 
-/// Whether rendering `env` into the Serverless config `source` would succeed (in memory).
+/// Whether rendering `env` into the Serverless config `source`, read by `framework`, would
+/// succeed (in memory): the same rules as `render`, v4's `${` among them.
 pub fn render_finding(
     config_shown: &str,
     stage: &str,
     source: &str,
     env: &[(String, Text)],
+    framework: Framework,
 ) -> Option<Finding> {
     let secrets = Secret::all(env);
-    let e = render::render(source, &secrets, &RenderOptions::default()).err()?;
+    let opts = RenderOptions {
+        framework,
+        ..RenderOptions::default()
+    };
+    let e = render::render(source, &secrets, &opts).err()?;
     let text = e.to_string();
     let mut lines = text.lines();
     let first = lines.next().unwrap_or_default();

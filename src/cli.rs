@@ -322,7 +322,7 @@ pub struct ExportArgs {
     /// json: {"version":1,"stage":..,"setEnv":..,"secrets":{NAME:value}}; env: `export NAME='value'` lines for a POSIX shell
     #[arg(long, value_enum)]
     pub format: ExportFormat,
-    /// Print even when stdout is a terminal (plaintext on screen)
+    /// Print even when stdout is a terminal or a regular file (made 0600); never a stage file, a file in secrets/ or a sops file
     #[arg(long)]
     pub force: bool,
     /// Export even if seed.yml says sls_set_secret_envs: false

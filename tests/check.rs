@@ -236,6 +236,26 @@ fn with_a_key_and_serverless_yml_each_stage_must_render() {
 }
 
 #[test]
+fn a_dollar_brace_value_fails_the_render_check_when_serverless_v4_reads_the_file() {
+    let r = Repo::with_config();
+    let service = "service: x\nframeworkVersion: '4'\nprovider:\n  name: aws\n";
+    r.write("serverless.yml", service);
+    r.set("prod", "TEMPLATE", "Hello ${name}");
+    let o = check(&r, &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", both(&o));
+    assert!(
+        stdout(&o).contains(
+            "rendering stage prod would fail: secret `TEMPLATE`: the value contains `${`"
+        ),
+        "{}",
+        stdout(&o)
+    );
+    // Serverless v3 reads `${` escaped: the same value renders there.
+    r.write("serverless.yml", &service.replace("'4'", "'3'"));
+    assert_eq!(check(&r, &[]).status.code(), Some(0));
+}
+
+#[test]
 fn errors_exit_2() {
     let r = Repo::new();
     assert_error(&check(&r, &[]));

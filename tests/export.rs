@@ -169,3 +169,87 @@ fn a_terminal_stdout_is_refused_without_force() {
     assert_ok(&o);
     assert!(stdout(&o).contains("pa55"), "{}", stdout(&o));
 }
+
+/// `export --stage prod --format json EXTRA REDIRECT` through a real shell in the repository
+/// (`> out.json`, `>> secrets/prod.yml`, `| cat`).
+fn sh(r: &Repo, extra: &str, redirect: &str) -> std::process::Output {
+    let bin = env!("CARGO_BIN_EXE_sls-secrets");
+    std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "'{bin}' export --stage prod --format json {extra} {redirect}"
+        ))
+        .current_dir(r.path())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", r.path().join("home"))
+        .env("SOPS_AGE_KEY_FILE", &r.key_file)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_regular_file_on_stdout_is_refused_and_with_force_made_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let r = repo_with_secrets();
+    let o = sh(&r, "", "> out.json");
+    assert_error(&o);
+    assert!(
+        stderr(&o).contains("out.json; export writes plaintext secrets only to a pipe"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(r.read("out.json"), "", "nothing was written");
+    let o = sh(&r, "--force", "> out.json");
+    assert_ok(&o);
+    assert!(r.read("out.json").contains("pa55"));
+    let mode = std::fs::metadata(r.path().join("out.json"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    // A pipe and /dev/null stay fine.
+    assert_ok(&sh(&r, "", "> /dev/null"));
+    assert_ok(&sh(&r, "", "| cat > /dev/null"));
+}
+
+#[test]
+fn a_stage_file_or_a_sops_file_on_stdout_is_refused_even_with_force() {
+    let r = repo_with_secrets();
+    let stage_file = r.read("secrets/prod.yml");
+    for redirect in [">> secrets/prod.yml", "> secrets/dev.yml"] {
+        let o = sh(&r, "--force", redirect);
+        assert_error(&o);
+        assert!(
+            stderr(&o).contains("refusing to write plaintext secrets"),
+            "{redirect}: {}",
+            stderr(&o)
+        );
+        assert!(!both_contains_value(&o), "{redirect}");
+    }
+    assert_eq!(
+        r.read("secrets/prod.yml"),
+        stage_file,
+        "the stage file is untouched"
+    );
+    assert_eq!(
+        r.read("secrets/dev.yml"),
+        "",
+        "the shell made it; nothing was written"
+    );
+    // A sops file outside the secrets folder.
+    r.write("backup.yml", &stage_file);
+    let o = sh(&r, "--force", ">> backup.yml");
+    assert_error(&o);
+    assert!(
+        stderr(&o).contains("it is a sops-encrypted file"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(r.read("backup.yml"), stage_file);
+}
+
+fn both_contains_value(o: &std::process::Output) -> bool {
+    common::both(o).contains("pa55")
+}

@@ -295,6 +295,33 @@ fn parse_error_snippet_masks_secrets_as_written_and_across_the_cut() {
 }
 
 #[test]
+fn parse_error_snippet_hides_a_secret_wrapped_across_two_lines_by_hand() {
+    // Found by review (issue 22): a value wrapped by hand shows half of itself on each line,
+    // and neither half is a whole line of the value.
+    let secret = "sk_live_51HxAbCdEfGh";
+    for src in [
+        // The error on the line holding the end: `AbCdEfGh"` then junk.
+        "provider:\n  environment:\n    STRIPE: \"sk_live_51Hx\n      AbCdEfGh\" x\n",
+        // The error on the line holding the start.
+        "provider:\n  environment:\n    STRIPE: \"sk_l\" \"x\n      ive_51HxAbCdEfGh\"\n",
+        "provider:\n  environment:\n    - STRIPE: sk_live_51Hx\n    AbCdEfGh: 1\n",
+    ] {
+        let e = render(
+            src,
+            &secrets(&[("STRIPE", secret)]),
+            &RenderOptions::default(),
+        )
+        .err()
+        .expect("invalid YAML")
+        .to_string();
+        assert!(e.contains("invalid YAML"), "{e}");
+        for half in ["sk_live", "51Hx", "AbCd", "EfGh", "ive_51"] {
+            assert!(!e.contains(half), "{half} shown: {e}");
+        }
+    }
+}
+
+#[test]
 fn a_complex_key_in_an_environment_is_refused_with_its_position() {
     // Found by review: `? [a]` keys were skipped by the name check and could underflow the
     // 4 KB arithmetic when the provider and a function both had one.

@@ -496,6 +496,43 @@ fn set_keeps_comments_inside_lists_of_a_sops_written_file() {
 }
 
 #[test]
+fn a_list_comment_sops_stored_as_a_comment_line_is_opened_and_encrypted_once() {
+    let r = Repo::with_config();
+    // Before a mapping item sops writes the comment as a `#ENC[...]` line, not as an item.
+    let text = common::sops_encrypt_as(
+        &r,
+        "secrets/prod.yml",
+        "API_KEY: one\nLIST:\n    - # a list note\n      k: v\n",
+        &[],
+    );
+    assert!(text.contains("    #ENC["), "{text}");
+    r.write("secrets/prod.yml", &text);
+    let sops = common::sops().unwrap();
+    let before = run_sops(&sops, &r, &["decrypt", "secrets/prod.yml"]);
+    assert_ok(&before);
+    assert!(
+        stdout(&before).contains("# a list note"),
+        "{}",
+        stdout(&before)
+    );
+    let ours = r.run(&["decrypt", "secrets/prod.yml"]);
+    assert_eq!(stdout(&ours), stdout(&before), "decrypt showed ciphertext");
+    r.set("prod", "NEW_KEY", "three");
+    let after = run_sops(&sops, &r, &["decrypt", "secrets/prod.yml"]);
+    assert_ok(&after);
+    assert!(
+        stdout(&after).contains("# a list note"),
+        "{}",
+        stdout(&after)
+    );
+    assert!(
+        !stdout(&after).contains("ENC["),
+        "encrypted twice: {}",
+        stdout(&after)
+    );
+}
+
+#[test]
 fn a_plaintext_write_replaces_a_symlink_instead_of_following_it() {
     // `-o` checks its target first; a link planted after that check must not redirect the
     // write (only stage files and `--in-place` write through their links, deliberately).
@@ -510,4 +547,110 @@ fn a_plaintext_write_replaces_a_symlink_instead_of_following_it() {
     assert!(meta.file_type().is_file(), "the link was followed");
     assert_eq!(meta.permissions().mode() & 0o777, 0o600);
     assert_eq!(std::fs::read_to_string(&link).unwrap(), "plaintext");
+}
+
+#[test]
+fn the_tracked_file_guard_is_not_steered_by_the_callers_git_variables() {
+    let r = repo();
+    git_init(&r);
+    r.write("svc/tracked.yml", "tracked\n");
+    git(r.path(), &["add", "svc/tracked.yml"]);
+    let elsewhere = tempfile::tempdir().unwrap();
+    git(elsewhere.path(), &["init", "-q"]);
+    let svc = r.path().join("svc");
+    let other_git = elsewhere.path().join(".git");
+    let empty_index = elsewhere.path().join("empty-index");
+    for env in [
+        vec![("GIT_CEILING_DIRECTORIES", svc.to_str().unwrap())],
+        vec![("GIT_DIR", other_git.to_str().unwrap())],
+        vec![
+            ("GIT_DIR", other_git.to_str().unwrap()),
+            ("GIT_WORK_TREE", svc.to_str().unwrap()),
+        ],
+        vec![("GIT_INDEX_FILE", empty_index.to_str().unwrap())],
+    ] {
+        let o = render(&r, &["-o", "tracked.yml"], &env);
+        assert_refused(&o, "is tracked by git");
+        assert_eq!(r.read("svc/tracked.yml"), "tracked\n", "{env:?}");
+    }
+}
+
+/// Runs `cmd`, failing the test if it has not exited within 20 s (a read of /dev/zero would
+/// run until memory is gone, a FIFO would wait forever).
+fn output_within_20s(mut cmd: Command) -> std::process::Output {
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("{cmd:?} did not finish in 20 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn a_stage_file_or_serverless_yml_that_is_a_device_or_a_fifo_is_an_error_not_a_hang() {
+    for special in ["/dev/zero", "fifo"] {
+        let r = repo();
+        git_init(&r);
+        git(r.path(), &["add", "-A"]);
+        git(
+            r.path(),
+            &[
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@t",
+                "commit",
+                "-qm",
+                "x",
+            ],
+        );
+        let link = |rel: &str| {
+            let p = r.path().join(rel);
+            std::fs::remove_file(&p).unwrap();
+            if special == "fifo" {
+                let made = Command::new("mkfifo").arg(&p).status().unwrap();
+                assert!(made.success());
+            } else {
+                std::os::unix::fs::symlink(special, &p).unwrap();
+            }
+        };
+        link("secrets/prod.yml");
+        let runs: [&[&str]; 6] = [
+            &["check"],
+            &["list", "--stage", "prod"],
+            &["get", "--stage", "prod", "API_KEY"],
+            &["diff"],
+            &["render", "--stage", "prod"],
+            &["git-textconv", "../secrets/prod.yml"],
+        ];
+        for args in runs {
+            let mut cmd = r.cmd("svc");
+            cmd.args(args);
+            let o = output_within_20s(cmd);
+            assert_error(&o);
+            assert!(
+                stderr(&o).contains("not a regular file"),
+                "{special} {args:?}: {}",
+                stderr(&o)
+            );
+        }
+        // serverless.yml itself.
+        std::fs::remove_file(r.path().join("secrets/prod.yml")).unwrap();
+        r.set("prod", "API_KEY", "prod-api-key-9999");
+        link("svc/serverless.yml");
+        let mut cmd = r.cmd("svc");
+        cmd.args(["render", "--stage", "prod"]);
+        let o = output_within_20s(cmd);
+        assert_error(&o);
+        assert!(stderr(&o).contains("serverless.yml: "), "{}", stderr(&o));
+        assert!(stderr(&o).contains("not a regular file"), "{}", stderr(&o));
+    }
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use sls_secrets::check::{self, Finding, Severity, StageFile};
 use sls_secrets::yaml::Text;
-use sls_secrets::{seed, store};
+use sls_secrets::{framework, seed, store};
 
 use super::{Context, EXIT_CHANGES, EXIT_OK, Failure, print_stdout};
 use crate::cli::CheckArgs;
@@ -92,7 +92,7 @@ fn render_checks(cwd: &Path, checked: &[Checked<'_>]) -> Result<Vec<Finding>, Fa
     let Some(config) = ["serverless.yml", "serverless.yaml"]
         .iter()
         .map(|n| cwd.join(n))
-        .find(|p| p.is_file())
+        .find(|p| p.exists())
     else {
         return Ok(Vec::new());
     };
@@ -105,8 +105,10 @@ fn render_checks(cwd: &Path, checked: &[Checked<'_>]) -> Result<Vec<Finding>, Fa
     let source = sls_secrets::files::read_text(&config)
         .map_err(|e| Failure::new(format!("{}: {e}", config.display())))?;
     let name = shown(cwd, &config);
+    // The framework `render` would detect here: v4 can't take a `${` in a value.
+    let (framework, _) = framework::detect(cwd, &root, &source);
     Ok(checked
         .iter()
-        .filter_map(|c| check::render_finding(&name, c.stage, &source, c.env.as_ref()?))
+        .filter_map(|c| check::render_finding(&name, c.stage, &source, c.env.as_ref()?, framework))
         .collect())
 }

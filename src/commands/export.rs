@@ -1,14 +1,16 @@
 //! `export --stage S --format json|env`: the stage's secrets, machine-readable, for the
 //! Serverless plugin (JSON over a pipe) and shell scripts (`eval "$(sls-secrets export ...)"`).
-//! Plaintext goes to stdout only when it is not a terminal (unless `--force`), never to a file.
+//! Plaintext goes to stdout only when it is a pipe (a terminal or a regular file only with
+//! `--force`, and never a stage file, a file in a secrets folder or a sops file).
 //! Names get the checks `render` applies (Lambda's pattern, reserved names), and `seed.yml`'s
 //! opt-out is honoured as in `render`, so the plugin and `render` agree. The JSON shape is
 //! documented in docs/npm.md.
 
 use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 
 use sls_secrets::envname;
-use sls_secrets::store;
+use sls_secrets::store::{self, StoreError};
 use sls_secrets::yaml::Text;
 use zeroize::Zeroizing;
 
@@ -31,6 +33,7 @@ pub(crate) fn run(args: &ExportArgs, ctx: &Context) -> Result<u8, Failure> {
             "pipe it (sls-secrets export --stage {stage} --format json | ...), or pass --force to show them"
         )));
     }
+    check_stdout_target(args.force, ctx, stage)?;
     let set_env = args.set_env || seed_set_env(&ctx.cwd()?)?;
     // With the opt-out there is nothing to export, so no key is needed (as in `render`).
     let env = if set_env {
@@ -60,6 +63,94 @@ pub(crate) fn run(args: &ExportArgs, ctx: &Context) -> Result<u8, Failure> {
         ExportFormat::Env => shell(&env),
     };
     print_stdout(&out)
+}
+
+/// `export ... > file` would leave plaintext in a file the shell made 0644, and `>>
+/// secrets/prod.yml` would append it to a stage file. So stdout may be a pipe, a socket or a
+/// character device (`/dev/null`); a regular file only with `--force` (and it is made 0600),
+/// and never a file in a secrets folder or a sops file, whatever the flags.
+fn check_stdout_target(force: bool, ctx: &Context, stage: &str) -> Result<(), Failure> {
+    use std::os::fd::AsFd;
+    let Ok(fd) = std::io::stdout().as_fd().try_clone_to_owned() else {
+        return Ok(()); // no stdout at all: nothing can be written anywhere
+    };
+    let out = std::fs::File::from(fd);
+    let meta = out
+        .metadata()
+        .map_err(|e| Failure::new(format!("can't tell what stdout is: {e}")))?;
+    let kind = meta.file_type();
+    if !kind.is_file() {
+        use std::os::unix::fs::FileTypeExt;
+        if kind.is_block_device() {
+            return Err(Failure::new(
+                "stdout is a block device; export writes plaintext secrets only to a pipe",
+            ));
+        }
+        return Ok(());
+    }
+    let path = stdout_path();
+    let shown = path
+        .as_deref()
+        .map_or_else(|| "a regular file".to_owned(), |p| p.display().to_string());
+    if let Some(why) = secret_store_target(&meta, path.as_deref(), ctx) {
+        return Err(Failure::new(format!(
+            "refusing to write plaintext secrets to {shown}: {why}"
+        ))
+        .hint("the secrets folder holds only encrypted stage files; if the shell truncated one (`>`), restore it with `git checkout -- FILE`"));
+    }
+    if !force {
+        return Err(Failure::new(format!(
+            "stdout is {shown}; export writes plaintext secrets only to a pipe"
+        ))
+        .hint(format!(
+            "pipe it (sls-secrets export --stage {stage} --format json | ...), or pass --force to write the file (made 0600)"
+        )));
+    }
+    use std::os::unix::fs::PermissionsExt;
+    out.set_permissions(std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| Failure::new(format!("can't make {shown} private (0600): {e}")))
+}
+
+/// Where stdout leads, when the system can tell (Linux: `/proc/self/fd/1`).
+fn stdout_path() -> Option<PathBuf> {
+    std::fs::read_link("/proc/self/fd/1")
+        .ok()
+        .filter(|p| p.is_absolute())
+}
+
+/// Why a regular file on stdout is part of the secrets store: one of the stage files (by
+/// inode, which needs no path), inside a secrets folder, or a sops file.
+fn secret_store_target(
+    meta: &std::fs::Metadata,
+    path: Option<&Path>,
+    ctx: &Context,
+) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let dir = ctx.secrets_dir().ok();
+    if let Some(dir) = &dir
+        && let Ok(files) = store::stage_files(dir)
+    {
+        for (_, file) in files {
+            if std::fs::metadata(&file)
+                .is_ok_and(|m| (m.dev(), m.ino()) == (meta.dev(), meta.ino()))
+            {
+                return Some(format!("it is the stage file {}", file.display()));
+            }
+        }
+    }
+    let path = path?;
+    let dirs: Vec<PathBuf> = dir.into_iter().collect();
+    match store::refuse_secret_store(path, &dirs) {
+        Ok(()) => None,
+        Err(StoreError::InsideSecretsDir { dir, .. }) => {
+            Some(format!("it is inside the secrets folder {}", dir.display()))
+        }
+        Err(StoreError::SopsFileTarget { .. }) => Some("it is a sops-encrypted file".into()),
+        // Fail closed: what can't be checked is not written.
+        Err(e) => Some(format!(
+            "can't tell whether it belongs to the secrets store ({e})"
+        )),
+    }
 }
 
 /// Room for the whole output up front, so the buffer holding values never reallocates (a

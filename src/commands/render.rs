@@ -17,8 +17,10 @@ use super::{Context, EXIT_CHANGES, EXIT_OK, Failure, print_stdout};
 use crate::cli::{FrameworkArg, RenderArgs};
 
 fn config_path(arg: Option<&Path>) -> Result<PathBuf, Failure> {
+    // `exists`, not `is_file`: a device or a FIFO is found, then refused by the read with
+    // what it is.
     if let Some(p) = arg {
-        return if p.is_file() {
+        return if p.exists() {
             Ok(p.to_owned())
         } else {
             Err(Failure::new(format!("{}: no such file", p.display())))
@@ -26,7 +28,7 @@ fn config_path(arg: Option<&Path>) -> Result<PathBuf, Failure> {
     }
     for name in ["serverless.yml", "serverless.yaml"] {
         let p = PathBuf::from(name);
-        if p.is_file() {
+        if p.exists() {
             return Ok(p);
         }
     }

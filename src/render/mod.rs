@@ -127,7 +127,8 @@ fn parse_error(src: &str, e: &tree::ParseError, secrets: &[Secret<'_>]) -> Error
     snippet = mask_all(snippet, &whole);
     // A multi-line secret shows up one line at a time (a block scalar, a broken hand edit), so
     // whole-value masking misses it: hide the line if it holds any line of a secret.
-    if holds_part_of_a_secret(&snippet, secrets) {
+    if holds_part_of_a_secret(&snippet, secrets) || holds_a_fragment_of_a_secret(&snippet, secrets)
+    {
         snippet = format!("{MASK} (line hidden: it holds part of a secret)");
     }
     // The message can quote the input too (`duplicate mapping key `...``): mask every line of
@@ -194,6 +195,29 @@ fn holds_part_of_a_secret(line: &str, secrets: &[Secret<'_>]) -> bool {
         .iter()
         .any(|p| line.contains(p.as_str()))
 }
+
+/// Whether `line` holds a piece of a secret that whole-line matching misses: a value wrapped
+/// across two lines by hand shows its start at the end of one line and its end at the start
+/// of the next. Any [`FRAGMENT_CHARS`] characters of a value in a row count, and so does a
+/// start of 4+ characters ending the line or an end of 4+ characters starting it.
+fn holds_a_fragment_of_a_secret(line: &str, secrets: &[Secret<'_>]) -> bool {
+    let text = line.trim();
+    let inner = text.trim_matches(['"', '\'']);
+    secret_lines(secrets).iter().any(|part| {
+        let chars: Vec<char> = part.chars().collect();
+        let piece = |range: &[char]| range.iter().collect::<String>();
+        chars
+            .windows(FRAGMENT_CHARS)
+            .any(|w| text.contains(piece(w).as_str()))
+            || (MIN_PART_CHARS..chars.len()).any(|n| {
+                inner.ends_with(piece(&chars[..n]).as_str())
+                    || inner.starts_with(piece(&chars[chars.len() - n..]).as_str())
+            })
+    })
+}
+
+/// Characters of a value in a row that hide a snippet wherever they stand in it.
+const FRAGMENT_CHARS: usize = 8;
 
 /// Shorter lines of a secret (`}`, `---`) are too common to hide a snippet for.
 const MIN_PART_CHARS: usize = 4;

@@ -147,6 +147,12 @@ impl Walker<'_> {
                                 *item = SeqItem::Comment(comment);
                             }
                         }
+                        // sops also writes a comment inside a list as a `#ENC[...]` line
+                        // (before a mapping item): opened like a mapping's comment, so it is
+                        // shown in clear and encrypted once on the next write.
+                        SeqItem::Comment(text) if matches!(self.mode, Mode::Decrypt { .. }) => {
+                            self.map_comment(text)?
+                        }
                         SeqItem::Comment(text) => {
                             if let Some(enc) = self.encrypt_comment(text)? {
                                 *item = SeqItem::Value(Value::Str(Text::new(enc)));
