@@ -328,6 +328,9 @@ pub struct ExportArgs {
     /// Export even if seed.yml says sls_set_secret_envs: false
     #[arg(long)]
     pub set_env: bool,
+    /// A stage with no secrets file exports nothing (JSON: "missing": PATH) instead of failing: for local runs, never for a deploy
+    #[arg(long)]
+    pub allow_missing: bool,
     #[command(flatten)]
     pub store: StoreArgs,
 }

@@ -130,6 +130,35 @@ fn missing_stage_is_a_clear_error() {
     let o = r.run(&["export", "--stage", "nope", "--format", "json"]);
     assert_error(&o);
     assert!(stderr(&o).contains("nope"), "{}", stderr(&o));
+    // For a local run the plugin asks to go on: nothing exported, and where the file would be.
+    let o = r.run(&[
+        "export",
+        "--stage",
+        "nope",
+        "--format",
+        "json",
+        "--allow-missing",
+    ]);
+    assert_ok(&o);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["secrets"], serde_json::json!({}));
+    assert!(
+        v["missing"].as_str().unwrap().ends_with("secrets/nope.yml"),
+        "{v}"
+    );
+    // A stage that has its file is exported as ever, with no `missing`.
+    r.set("dev", "A1", "value");
+    let o = r.run(&[
+        "export",
+        "--stage",
+        "dev",
+        "--format",
+        "json",
+        "--allow-missing",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["secrets"]["A1"], "value");
+    assert!(v.get("missing").is_none(), "{v}");
 }
 
 #[test]

@@ -35,8 +35,11 @@ pub(crate) fn run(args: &ExportArgs, ctx: &Context) -> Result<u8, Failure> {
     }
     check_stdout_target(args.force, ctx, stage)?;
     let set_env = args.set_env || seed_set_env(&ctx.cwd()?)?;
+    // A local run may go on without the stage's secrets; a deploy never asks for this.
+    let missing =
+        Some(ctx.stage_file(stage)?).filter(|path| set_env && args.allow_missing && !path.exists());
     // With the opt-out there is nothing to export, so no key is needed (as in `render`).
-    let env = if set_env {
+    let env = if set_env && missing.is_none() {
         let path = ctx.existing_stage_file(stage)?;
         let file = store::open(&path, &ctx.identities()?)?;
         let env = store::stage_env(&path, &file)?;
@@ -59,7 +62,7 @@ pub(crate) fn run(args: &ExportArgs, ctx: &Context) -> Result<u8, Failure> {
         Vec::new()
     };
     let out = match args.format {
-        ExportFormat::Json => json(stage, set_env, &env),
+        ExportFormat::Json => json(stage, set_env, &env, missing.as_deref()),
         ExportFormat::Env => shell(&env),
     };
     print_stdout(&out)
@@ -163,10 +166,20 @@ fn capacity(env: &[(String, Text)]) -> usize {
         .sum::<usize>()
 }
 
-fn json(stage: &str, set_env: bool, env: &[(String, Text)]) -> Zeroizing<String> {
+/// `missing`: the stage file that does not exist (with `--allow-missing`), shown to the user.
+fn json(
+    stage: &str,
+    set_env: bool,
+    env: &[(String, Text)],
+    missing: Option<&Path>,
+) -> Zeroizing<String> {
     let mut o = Zeroizing::new(String::with_capacity(capacity(env)));
     o.push_str(&format!("{{\"version\":{JSON_VERSION},\"stage\":"));
     json::push_string(&mut o, stage);
+    if let Some(path) = missing {
+        o.push_str(",\"missing\":");
+        json::push_string(&mut o, &path.display().to_string());
+    }
     o.push_str(&format!(",\"setEnv\":{set_env},\"secrets\":{{"));
     for (i, (name, value)) in env.iter().enumerate() {
         if i > 0 {
