@@ -3,7 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::keys::age::looks_private;
+use crate::sops::metadata::KeyEntry;
 use crate::sops::rules::Rule;
+use crate::sops::{AgeEntry, KmsEntry};
 use crate::yaml::{self, MapItem, SeqItem, Value};
 
 pub const CONFIG_NAME: &str = ".sops.yaml";
@@ -28,21 +31,12 @@ pub enum ConfigError {
     },
 }
 
-/// A KMS key named by a creation rule.
-#[derive(Clone, Debug, PartialEq)]
-pub struct KmsKey {
-    pub arn: String,
-    pub role: String,
-    pub context: Vec<(String, String)>,
-    pub aws_profile: String,
-}
-
 /// What a creation rule asks for a new file.
 #[derive(Clone, Default)]
 pub struct CreationRule {
     pub index: usize,
-    pub age: Vec<String>,
-    pub kms: Vec<KmsKey>,
+    /// Every key the rule names, not wrapped yet: its age recipients, then its KMS keys.
+    pub keys: Vec<KeyEntry>,
     pub rule: Option<Rule>,
     pub mac_only_encrypted: bool,
     /// Each recipient's comment in `.sops.yaml` (`- age1... # alice`): who it is, for reviews.
@@ -153,85 +147,105 @@ impl Config {
         Ok(None)
     }
 
-    /// A private key pasted where a recipient belongs must not be echoed anywhere.
-    fn check_recipients(&self, age: &[String], at: &str) -> Result<(), ConfigError> {
-        if age.iter().any(|r| crate::keys::age::looks_private(r)) {
+    /// The age recipients of `items` (`age:`), as entries. A private key pasted where a
+    /// recipient belongs must not be echoed anywhere.
+    fn age_keys(&self, items: &[MapItem], at: &str) -> Result<Vec<KeyEntry>, ConfigError> {
+        let age = string_list(items, "age").map_err(|why| self.invalid(format!("{at}: {why}")))?;
+        if age.iter().any(|recipient| looks_private(recipient)) {
             return Err(self.invalid(format!(
                 "{at}: holds an age PRIVATE key (AGE-SECRET-KEY-...); put the public recipient (age1...) there, and treat that private key as leaked"
             )));
         }
-        Ok(())
+        let entry = |recipient| {
+            KeyEntry::Age(AgeEntry {
+                recipient,
+                enc: String::new(),
+            })
+        };
+        Ok(age.into_iter().map(entry).collect())
+    }
+
+    /// The rule's keys in the `key_groups` form (one group): `age` and `kms` lists, each
+    /// KMS key a mapping with its own `role`, `context` and `aws_profile`.
+    fn group_keys(&self, index: usize, groups: &Value) -> Result<Vec<KeyEntry>, ConfigError> {
+        let at = |what: &str| format!("creation_rules[{index}].{what}");
+        let Value::Seq(groups) = groups else {
+            return Err(self.invalid(format!("{}: expected a list", at("key_groups"))));
+        };
+        let groups: Vec<_> = groups
+            .iter()
+            .filter_map(|group| match group {
+                SeqItem::Value(Value::Map(items)) => Some(items),
+                _ => None,
+            })
+            .collect();
+        if groups.len() != 1 {
+            return Err(self.invalid(format!(
+                "{}: {} key groups (Shamir secret sharing) are not supported; use one group",
+                at("key_groups"),
+                groups.len()
+            )));
+        }
+        let group = groups[0];
+        let mut keys = self.age_keys(group, &at("key_groups[0].age"))?;
+        if let Some(Value::Seq(kms)) = yaml::value::get(group, "kms") {
+            for key in kms {
+                let SeqItem::Value(Value::Map(key)) = key else {
+                    continue;
+                };
+                let context = match yaml::value::get(key, "context") {
+                    Some(Value::Map(ctx)) => ctx
+                        .iter()
+                        .filter_map(|item| match item {
+                            MapItem::Entry(name, value) => Some((name.clone(), scalar_text(value))),
+                            MapItem::Comment(_) => None,
+                        })
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                keys.push(KeyEntry::Kms(KmsEntry {
+                    arn: str_of(key, "arn").unwrap_or_default(),
+                    role: str_of(key, "role").unwrap_or_default(),
+                    context,
+                    aws_profile: str_of(key, "aws_profile").unwrap_or_default(),
+                    ..KmsEntry::default()
+                }));
+            }
+        }
+        Ok(keys)
+    }
+
+    /// The rule's keys in sops' flat form: `age` and `kms` as comma lists or lists, KMS keys
+    /// as `arn` or `arn+role_arn`, one `aws_profile` for all of them.
+    fn flat_keys(&self, index: usize, rule: &[MapItem]) -> Result<Vec<KeyEntry>, ConfigError> {
+        let at = |what: &str| format!("creation_rules[{index}].{what}");
+        let mut keys = self.age_keys(rule, &at("age"))?;
+        let profile = str_of(rule, "aws_profile").unwrap_or_default();
+        for entry in
+            string_list(rule, "kms").map_err(|why| self.invalid(format!("{}: {why}", at("kms"))))?
+        {
+            let (arn, role) = entry.split_once('+').unwrap_or((&entry, ""));
+            keys.push(KeyEntry::Kms(KmsEntry {
+                arn: arn.to_owned(),
+                role: role.to_owned(),
+                aws_profile: profile.clone(),
+                ..KmsEntry::default()
+            }));
+        }
+        Ok(keys)
     }
 
     fn parse_rule(&self, index: usize, rule: &[MapItem]) -> Result<CreationRule, ConfigError> {
         let at = |what: &str| format!("creation_rules[{index}].{what}");
+        let keys = match yaml::value::get(rule, "key_groups") {
+            Some(groups) => self.group_keys(index, groups)?,
+            None => self.flat_keys(index, rule)?,
+        };
         let mut out = CreationRule {
             index,
+            keys,
             ..Default::default()
         };
-        if let Some(groups) = yaml::value::get(rule, "key_groups") {
-            let Value::Seq(groups) = groups else {
-                return Err(self.invalid(format!("{}: expected a list", at("key_groups"))));
-            };
-            let groups: Vec<_> = groups
-                .iter()
-                .filter_map(|g| match g {
-                    SeqItem::Value(Value::Map(m)) => Some(m),
-                    _ => None,
-                })
-                .collect();
-            if groups.len() != 1 {
-                return Err(self.invalid(format!(
-                    "{}: {} key groups (Shamir secret sharing) are not supported; use one group",
-                    at("key_groups"),
-                    groups.len()
-                )));
-            }
-            let g = groups[0];
-            out.age = string_list(g, "age")
-                .map_err(|w| self.invalid(format!("{}: {w}", at("key_groups[0].age"))))?;
-            self.check_recipients(&out.age, &at("key_groups[0].age"))?;
-            if let Some(Value::Seq(kms)) = yaml::value::get(g, "kms") {
-                for k in kms {
-                    let SeqItem::Value(Value::Map(k)) = k else {
-                        continue;
-                    };
-                    let context = match yaml::value::get(k, "context") {
-                        Some(Value::Map(ctx)) => ctx
-                            .iter()
-                            .filter_map(|i| match i {
-                                MapItem::Entry(key, v) => Some((key.clone(), scalar_text(v))),
-                                MapItem::Comment(_) => None,
-                            })
-                            .collect(),
-                        _ => Vec::new(),
-                    };
-                    out.kms.push(KmsKey {
-                        arn: str_of(k, "arn").unwrap_or_default(),
-                        role: str_of(k, "role").unwrap_or_default(),
-                        context,
-                        aws_profile: str_of(k, "aws_profile").unwrap_or_default(),
-                    });
-                }
-            }
-        } else {
-            out.age = string_list(rule, "age")
-                .map_err(|w| self.invalid(format!("{}: {w}", at("age"))))?;
-            self.check_recipients(&out.age, &at("age"))?;
-            let profile = str_of(rule, "aws_profile").unwrap_or_default();
-            for entry in
-                string_list(rule, "kms").map_err(|w| self.invalid(format!("{}: {w}", at("kms"))))?
-            {
-                // sops' flat form: `arn` or `arn+role_arn`.
-                let (arn, role) = entry.split_once('+').unwrap_or((&entry, ""));
-                out.kms.push(KmsKey {
-                    arn: arn.to_owned(),
-                    role: role.to_owned(),
-                    context: Vec::new(),
-                    aws_profile: profile.clone(),
-                });
-            }
-        }
         for key in crate::sops::rules::RULE_KEYS {
             let text = match yaml::value::get(rule, key) {
                 None | Some(Value::Null) => None,
@@ -260,9 +274,11 @@ impl Config {
             yaml::value::get(rule, "mac_only_encrypted"),
             Some(Value::Bool(true))
         );
-        let ids = out.age.iter().chain(out.kms.iter().map(|k| &k.arn));
-        out.comments = ids
-            .filter_map(|id| Some((id.clone(), comment_beside(&self.text, id)?)))
+        out.comments = out
+            .keys
+            .iter()
+            .map(KeyEntry::id)
+            .filter_map(|id| Some((id.to_owned(), comment_beside(&self.text, id)?)))
             .collect();
         Ok(out)
     }

@@ -8,6 +8,7 @@
 use std::fmt;
 
 use crate::config::CreationRule;
+use crate::sops::metadata::KeyEntry;
 use crate::sops::{Metadata, rules::Rule};
 
 /// A key that can open a file, or that the rule lists.
@@ -91,33 +92,27 @@ pub fn describe_rule(rule: &Rule) -> String {
     format!("{}: {}", rule.key(), rule.text())
 }
 
-/// The recipients that can open a file: age, KMS, and one entry per foreign key type.
+/// The recipients that can open a file: its key entries, and one per foreign key type.
 pub fn file_recipients(meta: &Metadata, rule: &CreationRule) -> Vec<Recipient> {
-    let age = meta
-        .age
-        .iter()
-        .map(|a| recipient(rule, "age", &a.recipient));
-    let kms = meta.kms.iter().map(|k| recipient(rule, "kms", &k.arn));
+    let keys = meta.keys().iter().map(|key| recipient(rule, key));
     let foreign = meta.foreign_keys.iter().map(|kind| Recipient {
         kind: kind.clone(),
         id: String::new(),
         comment: None,
     });
-    age.chain(kms).chain(foreign).collect()
+    keys.chain(foreign).collect()
 }
 
 /// The recipients a creation rule lists.
 pub fn rule_recipients(rule: &CreationRule) -> Vec<Recipient> {
-    let age = rule.age.iter().map(|r| recipient(rule, "age", r));
-    let kms = rule.kms.iter().map(|k| recipient(rule, "kms", &k.arn));
-    age.chain(kms).collect()
+    rule.keys.iter().map(|key| recipient(rule, key)).collect()
 }
 
-fn recipient(rule: &CreationRule, kind: &str, id: &str) -> Recipient {
+fn recipient(rule: &CreationRule, key: &KeyEntry) -> Recipient {
     Recipient {
-        kind: kind.to_owned(),
-        id: id.to_owned(),
-        comment: rule.comment_for(id),
+        kind: key.kind().to_owned(),
+        id: key.id().to_owned(),
+        comment: rule.comment_for(key.id()),
     }
 }
 
@@ -160,21 +155,23 @@ mod tests {
     use super::*;
     use crate::sops::AgeEntry;
 
+    fn age_keys(age: &[&str]) -> Vec<KeyEntry> {
+        let entry = |recipient: &&str| {
+            KeyEntry::Age(AgeEntry {
+                recipient: (*recipient).to_owned(),
+                enc: String::new(),
+            })
+        };
+        age.iter().map(entry).collect()
+    }
+
     fn meta(age: &[&str]) -> Metadata {
-        Metadata::new(
-            age.iter()
-                .map(|r| AgeEntry {
-                    recipient: (*r).to_owned(),
-                    enc: String::new(),
-                })
-                .collect(),
-            Vec::new(),
-        )
+        Metadata::with_keys(age_keys(age))
     }
 
     fn rule(age: &[&str]) -> CreationRule {
         CreationRule {
-            age: age.iter().map(|r| (*r).to_owned()).collect(),
+            keys: age_keys(age),
             ..Default::default()
         }
     }
@@ -203,6 +200,30 @@ mod tests {
                 "encryption setting: the file says `unencrypted_regex: ^STRIPE_`, .sops.yaml's rule says `unencrypted_suffix: _unencrypted`",
                 "encryption setting: the file says `mac_only_encrypted: true`, .sops.yaml's rule says `false`",
             ]
+        );
+    }
+
+    #[test]
+    fn keys_of_every_kind_are_compared_in_one_list() {
+        let arn = "arn:aws:kms:us-east-1:111122223333:key/k";
+        let kms = KeyEntry::Kms(crate::sops::KmsEntry {
+            arn: arn.to_owned(),
+            ..Default::default()
+        });
+        let mut wanted = rule(&["age1a"]);
+        wanted.keys.push(kms.clone());
+        let mut file = age_keys(&["age1a"]);
+        file.push(kms);
+        assert!(mismatches(&Metadata::with_keys(file), &wanted).is_empty());
+        let found: Vec<String> = mismatches(&meta(&["age1a"]), &wanted)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            found,
+            [format!(
+                "missing recipient: .sops.yaml lists kms `{arn}` but the file is not encrypted for it"
+            )]
         );
     }
 }

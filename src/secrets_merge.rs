@@ -257,8 +257,7 @@ fn adopt_rotated_key(file: &mut PlainFile, base: &PlainFile, theirs: &PlainFile)
         return false;
     };
     file.set_key(key);
-    file.meta.set_age(theirs.meta.age.clone());
-    file.meta.set_kms(theirs.meta.kms.clone());
+    file.meta.set_keys(theirs.meta.keys().to_vec());
     true
 }
 

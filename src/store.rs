@@ -6,7 +6,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::config::{self, Config, ConfigError};
-use crate::keys::{self, AgeIdentities, KmsError, KmsKeySpec, NoKey};
+use crate::keys::{self, AgeIdentities, KeyError, KmsError, NoKey};
+use crate::sops::metadata::KeyEntry;
 use crate::sops::{self, AgeEntry, DataKey, KmsEntry, Metadata, PlainFile, SopsError};
 use crate::tempfiles::PlaintextTemp;
 use crate::yaml::{MapItem, Text, Value};
@@ -265,8 +266,7 @@ pub fn open_or_create(path: &Path, ids: &AgeIdentities) -> Result<(PlainFile, bo
         path: path.to_owned(),
         source: std::io::Error::other(e.to_string()),
     })?;
-    let (age, kms) = wrap_for_rule(path, &key, &rule)?;
-    let mut meta = Metadata::new(age, kms);
+    let mut meta = Metadata::with_keys(wrap_for_rule(path, &key, &rule)?);
     if let Some(r) = rule.rule {
         meta.rule = r;
     }
@@ -294,25 +294,30 @@ pub fn wrap_for_rule(
     path: &Path,
     key: &DataKey,
     rule: &config::CreationRule,
-) -> Result<(Vec<AgeEntry>, Vec<KmsEntry>), StoreError> {
-    if rule.age.is_empty() && rule.kms.is_empty() {
+) -> Result<Vec<KeyEntry>, StoreError> {
+    if rule.keys.is_empty() {
         return Err(StoreError::NoRecipients {
             path: path.to_owned(),
         });
     }
-    let age = wrap_age(key, &rule.age)?;
-    let specs: Vec<KmsKeySpec> = rule.kms.iter().map(KmsKeySpec::from).collect();
-    let kms = keys::wrap_kms(key, &specs).map_err(|source| StoreError::Kms {
-        path: path.to_owned(),
-        source,
-    })?;
-    Ok((age, kms))
+    keys::wrap_all(key, &rule.keys).map_err(|error| match error {
+        KeyError::Age(source) => StoreError::Age(source),
+        KeyError::Kms(source) => StoreError::Kms {
+            path: path.to_owned(),
+            source,
+        },
+    })
 }
 
 /// Adds a KMS key to an open file: the *same* data key is wrapped for it (one `Encrypt`), so
 /// values stay as they are. Save the file to keep the change.
-pub fn add_kms_key(path: &Path, file: &mut PlainFile, spec: &KmsKeySpec) -> Result<(), StoreError> {
-    if file.meta.kms.iter().any(|k| k.arn == spec.arn) {
+pub fn add_kms_key(path: &Path, file: &mut PlainFile, spec: &KmsEntry) -> Result<(), StoreError> {
+    let present = file
+        .meta
+        .keys()
+        .iter()
+        .any(|key| key.kind() == "kms" && key.id() == spec.arn);
+    if present {
         return Err(StoreError::KmsKeyPresent {
             path: path.to_owned(),
             arn: spec.arn.clone(),
@@ -322,9 +327,7 @@ pub fn add_kms_key(path: &Path, file: &mut PlainFile, spec: &KmsKeySpec) -> Resu
         path: path.to_owned(),
         source,
     })?;
-    let mut kms = file.meta.kms.clone();
-    kms.push(entry);
-    file.meta.set_kms(kms);
+    file.meta.add_key(KeyEntry::Kms(entry));
     Ok(())
 }
 

@@ -280,7 +280,7 @@ fn rotate_changes_every_ciphertext_and_locks_out_removed_recipients() {
             )],
             "test",
         );
-        ids.unwrap(&file.meta.age)
+        sls_secrets::keys::unwrap_local(file.meta.keys(), &ids)
             .expect("the first recipient opens it")
             .expose()
             .to_vec()

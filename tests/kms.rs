@@ -13,8 +13,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use common::{Moto, Repo, assert_error, assert_ok, count, marker, pass_aws_env, stderr, stdout};
-use sls_secrets::keys::{self, AgeIdentities, KmsError, KmsKeySpec};
-use sls_secrets::sops::{DataKey, KmsEntry, Metadata};
+use sls_secrets::keys::{self, AgeIdentities, KmsError};
+use sls_secrets::sops::metadata::KeyEntry;
+use sls_secrets::sops::{AgeEntry, DataKey, KmsEntry, Metadata};
 
 const DECRYPT: &str = "TrentService.Decrypt";
 const ENCRYPT: &str = "TrentService.Encrypt";
@@ -26,14 +27,15 @@ fn recorder() -> std::sync::MutexGuard<'static, ()> {
     RECORDER.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn spec(arn: &str, ctx: &[(&str, &str)]) -> KmsKeySpec {
-    KmsKeySpec {
+/// A KMS key not wrapped yet, as a creation rule names it.
+fn spec(arn: &str, ctx: &[(&str, &str)]) -> KmsEntry {
+    KmsEntry {
         arn: arn.to_owned(),
         context: ctx
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
-        ..KmsKeySpec::default()
+        ..KmsEntry::default()
     }
 }
 
@@ -142,16 +144,26 @@ fn tampered_enc_and_bad_base64_fail() {
 }
 
 /// age is tried first: with the age key no KMS call is made; without it exactly one Decrypt,
-/// and a second open of the same file in the same run makes none.
+/// and a second open of the same file in the same run makes none. The keys are wrapped the
+/// way a creation rule's are, through the key-source interface, KMS listed first.
 #[test]
 fn age_first_then_exactly_one_decrypt() {
     let Some(m) = common::moto() else { return };
     let _turn = recorder();
     let key = DataKey::generate().unwrap();
     let mk = marker("order");
-    let kms = keys::kms::wrap(&key, &spec(&m.arn, &[("run", &mk)])).unwrap();
-    let age = keys::age::wrap(&key, common::TEST_RECIPIENT_1).unwrap();
-    let meta = Metadata::new(vec![age], vec![kms]);
+    let rule_keys = [
+        KeyEntry::Kms(spec(&m.arn, &[("run", &mk)])),
+        KeyEntry::Age(AgeEntry {
+            recipient: common::TEST_RECIPIENT_1.to_owned(),
+            ..AgeEntry::default()
+        }),
+    ];
+    m.start_recording();
+    let wrapped = keys::wrap_all(&key, &rule_keys).unwrap();
+    assert_eq!(count(&m.stop_recording(&mk), ENCRYPT), 1);
+    assert!(wrapped.iter().all(|entry| !entry.enc().is_empty()));
+    let meta = Metadata::with_keys(wrapped);
 
     m.start_recording();
     let k = keys::unwrap_data_key(&meta, &age_ids()).unwrap();
@@ -190,10 +202,13 @@ fn no_key_lists_kms_attempts() {
     let k = keys::unwrap_data_key(&meta, &no_age_ids()).unwrap();
     assert_eq!(k.expose(), key.expose());
 
-    let meta = Metadata::new(Vec::new(), vec![wrong_ctx]);
+    let meta = Metadata::with_keys(vec![KeyEntry::Kms(wrong_ctx)]);
     let e = keys::unwrap_data_key(&meta, &no_age_ids())
         .err()
         .expect("must fail");
+    assert!(e.has_kms() && e.file_recipients.is_empty());
+    assert_eq!(e.attempts.len(), 1);
+    assert_eq!(e.attempts[0].id, m.arn);
     let d = e.details();
     assert!(d.contains("AWS KMS keys tried:"), "{d}");
     assert!(d.contains(&format!("  - KMS key {} can't", m.arn)), "{d}");

@@ -182,11 +182,17 @@ fn covered_by_existing_rule(
     else {
         return Ok(false);
     };
-    let missing: Vec<&String> = age.iter().filter(|r| !rule.age.contains(r)).collect();
-    let missing_kms: Vec<&String> = kms
+    let lacks = |kind: &str, id: &str| {
+        !rule
+            .keys
+            .iter()
+            .any(|key| key.kind() == kind && key.id() == id)
+    };
+    let missing: Vec<&String> = age
         .iter()
-        .filter(|a| !rule.kms.iter().any(|k| &k.arn == *a))
+        .filter(|recipient| lacks("age", recipient))
         .collect();
+    let missing_kms: Vec<&String> = kms.iter().filter(|arn| lacks("kms", arn)).collect();
     if missing.is_empty() && missing_kms.is_empty() {
         create_dir(secrets)?;
         eprintln!(

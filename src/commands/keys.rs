@@ -5,8 +5,9 @@
 use std::path::Path;
 
 use sls_secrets::config::CreationRule;
-use sls_secrets::keys::KmsKeySpec;
+use sls_secrets::keys;
 use sls_secrets::sops::Metadata;
+use sls_secrets::sops::metadata::KeyEntry;
 use sls_secrets::store::{self, StoreError};
 use sls_secrets::text::{escape_control, escape_control_lines};
 
@@ -67,58 +68,30 @@ fn not_a_stage_file(e: &StoreError) -> bool {
 
 /// One line per key that can open the file.
 fn recipients(out: &mut String, meta: &Metadata) {
-    for a in &meta.age {
-        out.push_str(&format!("  age  {}\n", a.recipient));
-    }
-    for k in &meta.kms {
-        let mut extra = Vec::new();
-        if !k.aws_profile.is_empty() {
-            extra.push(format!("profile {}", k.aws_profile));
-        }
-        if !k.role.is_empty() {
-            extra.push(format!("role {}", k.role));
-        }
-        let extra = if extra.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", extra.join(", "))
-        };
-        out.push_str(&format!("  kms  {}{extra}\n", k.arn));
+    for key in meta.keys() {
+        let described = keys::source_of(key).describe();
+        out.push_str(&format!("  {}  {described}\n", key.kind()));
     }
     for f in &meta.foreign_keys {
         out.push_str(&format!("  {f}  (not usable by sls-secrets)\n"));
     }
 }
 
-/// The keys `.sops.yaml` asks for that the file lacks (`+`) or has in excess (`-`).
+/// The keys `.sops.yaml` asks for that the file lacks (`+`) or has in excess (`-`), kind by
+/// kind.
 fn rule_drift(out: &mut String, stage: &str, meta: &Metadata, rule: &CreationRule) {
-    let have_age: Vec<&String> = meta.age.iter().map(|a| &a.recipient).collect();
-    let have_kms: Vec<&String> = meta.kms.iter().map(|k| &k.arn).collect();
+    let ids = |list: &[KeyEntry], kind: &str| -> Vec<String> {
+        let of_kind = list.iter().filter(|key| key.kind() == kind);
+        of_kind.map(|key| key.id().to_owned()).collect()
+    };
     let mut diff = Vec::new();
-    diff.extend(
-        rule.age
-            .iter()
-            .filter(|r| !have_age.contains(r))
-            .map(|r| format!("+ age {r}")),
-    );
-    diff.extend(
-        have_age
-            .iter()
-            .filter(|r| !rule.age.contains(r))
-            .map(|r| format!("- age {r}")),
-    );
-    diff.extend(
-        rule.kms
-            .iter()
-            .filter(|k| !have_kms.contains(&&k.arn))
-            .map(|k| format!("+ kms {}", k.arn)),
-    );
-    diff.extend(
-        have_kms
-            .iter()
-            .filter(|a| !rule.kms.iter().any(|k| &k.arn == **a))
-            .map(|a| format!("- kms {a}")),
-    );
+    for kind in keys::KINDS {
+        let (have, want) = (ids(meta.keys(), kind), ids(&rule.keys, kind));
+        let missing = want.iter().filter(|id| !have.contains(id));
+        diff.extend(missing.map(|id| format!("+ {kind} {id}")));
+        let extra = have.iter().filter(|id| !want.contains(id));
+        diff.extend(extra.map(|id| format!("- {kind} {id}")));
+    }
     if diff.is_empty() {
         out.push_str("  .sops.yaml: up to date\n");
         return;
@@ -130,25 +103,29 @@ fn rule_drift(out: &mut String, stage: &str, meta: &Metadata, rule: &CreationRul
     for d in diff {
         out.push_str(&format!("    {d}\n"));
     }
-    if let Some(k) = rule.kms.iter().find(|k| !have_kms.contains(&&k.arn)) {
+    // `--add-kms` adds a KMS key without a new data key.
+    let have_kms = ids(meta.keys(), "kms");
+    if let Some(arn) = ids(&rule.keys, "kms")
+        .iter()
+        .find(|arn| !have_kms.contains(arn))
+    {
         out.push_str(&format!(
-            "  or keep the data key and add a KMS key: `sls-secrets keys --stage {stage} --add-kms {}`\n",
-            k.arn
+            "  or keep the data key and add a KMS key: `sls-secrets keys --stage {stage} --add-kms {arn}`\n"
         ));
     }
 }
 
-/// When the data key was last wrapped: the KMS `created_at`, else the date of the commit that
-/// introduced the current age stanza (sops records no time for age).
+/// When the data key was last wrapped: the latest `created_at` (KMS records one), else the
+/// date of the commit that introduced the current age stanza (sops records no time for age).
 fn last_wrapped(path: &Path, meta: &Metadata) -> String {
-    if let Some(k) = meta.kms.iter().map(|k| &k.created_at).max() {
-        return k.clone();
+    if let Some(created) = meta.keys().iter().filter_map(KeyEntry::created_at).max() {
+        return created.to_owned();
     }
-    let Some(stanza) = meta.age.first() else {
+    let Some(stanza) = meta.keys().iter().find(|key| key.created_at().is_none()) else {
         return "unknown".into();
     };
     // A line of the armored body is unique to this wrapping.
-    let Some(needle) = stanza.enc.lines().nth(2) else {
+    let Some(needle) = stanza.enc().lines().nth(2) else {
         return "unknown".into();
     };
     let dir = path.parent().unwrap_or(Path::new("."));
@@ -161,7 +138,7 @@ fn last_wrapped(path: &Path, meta: &Metadata) -> String {
 /// `--add-kms ARN`: wraps the stage's current data key for one more KMS key. Values and
 /// their ciphertexts are unchanged; only the `sops:` block gains an entry.
 fn add_kms(args: &KeysArgs, ctx: &Context, stage: &str, arn: &str) -> Result<u8, Failure> {
-    let mut spec = KmsKeySpec::parse(arn).map_err(|e| {
+    let mut spec = keys::kms::parse_key(arn).map_err(|e| {
         let hint = e.hint();
         let f = Failure::new(e.to_string());
         match hint {

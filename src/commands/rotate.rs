@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use sls_secrets::keys;
 use sls_secrets::sops::DataKey;
 use sls_secrets::store;
 
@@ -22,10 +23,11 @@ pub(crate) fn run(args: &RotateArgs, ctx: &Context) -> Result<u8, Failure> {
         let rule = store::creation_rule(path)?;
         let key = DataKey::generate()
             .map_err(|e| Failure::new(format!("random number generator: {e}")))?;
-        let (age, kms) = store::wrap_for_rule(path, &key, &rule)?;
-        // `save` checks the values against the new key in memory; check the new age wrap too
-        // where one of our identities is among the recipients (a KMS check would cost a call).
-        if let Some(opened) = ids.unwrap(&age)
+        let wrapped = store::wrap_for_rule(path, &key, &rule)?;
+        // `save` checks the values against the new key in memory; check the new local wraps
+        // too where one of our identities is among the recipients (a KMS check would cost a
+        // call).
+        if let Some(opened) = keys::unwrap_local(&wrapped, &ids)
             && opened.expose() != key.expose()
         {
             return Err(Failure::new(format!(
@@ -34,8 +36,7 @@ pub(crate) fn run(args: &RotateArgs, ctx: &Context) -> Result<u8, Failure> {
         }
         let mut file = file;
         file.set_key(key);
-        file.meta.set_age(age);
-        file.meta.set_kms(kms);
+        file.meta.set_keys(wrapped);
         // The rule also decides which values are encrypted: a file whose `sops:` block was
         // edited (values left in clear) is encrypted by the rule again.
         file.meta.set_encryption(
@@ -46,12 +47,7 @@ pub(crate) fn run(args: &RotateArgs, ctx: &Context) -> Result<u8, Failure> {
     }
     for (stage, path, mut file, rule) in planned {
         store::save(path, &mut file)?;
-        let names: Vec<&str> = rule
-            .age
-            .iter()
-            .map(String::as_str)
-            .chain(rule.kms.iter().map(|k| k.arn.as_str()))
-            .collect();
+        let names: Vec<&str> = rule.keys.iter().map(|key| key.id()).collect();
         eprintln!(
             "rotated {} (stage {stage}): new data key for {}",
             path.display(),

@@ -39,6 +39,11 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use zeroize::Zeroizing;
 
+use super::error::KeyError;
+pub use super::error::KmsError;
+use super::identities::AgeIdentities;
+use super::source::KeySource;
+use crate::sops::metadata::KeyEntry;
 use crate::sops::{DataKey, KmsEntry};
 
 /// TCP connect timeout for KMS (and STS) requests.
@@ -52,165 +57,58 @@ pub const CALL_DEADLINE: Duration = Duration::from_secs(15);
 /// Attempts per operation (1 retry).
 pub const MAX_ATTEMPTS: u32 = 2;
 
-/// A KMS key to wrap a data key for: one `kms` entry of a `.sops.yaml` rule, or `--kms ARN`.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct KmsKeySpec {
-    pub arn: String,
-    pub role: String,
-    pub context: Vec<(String, String)>,
-    pub aws_profile: String,
-}
-
-impl KmsKeySpec {
-    /// sops' command-line form: `arn` or `arn+role_arn` (split at `+arn:`).
-    pub fn parse(s: &str) -> Result<KmsKeySpec, KmsError> {
-        let s = s.trim();
-        let (arn, role) = match s.find("+arn:") {
-            Some(i) => (&s[..i], &s[i + 1..]),
-            None => (s, ""),
-        };
-        if !arn.starts_with("arn:") || !arn.contains(":kms:") {
-            return Err(KmsError::BadArn(arn.to_owned()));
-        }
-        Ok(KmsKeySpec {
-            arn: arn.to_owned(),
-            role: role.to_owned(),
-            ..KmsKeySpec::default()
-        })
+/// A KMS key from sops' command-line form, `arn` or `arn+role_arn` (split at `+arn:`): an
+/// entry not wrapped yet.
+pub fn parse_key(s: &str) -> Result<KmsEntry, KmsError> {
+    let s = s.trim();
+    let (arn, role) = match s.find("+arn:") {
+        Some(i) => (&s[..i], &s[i + 1..]),
+        None => (s, ""),
+    };
+    if !arn.starts_with("arn:") || !arn.contains(":kms:") {
+        return Err(KmsError::BadArn(arn.to_owned()));
     }
+    Ok(KmsEntry {
+        arn: arn.to_owned(),
+        role: role.to_owned(),
+        ..KmsEntry::default()
+    })
 }
 
-impl From<&crate::config::KmsKey> for KmsKeySpec {
-    fn from(k: &crate::config::KmsKey) -> KmsKeySpec {
-        KmsKeySpec {
-            arn: k.arn.clone(),
-            role: k.role.clone(),
-            context: k.context.clone(),
-            aws_profile: k.aws_profile.clone(),
+impl KeySource for KmsEntry {
+    fn describe(&self) -> String {
+        let mut extra = Vec::new();
+        if !self.aws_profile.is_empty() {
+            extra.push(format!("profile {}", self.aws_profile));
+        }
+        if !self.role.is_empty() {
+            extra.push(format!("role {}", self.role));
+        }
+        if extra.is_empty() {
+            self.arn.clone()
+        } else {
+            format!("{} ({})", self.arn, extra.join(", "))
         }
     }
-}
 
-/// Why a KMS wrap or unwrap failed. Carries ARNs, names and SDK messages, never key bytes.
-#[derive(Clone, Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum KmsError {
-    #[error("`{0}` is not a KMS key ARN")]
-    BadArn(String),
-    #[error("`sops.kms[].enc` of {arn} is not valid base64")]
-    BadEnc { arn: String },
-    #[error("can't start the runtime for AWS calls: {0}")]
-    Runtime(String),
-    #[error("no AWS region for KMS key {arn}")]
-    NoRegion { arn: String },
-    #[error("no AWS credentials for KMS key {arn}{via}: {chain}")]
-    NoCredentials {
-        arn: String,
-        via: String,
-        chain: String,
-    },
-    #[error("assuming role {role} for KMS key {arn} failed: {why}")]
-    AssumeRole {
-        arn: String,
-        role: String,
-        why: String,
-    },
-    #[error("KMS denied {op} with key {arn} to {identity}: {why}")]
-    AccessDenied {
-        op: &'static str,
-        arn: String,
-        identity: String,
-        why: String,
-    },
-    #[error(
-        "KMS key {arn} can't decrypt this data key: wrong key, or the encryption context in the file does not match the one it was wrapped with"
-    )]
-    InvalidCiphertext { arn: String },
-    #[error("KMS key {arn} was not found in region {region}{why}")]
-    NotFound {
-        arn: String,
-        region: String,
-        why: String,
-    },
-    #[error("KMS key {arn} is disabled or pending deletion{why}")]
-    Disabled { arn: String, why: String },
-    #[error("no answer from KMS at {endpoint} for key {arn} within {secs} s")]
-    Timeout {
-        arn: String,
-        endpoint: String,
-        secs: u64,
-    },
-    #[error("can't reach KMS at {endpoint} for key {arn}: {why}")]
-    Unreachable {
-        arn: String,
-        endpoint: String,
-        why: String,
-    },
-    #[error("KMS {op} with key {arn} failed: {why}")]
-    Service {
-        op: &'static str,
-        arn: String,
-        why: String,
-    },
-    /// An answer that is not a KMS response (a proxy's page, a wrong endpoint): the SDK can
-    /// only call it "unhandled", so say what came back and from where.
-    #[error(
-        "KMS {op} with key {arn} failed: HTTP {status} from {endpoint}, which is not a KMS answer{why}"
-    )]
-    BadResponse {
-        op: &'static str,
-        arn: String,
-        status: u16,
-        endpoint: String,
-        why: String,
-    },
-    #[error("KMS returned a {len}-byte data key for {arn}; sops data keys are 32 bytes")]
-    BadKeyLength { arn: String, len: usize },
-    #[error("{reason} (skipped {arn}, which uses the same AWS client)")]
-    Skipped { arn: String, reason: String },
+    fn noun(&self) -> &'static str {
+        "AWS KMS keys"
+    }
+
+    fn is_local(&self) -> bool {
+        false
+    }
+
+    fn wrap(&self, key: &DataKey) -> Result<KeyEntry, KeyError> {
+        Ok(KeyEntry::Kms(wrap(key, self)?))
+    }
+
+    fn unwrap(&self, _local: &AgeIdentities) -> Option<Result<DataKey, KeyError>> {
+        Some(unwrap(self).map_err(KeyError::from))
+    }
 }
 
 impl KmsError {
-    /// What the user can do about it.
-    pub fn hint(&self) -> Option<String> {
-        Some(match self {
-            KmsError::BadArn(_) => {
-                "a KMS key ARN looks like arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab (append +arn:aws:iam::…:role/NAME to assume a role)".into()
-            }
-            KmsError::NoRegion { .. } => {
-                "use the full key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID), or set AWS_REGION".into()
-            }
-            KmsError::NoCredentials { via, .. } => {
-                let mut h = String::from(
-                    "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE for a profile in ~/.aws/config (SSO profiles: run `aws sso login` first)",
-                );
-                if via.contains("profile") {
-                    h.push_str("; check that the profile named in the file exists in ~/.aws/config or ~/.aws/credentials");
-                }
-                h
-            }
-            KmsError::AssumeRole { .. } => {
-                "the current AWS identity must be allowed sts:AssumeRole on that role (check the role's trust policy)".into()
-            }
-            KmsError::AccessDenied { .. } => {
-                "the identity needs kms:Decrypt (to read) or kms:Encrypt (to write) on the key: check the key policy and IAM policy, or use the deploy role".into()
-            }
-            KmsError::InvalidCiphertext { .. } => {
-                "the `context` under sops.kms must be exactly the one used when the key was wrapped; restore the file from git".into()
-            }
-            KmsError::NotFound { .. } => {
-                "check the key ARN and that the credentials are for the key's account".into()
-            }
-            KmsError::Timeout { .. } | KmsError::Unreachable { .. } => {
-                "check the network; AWS_ENDPOINT_URL_KMS / AWS_ENDPOINT_URL override the endpoint".into()
-            }
-            KmsError::BadResponse { .. } => {
-                "check AWS_ENDPOINT_URL_KMS / AWS_ENDPOINT_URL and any proxy (HTTPS_PROXY) between you and KMS".into()
-            }
-            _ => return None,
-        })
-    }
-
     /// Failures that are about the client (credentials, network), not this key: the same
     /// client would fail the same way for the next key.
     fn is_client_level(&self) -> bool {
@@ -304,8 +202,9 @@ pub fn session() -> Result<&'static Kms, KmsError> {
     SESSION.get_or_init(Kms::new).as_ref().map_err(Clone::clone)
 }
 
-/// Wraps `key` for one KMS key (one `Encrypt`).
-pub fn wrap(key: &DataKey, spec: &KmsKeySpec) -> Result<KmsEntry, KmsError> {
+/// Wraps `key` for one KMS key (one `Encrypt`); `spec`'s own `enc` and `created_at` are not
+/// used.
+pub fn wrap(key: &DataKey, spec: &KmsEntry) -> Result<KmsEntry, KmsError> {
     session()?.wrap(key, spec)
 }
 
@@ -329,7 +228,7 @@ impl Kms {
         })
     }
 
-    pub fn wrap(&self, key: &DataKey, spec: &KmsKeySpec) -> Result<KmsEntry, KmsError> {
+    pub fn wrap(&self, key: &DataKey, spec: &KmsEntry) -> Result<KmsEntry, KmsError> {
         let region = self.region(&spec.arn, &spec.aws_profile)?;
         let endpoint = endpoint_for(&region);
         let client = self.client(&spec.arn, &region, &spec.aws_profile, &spec.role)?;
@@ -780,14 +679,14 @@ mod tests {
     }
 
     #[test]
-    fn spec_parses_role_form() {
-        let s = KmsKeySpec::parse(
+    fn key_parses_role_form() {
+        let s = parse_key(
             "arn:aws:kms:eu-west-1:111122223333:key/k+arn:aws:iam::111122223333:role/deploy",
         )
         .unwrap();
         assert_eq!(s.arn, "arn:aws:kms:eu-west-1:111122223333:key/k");
         assert_eq!(s.role, "arn:aws:iam::111122223333:role/deploy");
-        assert!(KmsKeySpec::parse("alias/x").is_err());
+        assert!(parse_key("alias/x").is_err());
     }
 
     #[test]

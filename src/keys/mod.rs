@@ -1,130 +1,270 @@
 //! Key sources that wrap and unwrap a file's data key: age (local, tried first) and AWS KMS
 //! (network, tried only when no age identity opens the file).
+//!
+//! Each source implements [`KeySource`] once, on its own entry type (`age.rs`, `kms.rs`);
+//! [`source_of`] is the one place that maps an entry to its source. This module runs them:
+//! sops' decryption order and the error that lists every place tried. `identities.rs` finds
+//! the local identities; `error.rs` holds the sources' errors.
 
 pub mod age;
+mod error;
+pub mod identities;
 pub mod kms;
+mod source;
 
+use crate::sops::metadata::KeyEntry;
 use crate::sops::{DataKey, Metadata};
 
-pub use self::age::{AgeEnv, AgeError, AgeIdentities};
-pub use self::kms::{KmsError, KmsKeySpec};
+pub use self::error::{AgeError, KeyError, KmsError};
+pub use self::identities::{AgeEnv, AgeIdentities, Tried};
+pub use self::source::KeySource;
 
-/// One KMS key that was tried and why it did not open the file.
+/// Every kind of key entry, in the order `keys` lists them (local first).
+pub const KINDS: [&str; 2] = ["age", "kms"];
+
+/// The source that wraps and opens `entry`.
+pub fn source_of(entry: &KeyEntry) -> &dyn KeySource {
+    match entry {
+        KeyEntry::Age(entry) => entry,
+        KeyEntry::Kms(entry) => entry,
+    }
+}
+
+/// One key that was tried and why it did not open the file.
 #[derive(Debug)]
-pub struct KmsAttempt {
-    pub arn: String,
-    pub error: KmsError,
+pub struct Attempt {
+    /// The source's heading word for its keys (`AWS KMS keys`).
+    pub noun: &'static str,
+    /// The key's name (the ARN).
+    pub id: String,
+    pub error: KeyError,
 }
 
 /// No configured key opened the file. Lists every place looked, the file's recipients, and
-/// each KMS key tried with its failure.
+/// each key tried with its failure.
 #[derive(Debug, thiserror::Error)]
 #[error("no key could decrypt the data key")]
 pub struct NoKey {
-    pub tried: Vec<self::age::Tried>,
+    /// Where local identities were looked for.
+    pub tried: Vec<Tried>,
+    /// The recipients of the entries opened locally (age), in file order: none of ours.
     pub file_recipients: Vec<String>,
-    pub kms: Vec<KmsAttempt>,
+    /// Every key tried over the network, in order, with why it failed.
+    pub attempts: Vec<Attempt>,
+    /// Key types in the file that sls-secrets can't use.
     pub foreign: Vec<String>,
 }
 
 impl NoKey {
     /// The multi-line explanation printed under the error.
     pub fn details(&self) -> String {
-        let mut s = String::from("age identities looked for in:\n");
-        for t in &self.tried {
-            if let Some(problem) = &t.problem {
-                s.push_str(&format!("  - {}: can't use it: {problem}\n", t.place));
-                continue;
-            }
-            match t.found {
-                Some(1) => s.push_str(&format!(
-                    "  - {}: 1 identity, not one of the file's
-",
-                    t.place
-                )),
-                Some(n) => s.push_str(&format!(
-                    "  - {}: {n} identities, none of them the file's
-",
-                    t.place
-                )),
-                None => s.push_str(&format!(
-                    "  - {}
-",
-                    t.place
-                )),
-            }
+        let mut out = String::from("age identities looked for in:\n");
+        for tried in &self.tried {
+            out.push_str(&tried_line(tried));
         }
         if !self.file_recipients.is_empty() {
-            s.push_str("the file is encrypted for these age recipients:\n");
-            for r in &self.file_recipients {
-                s.push_str(&format!("  - {r}\n"));
+            out.push_str("the file is encrypted for these age recipients:\n");
+            for recipient in &self.file_recipients {
+                out.push_str(&format!("  - {recipient}\n"));
             }
         }
-        if !self.kms.is_empty() {
-            s.push_str("AWS KMS keys tried:\n");
-            for a in &self.kms {
-                // Most messages name the key already.
-                let msg = a.error.to_string();
-                if msg.contains(&a.arn) {
-                    s.push_str(&format!("  - {msg}\n"));
-                } else {
-                    s.push_str(&format!("  - {}: {msg}\n", a.arn));
-                }
+        let mut nouns: Vec<&str> = Vec::new();
+        for attempt in &self.attempts {
+            if !nouns.contains(&attempt.noun) {
+                nouns.push(attempt.noun);
             }
-            // One hint per kind of failure, in the order met.
-            let mut hints: Vec<String> = Vec::new();
-            for h in self.kms.iter().filter_map(|a| a.error.hint()) {
-                if !hints.contains(&h) {
-                    hints.push(h);
-                }
-            }
-            for h in hints {
-                s.push_str(&format!("{h}\n"));
-            }
+        }
+        for noun in nouns {
+            out.push_str(&format!("{noun} tried:\n"));
+            let group: Vec<&Attempt> = self
+                .attempts
+                .iter()
+                .filter(|attempt| attempt.noun == noun)
+                .collect();
+            out.push_str(&attempt_lines(&group));
         }
         if !self.foreign.is_empty() {
-            s.push_str(&format!(
+            out.push_str(&format!(
                 "it also has {} keys, which sls-secrets can't use\n",
                 self.foreign.join(", ")
             ));
         }
-        s
+        out
     }
 
-    /// Whether the file could have been opened with AWS KMS (so the fix may be AWS-side).
+    /// Whether a key that needs the network (AWS KMS) was tried, so the fix may be there.
     pub fn has_kms(&self) -> bool {
-        !self.kms.is_empty()
+        !self.attempts.is_empty()
     }
 }
 
-/// Opens a file's data key: the local age identities first, then each KMS key in file order
-/// until one works (sops' decryption order; at most one `Decrypt` per KMS entry per run).
-pub fn unwrap_data_key(meta: &Metadata, ids: &AgeIdentities) -> Result<DataKey, NoKey> {
-    if let Some(key) = ids.unwrap(&meta.age) {
-        return Ok(key);
+fn tried_line(tried: &Tried) -> String {
+    let place = &tried.place;
+    match (&tried.problem, tried.found) {
+        (Some(problem), _) => format!("  - {place}: can't use it: {problem}\n"),
+        (None, Some(1)) => format!("  - {place}: 1 identity, not one of the file's\n"),
+        (None, Some(count)) => {
+            format!("  - {place}: {count} identities, none of them the file's\n")
+        }
+        (None, None) => format!("  - {place}\n"),
     }
-    let mut kms_tried = Vec::new();
-    for entry in &meta.kms {
-        match kms::unwrap(entry) {
-            Ok(key) => return Ok(key),
-            Err(error) => kms_tried.push(KmsAttempt {
-                arn: entry.arn.clone(),
-                error,
-            }),
+}
+
+/// One line per attempt, then one hint per kind of failure, in the order met.
+fn attempt_lines(attempts: &[&Attempt]) -> String {
+    let mut out = String::new();
+    for attempt in attempts {
+        // Most messages name the key already.
+        let message = attempt.error.to_string();
+        if message.contains(&attempt.id) {
+            out.push_str(&format!("  - {message}\n"));
+        } else {
+            out.push_str(&format!("  - {}: {message}\n", attempt.id));
         }
     }
+    let mut hints: Vec<String> = Vec::new();
+    for hint in attempts.iter().filter_map(|attempt| attempt.error.hint()) {
+        if !hints.contains(&hint) {
+            hints.push(hint);
+        }
+    }
+    for hint in hints {
+        out.push_str(&format!("{hint}\n"));
+    }
+    out
+}
+
+/// sops' decryption order: entries opened locally first (no network), then the others in
+/// file order; among the local ones, those addressed to one of our identities first (no
+/// wasted X25519 work).
+fn decryption_order<'a>(keys: &'a [KeyEntry], local: &AgeIdentities) -> Vec<&'a KeyEntry> {
+    let ours = local.recipients();
+    let mut order: Vec<&KeyEntry> = keys.iter().collect();
+    order.sort_by_key(|entry| {
+        let mine = ours.iter().any(|recipient| recipient == entry.id());
+        (!source_of(entry).is_local(), !mine)
+    });
+    order
+}
+
+/// Opens a file's data key: the local identities first, then each KMS key in file order
+/// until one works (sops' decryption order; at most one `Decrypt` per KMS entry per run).
+pub fn unwrap_data_key(meta: &Metadata, local: &AgeIdentities) -> Result<DataKey, NoKey> {
+    let mut attempts = Vec::new();
+    for entry in decryption_order(meta.keys(), local) {
+        let source = source_of(entry);
+        match source.unwrap(local) {
+            Some(Ok(key)) => return Ok(key),
+            Some(Err(error)) => attempts.push(Attempt {
+                noun: source.noun(),
+                id: entry.id().to_owned(),
+                error,
+            }),
+            None => {}
+        }
+    }
+    let local_ids = meta
+        .keys()
+        .iter()
+        .filter(|entry| source_of(entry).is_local());
     Err(NoKey {
-        tried: ids.tried.clone(),
-        file_recipients: meta.age.iter().map(|e| e.recipient.clone()).collect(),
-        kms: kms_tried,
+        tried: local.tried.clone(),
+        file_recipients: local_ids.map(|entry| entry.id().to_owned()).collect(),
+        attempts,
         foreign: meta.foreign_keys.clone(),
     })
 }
 
-/// Wraps `key` for every KMS key of a rule (one `Encrypt` each).
-pub fn wrap_kms(
-    key: &DataKey,
-    specs: &[KmsKeySpec],
-) -> Result<Vec<crate::sops::KmsEntry>, KmsError> {
-    specs.iter().map(|s| kms::wrap(key, s)).collect()
+/// Opens the data key from `keys` with the local identities only, never the network.
+pub fn unwrap_local(keys: &[KeyEntry], local: &AgeIdentities) -> Option<DataKey> {
+    decryption_order(keys, local)
+        .into_iter()
+        .map(source_of)
+        .filter(|source| source.is_local())
+        .find_map(|source| source.unwrap(local)?.ok())
+}
+
+/// Wraps `key` for every key of a creation rule, in the rule's order (age locally, one KMS
+/// `Encrypt` per KMS key).
+pub fn wrap_all(key: &DataKey, keys: &[KeyEntry]) -> Result<Vec<KeyEntry>, KeyError> {
+    keys.iter()
+        .map(|entry| source_of(entry).wrap(key))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sops::{AgeEntry, KmsEntry};
+
+    fn age(recipient: &str) -> KeyEntry {
+        KeyEntry::Age(AgeEntry {
+            recipient: recipient.to_owned(),
+            ..AgeEntry::default()
+        })
+    }
+
+    fn kms(arn: &str, enc: &str) -> KeyEntry {
+        KeyEntry::Kms(KmsEntry {
+            arn: arn.to_owned(),
+            enc: enc.to_owned(),
+            ..KmsEntry::default()
+        })
+    }
+
+    fn local() -> (AgeIdentities, String) {
+        let identity = ::age::x25519::Identity::generate();
+        let recipient = identity.to_public().to_string();
+        (
+            AgeIdentities::from_identities(vec![identity], "test key"),
+            recipient,
+        )
+    }
+
+    #[test]
+    fn local_keys_first_ours_first_then_the_rest_in_file_order() {
+        let (ids, ours) = local();
+        let keys = [
+            kms("arn:a", ""),
+            age("age1other"),
+            kms("arn:b", ""),
+            age(&ours),
+        ];
+        let order: Vec<&str> = decryption_order(&keys, &ids)
+            .iter()
+            .map(|entry| entry.id())
+            .collect();
+        assert_eq!(order, [ours.as_str(), "age1other", "arn:a", "arn:b"]);
+    }
+
+    #[test]
+    fn a_rule_wrapped_through_the_interface_opens_locally() {
+        let (ids, ours) = local();
+        let key = DataKey::generate().unwrap();
+        let wrapped = wrap_all(&key, &[age(&ours)]).unwrap();
+        assert_eq!(wrapped[0].id(), ours);
+        let opened = unwrap_local(&wrapped, &ids).expect("our identity opens it");
+        assert_eq!(opened.expose(), key.expose());
+        let meta = Metadata::with_keys(wrapped);
+        assert_eq!(unwrap_data_key(&meta, &ids).unwrap().expose(), key.expose());
+    }
+
+    /// The error lists the places looked, the file's age recipients and each KMS key tried
+    /// (an `enc` that is not base64 fails before any network call).
+    #[test]
+    fn no_key_lists_every_place_and_key() {
+        let arn = "arn:aws:kms:us-east-1:111122223333:key/k";
+        let meta = Metadata::with_keys(vec![kms(arn, "not base64!"), age("age1other")]);
+        let nobody = AgeIdentities::from_identities(Vec::new(), "nowhere");
+        let error = unwrap_data_key(&meta, &nobody).err().expect("no key");
+        assert!(error.has_kms());
+        assert_eq!(
+            error.details(),
+            format!(
+                "age identities looked for in:\n  - nowhere: 0 identities, none of them the file's\n\
+                 the file is encrypted for these age recipients:\n  - age1other\n\
+                 AWS KMS keys tried:\n  - `sops.kms[].enc` of {arn} is not valid base64\n"
+            )
+        );
+    }
 }
