@@ -11,9 +11,11 @@
 //!   idempotent.
 //! - U+2028 inside a `%` directive line: saphyr-parser's positions after it are off, so a
 //!   second render found no `:` after a key. Scalars now confirm the parser's positions.
-//! - later runs (BENCHMARKS.md, findings 4–7): a lone `\r` ending a comment, equal non-scalar
-//!   keys in one mapping, an environment anchored inside a mapping key (finding 6, the cut
-//!   reading, is tested in `render/events.rs`).
+//! - later runs (BENCHMARKS.md, findings 4–9): a lone `\r` ending a comment, equal non-scalar
+//!   keys in one mapping, a mapping whose anchor sits on a line above its keys (finding 6,
+//!   found in a reading of large files that is gone; kept as a render test), an environment
+//!   anchored inside a mapping key, a complex key at the end of the file, a directive the
+//!   parser miscounts.
 //!
 //! The others pin behaviour that the performance work of issue 6 rewrote, so a later
 //! optimisation cannot change it silently:
@@ -334,9 +336,8 @@ fn a_complex_key_in_an_environment_is_refused_with_its_position() {
     assert!(e.contains("not a plain name"), "{e}");
 }
 
-/// A file this size (over 64 KiB) is parsed on a second thread, both as input and in the
-/// re-parse check (issue 11's speed work): the render must be exactly the one the inline
-/// parser gives, which is the smaller file's render repeated.
+/// A service with `n` functions: a large file's render must be exactly the small file's
+/// render repeated, whatever the file's size.
 fn many_functions(n: usize, shadow: bool) -> String {
     let mut s = String::from(
         "service: big\nprovider:\n  name: aws\n  environment:\n    LOG: info\nfunctions:\n",
@@ -353,7 +354,7 @@ fn many_functions(n: usize, shadow: bool) -> String {
 }
 
 #[test]
-fn a_large_file_renders_through_the_parser_thread_as_a_small_one_does() {
+fn a_large_file_renders_as_a_small_one_does() {
     let pairs = [("DB_PASSWORD", "s3cr3t \"q\""), ("API_KEY", "k")];
     let opts = RenderOptions::default();
     let large = many_functions(3000, true);
@@ -384,9 +385,8 @@ fn a_parse_error_near_the_end_of_a_large_file_is_reported_where_it_is() {
 
 #[test]
 fn a_large_file_reports_the_error_a_small_one_does_first() {
-    // On a large file the name checks run beside the plan (issue 11's speed work). When both
-    // fail, the name check's error must still be the one reported, as when one runs after the
-    // other (small files).
+    // When the name checks and the plan both fail, the name check's error is the one
+    // reported, on a small file and a large one alike.
     let bad_name = "  odd:\n    handler: h.odd\n    environment:\n      BAD-NAME: x\n";
     let list_env = |s: String| {
         s.replacen(
@@ -427,7 +427,7 @@ fn a_large_file_reports_the_error_a_small_one_does_first() {
 
 #[test]
 fn comment_ended_by_a_lone_carriage_return_before_a_block_scalar() {
-    // Found by fuzzing (run 13): YAML also ends a line at a lone `\r`. The block scalar's
+    // Fuzzing finding 4 (BENCHMARKS.md): YAML also ends a line at a lone `\r`. The block scalar's
     // header search skipped the comment to the next `\n`, missed the `|`, and the second
     // render of the output refused its own file.
     let src = "serkciv\\ux0ed:\r\r\r#\r |\r\r\r\r";
@@ -440,8 +440,7 @@ fn comment_ended_by_a_lone_carriage_return_before_a_block_scalar() {
 
 #[test]
 fn equal_non_scalar_keys_in_one_mapping_pair_first_with_first() {
-    // Found by fuzzing (run 19, the first built with debug assertions since the debug-only
-    // tree comparison came in): two equal flow-sequence keys in one mapping. The span tree
+    // Fuzzing finding 5 (BENCHMARKS.md): two equal flow-sequence keys in one mapping. The span tree
     // refuses equal scalar keys only; the
     // debug-build tree comparison looked both `[]` entries up by their text and paired the
     // second with the first, so it refused an output equal to its input.
@@ -475,8 +474,49 @@ fn equal_non_scalar_keys_in_one_mapping_pair_first_with_first() {
 }
 
 #[test]
+fn a_mapping_whose_anchor_sits_above_its_keys_is_where_its_keys_are() {
+    // Fuzzing finding 6 (BENCHMARKS.md): a mapping's properties on a line of their own put
+    // its start event at their column, not at its keys'. One parser refuses the first input
+    // (`provider` is not a key of the root mapping at column 3); each of the others is read
+    // as one parser reads it: refused with and without secrets, or rendered idempotently.
+    let pairs = [("DB_PASSWORD", "p")];
+    let opts = RenderOptions::default();
+    let crash = "&6666666\t\t#\t) \n   APP: 1\nprovider:\n  n666OW";
+    match render(crash, &secrets(&pairs), &opts) {
+        Err(Error::Parse { .. }) => {}
+        Err(other) => panic!("refused for another reason: {other}"),
+        Ok(r) => panic!("rendered {:?}", r.output),
+    }
+    for src in [
+        "&a\n  b: 1\nc: 2\n",
+        "!!map\n   b: 1\nc: 2\n",
+        "&a !!map\n  b: 1\n  c: 2\n",
+        "x:\n  &a\n    b: 1\n  c: 2\n",
+        "x:\n  y: &a\n      b: 1\n  c: 2\n",
+        "x: !t\n    b: 1\n  c: 2\n",
+        "&a\nb: 1\nc: 2\nd: 3\n",
+    ] {
+        let none = render(src, &[], &opts);
+        let first = render(src, &secrets(&pairs), &opts);
+        match (none, first) {
+            (Ok(none), Ok(first)) => {
+                assert_eq!(none.output, src, "nothing to write");
+                let again = render(&first.output, &secrets(&pairs), &opts).expect("renders again");
+                assert_eq!(again.output, first.output, "idempotent: {src:?}");
+            }
+            (Err(Error::Parse { .. }), Err(Error::Parse { .. })) => {}
+            (none, first) => panic!(
+                "{src:?}: {:?} / {:?}",
+                none.map(|r| r.output),
+                first.map(|r| r.output)
+            ),
+        }
+    }
+}
+
+#[test]
 fn an_environment_anchored_inside_a_mapping_key_is_refused() {
-    // Found by fuzzing (run 21): the environment is an alias to a mapping anchored inside a
+    // Fuzzing finding 7 (BENCHMARKS.md): the environment is an alias to a mapping anchored inside a
     // complex key. The sharing check walked values only, so render wrote the secrets into the
     // key as well; only the debug-build tree comparison saw the key change.
     let pairs = [("DB_PASSWORD", "p")];
@@ -507,7 +547,7 @@ fn an_environment_anchored_inside_a_mapping_key_is_refused() {
 
 #[test]
 fn a_complex_key_at_the_end_of_the_file_renders() {
-    // Found by fuzzing (run 23): a complex key's text runs to the next token, so after the
+    // Fuzzing finding 8 (BENCHMARKS.md): a complex key's text runs to the next token, so after the
     // render appended `provider:` its text differed from the input's, and the debug-build
     // tree comparison, which paired non-scalar keys by their text, called it missing.
     let src = "sse:qice: a\n? and a\n? ? ONLY:l$${\u{2713} rvgice[r";
@@ -523,7 +563,7 @@ fn a_complex_key_at_the_end_of_the_file_renders() {
 
 #[test]
 fn a_directive_the_parser_miscounts_is_refused_with_nothing_after_it() {
-    // Found by fuzzing (run 24): a multi-byte character in a directive, and no scalar after
+    // Fuzzing finding 9 (BENCHMARKS.md): a multi-byte character in a directive, and no scalar after
     // the `---` to show that the parser's positions had drifted. The render appended the
     // provider; the output's scalars then showed it, and a second render refused its own
     // output. The `---` marker is now checked where the parser puts it.

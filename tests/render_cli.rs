@@ -509,10 +509,9 @@ fn serverless_v4_has_no_escape_for_placeholders_so_render_refuses_them() {
     );
 }
 
-/// A large file is parsed beside the work on it, and the stage file decrypted beside the
-/// parse (render/events.rs). Where no thread can be made (a container's pid limit) render
-/// must still work, one step after the other: before, it panicked with "failed to spawn
-/// thread". The limit is a cgroup (v1 `pids` controller, as root) allowing one task.
+/// Render makes no thread: under a container's pid limit that allows no second task, a
+/// large render works (an earlier version panicked there with "failed to spawn thread").
+/// The limit is a cgroup (v1 `pids` controller, as root) allowing one task.
 #[test]
 fn a_large_render_works_where_no_thread_can_be_made() {
     let root = std::path::Path::new("/sys/fs/cgroup/pids");

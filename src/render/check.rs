@@ -1,9 +1,13 @@
-//! Safety checks around an edit:
-//! - before: an edited mapping shared through anchors/aliases/merge keys must only be seen at
-//!   environment paths, and replaced values must not define anchors used elsewhere;
-//! - after: the re-parsed output, with aliases and merge keys resolved, must equal the original
-//!   except for the intended environment entries, each of which must be exactly the secret;
+//! The checks every render runs, release builds included, besides the re-parse of the output
+//! ([`super::reparse`]):
+//! - before the edit: an edited mapping shared through anchors/aliases/merge keys must only be
+//!   seen at environment paths, and replaced values must not define anchors used elsewhere;
+//! - the plan covers every environment that must hold the secrets, read on the original tree
+//!   with the plan's overlay;
 //! - the merged environment of every function: key names, reserved names, the 4 KB limit.
+//!
+//! The tree-against-tree comparison that cross-checks these in tests and debug builds is
+//! [`super::reference`]; what it shares with them is here.
 
 use std::borrow::Cow;
 // Keys come from the user's own files: a fast hash matters more than flood resistance here.
@@ -15,12 +19,12 @@ use super::error::{Error, unsupported};
 use super::overlay::Overlay;
 use super::plan::{Plan, Slot};
 use super::splice::Edit;
-use super::tree::{Children, Entry, Kind, MAX_DEPTH, NodeId, Tree, effective_entries, key_repr};
+use super::tree::{Kind, MAX_DEPTH, NodeId, Tree, effective_entries};
 
 /// Upper bound on nodes visited while resolving aliases (guards against alias bombs).
-const BUDGET: usize = 4_000_000;
+pub(super) const BUDGET: usize = 4_000_000;
 
-fn budget_error() -> Error {
+pub(super) fn budget_error() -> Error {
     Error::Unsupported {
         line: 1,
         col: 1,
@@ -30,8 +34,9 @@ fn budget_error() -> Error {
     }
 }
 
+/// Where a node sits, for what the render may change there.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Ctx {
+pub(super) enum Ctx {
     Root,
     Provider,
     Functions,
@@ -41,7 +46,7 @@ enum Ctx {
     Other,
 }
 
-fn child_ctx(ctx: Ctx, key: &str) -> Ctx {
+pub(super) fn child_ctx(ctx: Ctx, key: &str) -> Ctx {
     match (ctx, key) {
         (Ctx::Root, "provider") => Ctx::Provider,
         (Ctx::Root, "functions") => Ctx::Functions,
@@ -190,8 +195,7 @@ fn walk(
                 let key = tree.node(k).scalar().unwrap_or("?").to_string();
                 if tree.node(k).scalar().is_none() {
                     // A collection or alias as a key: an edited mapping inside it would change
-                    // the key (found by fuzzing, run 21: `? vars: &vars` and `environment:
-                    // *vars`).
+                    // the key (`? vars: &vars` and `environment: *vars`).
                     path.push(format!("{key} (a key)"));
                     walk(tree, k, Ctx::Other, path, watch, seen, budget, depth + 1)?;
                     path.pop();
@@ -222,469 +226,6 @@ pub(crate) struct Expect<'x> {
     /// Every key must be present in provider.environment (normal mode) or in every
     /// function's environment (variable-string provider environment).
     pub variable_env: bool,
-}
-
-#[cfg_attr(not(debug_assertions), allow(dead_code))]
-struct Cmp<'a, 'b, 'x> {
-    a: &'a Tree<'a>,
-    b: &'b Tree<'b>,
-    exp: &'x Expect<'x>,
-    /// Secret name → index in `exp.names`.
-    name_index: HashMap<&'x str, usize>,
-    budget: usize,
-}
-
-/// Key lookup over one mapping's effective entries: a scan for the usual handful of keys, a
-/// hash map for large mappings (no allocation at all in the common case).
-#[cfg_attr(not(debug_assertions), allow(dead_code))]
-struct Keys<'e> {
-    entries: &'e [Entry<'e>],
-    /// Key → (key node, value).
-    hash: Option<HashMap<&'e str, (NodeId, NodeId)>>,
-}
-
-#[cfg_attr(not(debug_assertions), allow(dead_code))]
-impl<'e> Keys<'e> {
-    fn new(entries: &'e [Entry<'e>]) -> Self {
-        let hash = (entries.len() > 16).then(|| {
-            let mut m = HashMap::default();
-            for (k, kn, v) in entries {
-                m.entry(&**k).or_insert((*kn, *v));
-            }
-            m
-        });
-        Keys { entries, hash }
-    }
-
-    /// The first entry with this key: its key node and value.
-    fn find(&self, key: &str) -> Option<(NodeId, NodeId)> {
-        match &self.hash {
-            None => self
-                .entries
-                .iter()
-                .find(|(k, _, _)| k == key)
-                .map(|e| (e.1, e.2)),
-            Some(m) => m.get(key).copied(),
-        }
-    }
-
-    /// The value of the first entry with this key.
-    fn get(&self, key: &str) -> Option<NodeId> {
-        self.find(key).map(|(_, v)| v)
-    }
-
-    /// The entry that pairs with `from[i]`: its key node and value. A scalar key pairs with
-    /// the same key. Non-scalar keys pair by their order among the mapping's non-scalar
-    /// keys, which a render never adds, removes or moves; their text cannot pair them: two
-    /// may be equal (`[]: a` and `[]: b`, found by fuzzing, run 19), and a collection's text
-    /// runs to the next token, which the render may have written (run 23). The caller
-    /// compares the two keys' structure.
-    fn pair(&self, from: &[Entry<'_>], i: usize) -> Option<(NodeId, NodeId)> {
-        let key = &*from[i].0;
-        if !is_node_key(key) {
-            return self.find(key);
-        }
-        let nth = from[..i].iter().filter(|e| is_node_key(&e.0)).count();
-        let mut keys = self.entries.iter().filter(|e| is_node_key(&e.0));
-        keys.nth(nth).map(|e| (e.1, e.2))
-    }
-}
-
-/// A key that is not a scalar: [`key_repr`] marks its text with a leading NUL.
-#[cfg_attr(not(debug_assertions), allow(dead_code))]
-fn is_node_key(key: &str) -> bool {
-    key.starts_with('\0')
-}
-
-/// One step of the path being compared, resolved to text only for an error message.
-#[derive(Clone, Copy)]
-#[cfg_attr(not(debug_assertions), allow(dead_code))]
-enum Seg {
-    /// A key node of the original.
-    A(NodeId),
-    /// A key node of the output.
-    B(NodeId),
-    /// A sequence index.
-    Item(usize),
-    /// A secret's name.
-    Name(usize),
-}
-
-#[cfg_attr(not(debug_assertions), allow(dead_code))]
-enum Mismatch {
-    At(String),
-    Budget,
-}
-
-/// Compare original and output with aliases and merge keys resolved.
-#[cfg_attr(not(debug_assertions), allow(dead_code))]
-pub(crate) fn verify(a: &Tree<'_>, b: &Tree<'_>, exp: &Expect<'_>) -> Result<(), Error> {
-    let mut c = Cmp {
-        a,
-        b,
-        exp,
-        name_index: exp.names.iter().enumerate().map(|(i, n)| (*n, i)).collect(),
-        budget: BUDGET,
-    };
-    let mut path = Vec::new();
-    match c.node(a.root, b.root, Ctx::Root, &mut path, 0) {
-        Ok(()) => Ok(()),
-        Err(Mismatch::Budget) => Err(budget_error()),
-        Err(Mismatch::At(msg)) => Err(Error::Internal {
-            message: format!("the edited file does not re-parse to the intended change: {msg}"),
-        }),
-    }
-}
-
-#[cfg_attr(not(debug_assertions), allow(dead_code))]
-impl Cmp<'_, '_, '_> {
-    fn tick(&mut self) -> Result<(), Mismatch> {
-        self.budget = self.budget.checked_sub(1).ok_or(Mismatch::Budget)?;
-        Ok(())
-    }
-
-    /// The path is rendered only here, on failure: the walk itself allocates nothing per node.
-    fn fail(&self, path: &[Seg], what: &str) -> Mismatch {
-        let parts: Vec<String> = path
-            .iter()
-            .map(|s| match *s {
-                Seg::A(k) => key_repr(self.a, k).into_owned(),
-                Seg::B(k) => key_repr(self.b, k).into_owned(),
-                Seg::Item(i) => format!("[{i}]"),
-                Seg::Name(i) => self.exp.names[i].to_string(),
-            })
-            .collect();
-        Mismatch::At(format!("{what} at `{}`", parts.join(".")))
-    }
-
-    fn node(
-        &mut self,
-        a: Option<NodeId>,
-        b: Option<NodeId>,
-        ctx: Ctx,
-        path: &mut Vec<Seg>,
-        depth: usize,
-    ) -> Result<(), Mismatch> {
-        self.tick()?;
-        if depth > MAX_DEPTH * 4 {
-            return Err(Mismatch::Budget);
-        }
-        let a = a.map(|x| self.a.deref(x));
-        let b = b.map(|x| self.b.deref(x));
-        let a_null = a.is_none_or(|x| self.a.node(x).is_null());
-        let b_null = b.is_none_or(|x| self.b.node(x).is_null());
-        let a_map = a.filter(|&x| matches!(self.a.node(x).kind, Kind::Map { .. }));
-        let b_map = b.filter(|&x| matches!(self.b.node(x).kind, Kind::Map { .. }));
-        match ctx {
-            Ctx::Root | Ctx::Provider | Ctx::Function | Ctx::ProviderEnv | Ctx::FunctionEnv
-                if (a_null || a_map.is_some()) && (b_null || b_map.is_some()) =>
-            {
-                if a_null && b_null && a.is_some() == b.is_some() {
-                    // Identical nulls; an env still has to receive required keys.
-                    if !self.required(ctx) {
-                        return self.same(a, b, path, depth);
-                    }
-                }
-                let ea = a_map
-                    .map(|m| effective_entries(self.a, m))
-                    .unwrap_or_default();
-                let eb = b_map
-                    .map(|m| effective_entries(self.b, m))
-                    .unwrap_or_default();
-                if matches!(ctx, Ctx::ProviderEnv | Ctx::FunctionEnv) {
-                    return self.env(&ea, &eb, ctx, path, depth);
-                }
-                let mb = Keys::new(&eb);
-                let ma = Keys::new(&ea);
-                for (i, (k, kn, v)) in ea.iter().enumerate() {
-                    path.push(Seg::A(*kn));
-                    let c = child_ctx(ctx, k);
-                    match mb.pair(&ea, i) {
-                        Some((kb, w)) => {
-                            self.same_key(*kn, kb, path, depth)?;
-                            self.node(Some(*v), Some(w), c, path, depth + 1)?;
-                        }
-                        None => return Err(self.fail(path, "entry missing in the output")),
-                    }
-                    path.pop();
-                }
-                for (i, (k, kn, w)) in eb.iter().enumerate() {
-                    if ma.pair(&eb, i).is_some() {
-                        continue;
-                    }
-                    path.push(Seg::B(*kn));
-                    let c = child_ctx(ctx, k);
-                    let creatable = matches!(
-                        (ctx, c),
-                        (Ctx::Root, Ctx::Provider)
-                            | (Ctx::Provider, Ctx::ProviderEnv)
-                            | (Ctx::Function, Ctx::FunctionEnv)
-                    );
-                    if !creatable {
-                        return Err(self.fail(path, "unexpected new entry"));
-                    }
-                    self.node(None, Some(*w), c, path, depth + 1)?;
-                    path.pop();
-                }
-                // The environment that must receive the secrets has to exist in the output:
-                // the walk above only checks environments present on either side (found by
-                // fuzzing: an insert that landed inside a comment verified as "unchanged").
-                let holds = match ctx {
-                    Ctx::Root if !self.exp.variable_env => Some("provider"),
-                    Ctx::Provider if !self.exp.variable_env => Some("environment"),
-                    Ctx::Function if self.exp.variable_env => Some("environment"),
-                    _ => None,
-                };
-                if let Some(key) = holds
-                    && !self.exp.names.is_empty()
-                    && mb.get(key).is_none()
-                {
-                    return Err(
-                        self.fail(path, &format!("`{key}` missing: secret entries missing"))
-                    );
-                }
-                Ok(())
-            }
-            Ctx::Provider
-                if !self.exp.variable_env
-                    && let (Some(x), Some(m)) = (a, b_map)
-                    && matches!(self.a.node(x).kind, Kind::Scalar { .. })
-                    && !self.a.node(x).is_null()
-                    && !self.a.node(x).has_tag() =>
-            {
-                // `provider: aws` written out as `name: aws` plus the environment.
-                let eb = effective_entries(self.b, m);
-                let mut name = false;
-                let mut env = None;
-                for (k, kn, w) in &eb {
-                    path.push(Seg::B(*kn));
-                    match &**k {
-                        "name" => {
-                            self.same(Some(x), Some(*w), path, depth + 1)?;
-                            name = true;
-                        }
-                        "environment" => env = Some((*kn, *w)),
-                        _ => return Err(self.fail(path, "unexpected new entry")),
-                    }
-                    path.pop();
-                }
-                if !name {
-                    return Err(self.fail(path, "`name` missing from the expanded provider"));
-                }
-                match env {
-                    Some((kn, w)) => {
-                        path.push(Seg::B(kn));
-                        self.node(None, Some(w), Ctx::ProviderEnv, path, depth + 1)?;
-                        path.pop();
-                        Ok(())
-                    }
-                    None => self.node(None, None, Ctx::ProviderEnv, path, depth + 1),
-                }
-            }
-            Ctx::Functions => match (a_map, b_map) {
-                (Some(fa), Some(fb)) => {
-                    let ea = effective_entries(self.a, fa);
-                    let eb = effective_entries(self.b, fb);
-                    if ea.len() != eb.len() {
-                        return Err(self.fail(path, "different number of functions"));
-                    }
-                    for ((ka, kn, va), (kb, knb, vb)) in ea.iter().zip(eb.iter()) {
-                        // Non-scalar names compare by structure: their text runs to the next
-                        // token, which the render may have written.
-                        if is_node_key(ka) != is_node_key(kb) || !is_node_key(ka) && ka != kb {
-                            return Err(self.fail(path, "function names differ"));
-                        }
-                        self.same_key(*kn, *knb, path, depth)?;
-                        path.push(Seg::A(*kn));
-                        self.node(Some(*va), Some(*vb), Ctx::Function, path, depth + 1)?;
-                        path.pop();
-                    }
-                    Ok(())
-                }
-                _ => self.same(a, b, path, depth),
-            },
-            _ => self.same(a, b, path, depth),
-        }
-    }
-
-    fn required(&self, ctx: Ctx) -> bool {
-        match ctx {
-            Ctx::ProviderEnv => !self.exp.variable_env,
-            Ctx::FunctionEnv => self.exp.variable_env,
-            _ => false,
-        }
-    }
-
-    fn env(
-        &mut self,
-        ea: &[Entry<'_>],
-        eb: &[Entry<'_>],
-        ctx: Ctx,
-        path: &mut Vec<Seg>,
-        depth: usize,
-    ) -> Result<(), Mismatch> {
-        let mb = Keys::new(eb);
-        let ma = Keys::new(ea);
-        // Driven by the environment's own entries (a few) rather than by every secret name,
-        // so checking 2,000 function environments against 200 secrets stays linear.
-        if self.required(ctx) {
-            for (i, name) in self.exp.names.iter().enumerate() {
-                if mb.get(name).is_none() {
-                    path.push(Seg::Name(i));
-                    return Err(self.fail(path, "secret entry missing"));
-                }
-            }
-        }
-        for (k, _, w) in eb {
-            let Some(&i) = self.name_index.get(&**k) else {
-                continue;
-            };
-            let n = self.b.node(*w);
-            let ok = matches!(&n.kind, Kind::Scalar { value } if value == self.exp.yaml_values[i])
-                && n.style == ScalarStyle::DoubleQuoted
-                && !n.has_tag();
-            if !ok {
-                path.push(Seg::Name(i));
-                return Err(self.fail(path, "secret entry does not resolve to the secret"));
-            }
-        }
-        for (j, (k, kn, v)) in ea.iter().enumerate() {
-            if let Some(&i) = self.name_index.get(&**k) {
-                if mb.get(k).is_none() {
-                    path.push(Seg::Name(i));
-                    return Err(self.fail(path, "entry removed from the environment"));
-                }
-                continue;
-            }
-            path.push(Seg::A(*kn));
-            let Some((kb, w)) = mb.pair(ea, j) else {
-                return Err(self.fail(path, "entry missing in the output"));
-            };
-            self.same_key(*kn, kb, path, depth)?;
-            self.node(Some(*v), Some(w), Ctx::Other, path, depth + 1)?;
-            path.pop();
-        }
-        for (j, (k, kn, _)) in eb.iter().enumerate() {
-            if ma.pair(eb, j).is_none() && !self.name_index.contains_key(&**k) {
-                path.push(Seg::B(*kn));
-                return Err(self.fail(path, "unexpected new entry"));
-            }
-        }
-        Ok(())
-    }
-
-    /// Paired keys: equal scalars already (they paired by value); a non-scalar key must have
-    /// the same structure on both sides.
-    fn same_key(
-        &mut self,
-        ka: NodeId,
-        kb: NodeId,
-        path: &mut Vec<Seg>,
-        depth: usize,
-    ) -> Result<(), Mismatch> {
-        match (self.a.node(ka).scalar(), self.b.node(kb).scalar()) {
-            // Paired by value, unless the value begins with the NUL that marks a non-scalar
-            // key's text: compare them anyway.
-            (Some(x), Some(y)) if x == y => Ok(()),
-            _ => self.same(Some(ka), Some(kb), path, depth + 1),
-        }
-    }
-
-    /// Same keys in the same order on both sides, and no merge keys.
-    fn same_plain_keys(&self, a: Children, b: Children) -> bool {
-        let (a, b) = (self.a.pairs(a), self.b.pairs(b));
-        a.len() == b.len()
-            && a.iter().zip(b).all(|(&(ka, _), &(kb, _))| {
-                !self.a.is_merge_key(ka)
-                    && !self.b.is_merge_key(kb)
-                    && key_repr(self.a, ka) == key_repr(self.b, kb)
-            })
-    }
-
-    /// Structural equality (after resolving aliases and merges).
-    fn same(
-        &mut self,
-        a: Option<NodeId>,
-        b: Option<NodeId>,
-        path: &mut Vec<Seg>,
-        depth: usize,
-    ) -> Result<(), Mismatch> {
-        self.tick()?;
-        if depth > MAX_DEPTH * 4 {
-            return Err(Mismatch::Budget);
-        }
-        let (a, b) = match (a, b) {
-            (None, None) => return Ok(()),
-            (Some(a), Some(b)) => (self.a.deref(a), self.b.deref(b)),
-            _ => return Err(self.fail(path, "entry present on one side only")),
-        };
-        let (na, nb) = (self.a.node(a), self.b.node(b));
-        if self.a.tag(a) != self.b.tag(b) {
-            return Err(self.fail(path, "tag differs"));
-        }
-        match (&na.kind, &nb.kind) {
-            (Kind::Scalar { value: va }, Kind::Scalar { value: vb }) => {
-                let plain_a = na.style == ScalarStyle::Plain;
-                let plain_b = nb.style == ScalarStyle::Plain;
-                if va != vb || plain_a != plain_b {
-                    return Err(self.fail(path, "value differs"));
-                }
-                Ok(())
-            }
-            (Kind::Map { entries: xa, .. }, Kind::Map { entries: xb, .. })
-                if self.same_plain_keys(*xa, *xb) =>
-            {
-                // Same keys in the same order and no merge keys (nearly every mapping outside
-                // the environments): pairwise, without collecting effective entries.
-                for (&(kn, v), &(_, w)) in self.a.pairs(*xa).iter().zip(self.b.pairs(*xb)) {
-                    path.push(Seg::A(kn));
-                    self.same(Some(v), Some(w), path, depth + 1)?;
-                    path.pop();
-                }
-                Ok(())
-            }
-            (Kind::Map { .. }, Kind::Map { .. }) => {
-                let ea = effective_entries(self.a, a);
-                let eb = effective_entries(self.b, b);
-                if ea.len() != eb.len() {
-                    return Err(self.fail(path, "mapping size differs"));
-                }
-                if ea.iter().zip(eb.iter()).all(|(x, y)| x.0 == y.0) {
-                    // Untouched mappings keep their key order: compare pairwise.
-                    for ((_, kn, v), (_, _, w)) in ea.iter().zip(eb.iter()) {
-                        path.push(Seg::A(*kn));
-                        self.same(Some(*v), Some(*w), path, depth + 1)?;
-                        path.pop();
-                    }
-                    return Ok(());
-                }
-                let mb = Keys::new(&eb);
-                for (i, (_, kn, v)) in ea.iter().enumerate() {
-                    path.push(Seg::A(*kn));
-                    let Some((kb, w)) = mb.pair(&ea, i) else {
-                        return Err(self.fail(path, "key missing"));
-                    };
-                    self.same_key(*kn, kb, path, depth)?;
-                    self.same(Some(*v), Some(w), path, depth + 1)?;
-                    path.pop();
-                }
-                Ok(())
-            }
-            (Kind::Seq { items: ia, .. }, Kind::Seq { items: ib, .. }) => {
-                let (ia, ib) = (self.a.list(*ia), self.b.list(*ib));
-                if ia.len() != ib.len() {
-                    return Err(self.fail(path, "sequence length differs"));
-                }
-                for (i, (&x, &y)) in ia.iter().zip(ib.iter()).enumerate() {
-                    path.push(Seg::Item(i));
-                    self.same(Some(x), Some(y), path, depth + 1)?;
-                    path.pop();
-                }
-                Ok(())
-            }
-            _ => Err(self.fail(path, "node kind differs")),
-        }
-    }
 }
 
 /// Reserved by Lambda: one list for the store and render.
@@ -993,11 +534,11 @@ pub(crate) fn check_coverage(
 }
 
 /// (key, bytes, whether the size is an estimate) of one environment entry.
-type SizedEntry<'a> = (Cow<'a, str>, usize, bool);
+pub(super) type SizedEntry<'a> = (Cow<'a, str>, usize, bool);
 
 /// Size of an entry the render leaves as it is: a value already holding a secret counts as
 /// the secret (Lambda sees the unescaped value).
-fn size_of_value(
+pub(super) fn size_of_value(
     tree: &Tree<'_>,
     v: NodeId,
     secret: Option<usize>,
@@ -1092,37 +633,9 @@ pub(crate) fn check_sizes(
     )
 }
 
-/// The same check on a parsed output (the former way; kept as the reference the streamed
-/// check is compared with in debug builds).
-#[cfg(debug_assertions)]
-pub(crate) fn check_sizes_of_output(
-    b: &Tree<'_>,
-    exp: &Expect<'_>,
-    sz: &Sizes<'_>,
-) -> Result<(), Error> {
-    let (provider, provider_unknown, functions) = env_maps(b);
-    let name_index: HashMap<&str, usize> =
-        exp.names.iter().enumerate().map(|(i, n)| (*n, i)).collect();
-    let entries = |m: Option<NodeId>| -> Vec<SizedEntry<'_>> {
-        m.map(|m| {
-            effective_entries(b, m)
-                .into_iter()
-                .map(|(key, _, v)| {
-                    let k = name_index.get(&*key).copied();
-                    let (s, est) = size_of_value(b, v, k, exp.yaml_values, sz.raw_len);
-                    (key, s, est)
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-    };
-    let functions = functions.into_iter().map(|(name, e)| (name, entries(e)));
-    merged_sizes(entries(provider), provider_unknown, functions, sz.limit)
-}
-
 /// Linear: each function's total is the provider total adjusted by the function's own
 /// entries; the merged list (for the message) is built only for a function over the limit.
-fn merged_sizes<'a>(
+pub(super) fn merged_sizes<'a>(
     provider_entries: Vec<SizedEntry<'a>>,
     provider_unknown: bool,
     functions: impl ExactSizeIterator<Item = (String, Vec<SizedEntry<'a>>)>,
@@ -1185,138 +698,8 @@ fn merged_sizes<'a>(
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-
-    fn verify_src(a: &str, b: &str) -> Result<(), Error> {
-        let ta = Tree::parse(a).ok().expect("a parses");
-        let tb = Tree::parse(b).ok().expect("b parses");
-        let expect = Expect {
-            names: &["DB_PASSWORD"],
-            yaml_values: &["s3cret"],
-            variable_env: false,
-        };
-        verify(&ta, &tb, &expect)
-    }
-
-    #[track_caller]
-    fn assert_refused(a: &str, bad: &[String]) {
-        for b in bad {
-            assert!(
-                matches!(verify_src(a, b), Err(Error::Internal { .. })),
-                "accepted: {b}"
-            );
-        }
-    }
-
-    /// An input, the intended output for secret `DB_PASSWORD=s3cret`, and outputs that are
-    /// not it (every check of the output must refuse them).
-    pub(crate) fn wrong_outputs() -> (&'static str, &'static str, Vec<String>) {
-        let a = "service: s\nprovider:\n  name: aws\n  environment:\n    LOG: info\n";
-        let good = "service: s\nprovider:\n  name: aws\n  environment:\n    LOG: info\n    DB_PASSWORD: \"s3cret\"\n";
-        let bad = vec![
-            good.replace("service: s", "service: t"),
-            good.replace("\"s3cret\"", "\"other\""),
-            // Plain style could change the value's type.
-            good.replace("\"s3cret\"", "s3cret"),
-            good.replace("    LOG: info\n", ""),
-            good.replace("  name: aws\n", "  name: aws\n  extra: 1\n"),
-            good.replace("    DB_PASSWORD", "    OTHER_NEW: x\n    DB_PASSWORD"),
-            a.to_string(),
-        ];
-        (a, good, bad)
-    }
-
-    #[test]
-    fn verify_refuses_anything_but_the_intended_change() {
-        let (a, good, bad) = wrong_outputs();
-        assert!(verify_src(a, good).is_ok());
-        assert_refused(a, &bad);
-    }
-
-    #[test]
-    fn verify_accepts_the_provider_shorthand_only_as_the_same_name() {
-        let a = "service: s\nprovider: aws # short\n";
-        let good = "service: s\nprovider: # short\n  name: aws\n  environment:\n    DB_PASSWORD: \"s3cret\"\n";
-        assert!(verify_src(a, good).is_ok());
-        assert_refused(
-            a,
-            &[
-                good.replace("name: aws", "name: gcp"),
-                good.replace("  name: aws\n", ""),
-                good.replace("  name: aws\n", "  name: aws\n  region: x\n"),
-                good.replace("\"s3cret\"", "\"other\""),
-            ],
-        );
-    }
-
-    #[test]
-    fn verify_pairs_repeated_non_scalar_keys_by_occurrence() {
-        let env = "  environment:\n    DB_PASSWORD: \"s3cret\"\n";
-        for (a, good) in [
-            (
-                "[x]: 1\n[x]: 2\nprovider:\n  name: aws\n".to_string(),
-                format!("[x]: 1\n[x]: 2\nprovider:\n  name: aws\n{env}"),
-            ),
-            (
-                "provider:\n  name: aws\n  [x]: 1\n  [x]: 2\n".to_string(),
-                format!("provider:\n  name: aws\n  [x]: 1\n  [x]: 2\n{env}"),
-            ),
-            (
-                "provider:\n  environment:\n    [x]: 1\n    [x]: 2\n".to_string(),
-                "provider:\n  environment:\n    [x]: 1\n    [x]: 2\n    DB_PASSWORD: \"s3cret\"\n"
-                    .to_string(),
-            ),
-        ] {
-            assert!(verify_src(&a, &good).is_ok(), "{good}");
-            assert_refused(
-                &a,
-                &[
-                    good.replace(": 1\n", ": 3\n"),
-                    good.replace(": 2\n", ": 1\n"),
-                    good.replacen("[x]: 1\n", "[x]: 2\n", 1),
-                    {
-                        // The second entry written twice, at its own indentation.
-                        let line = good.lines().find(|l| l.ends_with("[x]: 2")).unwrap();
-                        good.replacen(line, &format!("{line}\n{line}"), 1)
-                    },
-                ],
-            );
-        }
-    }
-
-    #[test]
-    fn verify_compares_complex_keys_by_structure_not_by_text() {
-        // The key's text runs to the next token: to the end of `a`, to `provider` in `good`.
-        let a = "s: a\n? ? k\n";
-        let good = "s: a\n? ? k\nprovider:\n  environment:\n    DB_PASSWORD: \"s3cret\"\n";
-        assert!(verify_src(a, good).is_ok());
-        assert_refused(
-            a,
-            &[
-                good.replace("? ? k", "? ? j"),
-                good.replace("? ? k", "? [k]"),
-                good.replace("? ? k", "? ? k\n  : v"),
-                good.replace("? ? k\n", ""),
-            ],
-        );
-        // The same as a function's name, and scalar keys that begin with a NUL.
-        let a = "s: a\nfunctions:\n  ? ? k\n";
-        let good =
-            "s: a\nfunctions:\n  ? ? k\nprovider:\n  environment:\n    DB_PASSWORD: \"s3cret\"\n";
-        assert!(verify_src(a, good).is_ok());
-        assert_refused(a, &[good.replace("? ? k", "? ? j")]);
-        let a = "c: {\"\\0a\": 1, \"\\0b\": 2}\n";
-        let good = format!("{a}provider:\n  environment:\n    DB_PASSWORD: \"s3cret\"\n");
-        assert!(verify_src(a, &good).is_ok());
-        assert_refused(
-            a,
-            &[
-                good.replace("1, ", "3, "),
-                good.replace("\"\\0a\": 1, \"\\0b\": 2", "\"\\0b\": 1, \"\\0a\": 2"),
-            ],
-        );
-    }
 
     fn coverage_without(
         src: &str,

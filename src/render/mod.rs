@@ -1,14 +1,14 @@
 //! Format-preserving rendering of secrets into `serverless.yml`.
 //!
-//! [`render`] parses the file once into a span tree ([`tree`]; when saphyr-parser refuses
-//! indentation that js-yaml only warns about, a second time from [`relax`]'s re-indented copy,
-//! positions mapped back to the original), plans where each secret goes
-//! ([`edit`]: `provider.environment`, function environments that would shadow it, or every
-//! function when the provider environment is a `${...}` string), splices the new text into the
-//! original bytes, re-parses the result and checks it against the original tree as it streams
-//! ([`reparse`], no second tree) and checks the plan and sizes ([`check`]). Everything outside the
-//! changed entries is byte-for-byte the input. Secret values never reach notes, errors or the
-//! masked texts handed to [`unified_diff`].
+//! [`render`] parses the file once into a span tree (`tree.rs`; when saphyr-parser refuses
+//! indentation that js-yaml only warns about, a second time from `relax.rs`'s re-indented
+//! copy, positions mapped back to the original), plans where each secret goes (`plan.rs`:
+//! `provider.environment`, function environments that would shadow it, or every function
+//! when the provider environment is a `${...}` string), splices the new text into the
+//! original bytes (`splice.rs`), re-parses the result and checks it against the original tree
+//! as it streams (`reparse.rs`, no second tree) and checks the plan and sizes (`check.rs`).
+//! Everything outside the changed entries is byte-for-byte the input. Secret values never
+//! reach notes, errors or the masked texts handed to [`unified_diff`].
 //!
 //! `provider: aws` (the shorthand Serverless reads as `{name: aws}`) is written out as a block
 //! mapping with the same `name`. Limitations: multi-document files, a flow-style top level,
@@ -16,13 +16,15 @@
 //! `$${` are refused with [`Error::Unsupported`] / [`Error::Unwritable`].
 
 mod check;
-mod cut;
 mod diff;
 mod error;
-mod events;
 mod overlay;
 mod plan;
 mod quote;
+/// The tree-against-tree cross-check of every render: in tests and debug builds only (every
+/// integration test, `cargo fuzz run -O -a`), never in a release build.
+#[cfg(any(test, debug_assertions))]
+mod reference;
 mod relax;
 mod reparse;
 mod splice;
@@ -285,45 +287,7 @@ pub fn render<'s>(
     secrets: &[Secret<'_>],
     opts: &RenderOptions,
 ) -> Result<Rendered<'s>, Error> {
-    render_parsed(&parse(source), secrets, opts)
-}
-
-/// `source` read into a span tree, for [`render_parsed`]. Reading needs no secrets, so a
-/// caller can decrypt the stage file meanwhile. No `Debug`: a file rendered before holds
-/// secrets.
-pub struct Parsed<'s> {
-    source: &'s str,
-    tree: Result<tree::Tree<'s>, tree::ParseError>,
-}
-
-/// The first half of [`render`]; its errors are reported by [`render_parsed`], where the
-/// secrets they must not show are known.
-pub fn parse(source: &str) -> Parsed<'_> {
-    Parsed {
-        source,
-        tree: tree::Tree::parse(source),
-    }
-}
-
-/// [`parse`] on this thread while `beside` runs on a second one (the stage file's decryption:
-/// neither needs the other); one after the other when no thread can be made.
-pub fn parse_beside<T: Send>(source: &str, beside: impl FnOnce() -> T + Send) -> (Parsed<'_>, T) {
-    events::join(true, || parse(source), beside)
-}
-
-/// The rest of [`render`], on a file read by [`parse`]. The result borrows the source, not
-/// `parsed`, so a caller about to exit can skip freeing the tree (milliseconds for a large
-/// file).
-pub fn render_parsed<'s>(
-    parsed: &Parsed<'s>,
-    secrets: &[Secret<'_>],
-    opts: &RenderOptions,
-) -> Result<Rendered<'s>, Error> {
-    let source = parsed.source;
-    let tree = parsed
-        .tree
-        .as_ref()
-        .map_err(|e| parse_error(source, e, secrets))?;
+    let tree = tree::Tree::parse(source).map_err(|e| parse_error(source, &e, secrets))?;
     if let Some((line, col)) = tree.second_document {
         return Err(Error::Unsupported {
             line,
@@ -332,7 +296,7 @@ pub fn render_parsed<'s>(
             hint: "Serverless reads a single document; remove the extra `---` sections".into(),
         });
     }
-    // No early return for an empty stage: the full path (plan, splice, re-parse, verify)
+    // No early return for an empty stage: the full path (plan, splice, re-parse, checks)
     // must hand back the input unchanged, and the property tests check that it does.
     if !opts.set_env {
         return Ok(unchanged(
@@ -340,143 +304,106 @@ pub fn render_parsed<'s>(
             vec!["environment injection is turned off: serverless.yml left unchanged".into()],
         ));
     }
-    let names: Vec<&str> = secrets.iter().map(|s| s.name).collect();
-    let mut yaml_values: Vec<Zeroizing<String>> = Vec::with_capacity(secrets.len());
-    let mut encoded: Vec<Zeroizing<String>> = Vec::with_capacity(secrets.len());
-    for (i, s) in secrets.iter().enumerate() {
-        check::check_name(s.name, "secret file")?;
-        if names[..i].contains(&s.name) {
-            return Err(Error::InvalidName {
-                name: s.name.to_string(),
-                location: "secret file (listed twice)".into(),
-            });
-        }
-        if !opts.framework.escapes_placeholders() && s.value.contains("${") {
-            return Err(Error::Unescapable {
-                name: s.name.to_string(),
-                framework: opts.framework.name(),
-            });
-        }
-        let escaped = quote::serverless_escape(s.value).map_err(|_| Error::Unwritable {
-            name: s.name.to_string(),
-            reason: "the value contains `$${`, which Serverless v3 always treats as a variable; it cannot be written literally".into(),
-        })?;
-        encoded.push(quote::double_quoted(&escaped));
-        yaml_values.push(escaped);
-    }
-    let enc: Vec<&str> = encoded.iter().map(|s| s.as_str()).collect();
-    let yv: Vec<&str> = yaml_values.iter().map(|s| s.as_str()).collect();
+    let written = Written::new(secrets, opts.framework)?;
+    render_tree(&tree, secrets, &written, opts.env_limit)
+}
 
-    let mut secret_texts: Vec<&str> = yv.clone();
+/// The secrets as the render writes them, each name checked. No `Debug`: it holds values.
+struct Written<'a> {
+    names: Vec<&'a str>,
+    /// Each value escaped for Serverless: what the YAML must read back.
+    yaml_values: Vec<Zeroizing<String>>,
+    /// `yaml_values` double-quoted: the text spliced into the file.
+    quoted: Vec<Zeroizing<String>>,
+}
+
+impl<'a> Written<'a> {
+    fn new(secrets: &[Secret<'a>], framework: crate::framework::Framework) -> Result<Self, Error> {
+        let mut written = Written {
+            names: Vec::with_capacity(secrets.len()),
+            yaml_values: Vec::with_capacity(secrets.len()),
+            quoted: Vec::with_capacity(secrets.len()),
+        };
+        for secret in secrets {
+            check::check_name(secret.name, "secret file")?;
+            if written.names.contains(&secret.name) {
+                return Err(Error::InvalidName {
+                    name: secret.name.to_string(),
+                    location: "secret file (listed twice)".into(),
+                });
+            }
+            if !framework.escapes_placeholders() && secret.value.contains("${") {
+                return Err(Error::Unescapable {
+                    name: secret.name.to_string(),
+                    framework: framework.name(),
+                });
+            }
+            let escaped = quote::serverless_escape(secret.value).map_err(|_| Error::Unwritable {
+                name: secret.name.to_string(),
+                reason: "the value contains `$${`, which Serverless v3 always treats as a variable; it cannot be written literally".into(),
+            })?;
+            written.names.push(secret.name);
+            written.quoted.push(quote::double_quoted(&escaped));
+            written.yaml_values.push(escaped);
+        }
+        Ok(written)
+    }
+}
+
+/// [`render`] on the parsed file: plan and splice, then check the output before handing it
+/// back.
+fn render_tree<'s>(
+    tree: &tree::Tree<'s>,
+    secrets: &[Secret<'_>],
+    written: &Written<'_>,
+    env_limit: usize,
+) -> Result<Rendered<'s>, Error> {
+    let names = written.names.as_slice();
+    let quoted: Vec<&str> = written.quoted.iter().map(|s| s.as_str()).collect();
+    let yaml_values: Vec<&str> = written.yaml_values.iter().map(|s| s.as_str()).collect();
+    // The original's environments are found once, for the name checks and the diff's masks
+    // (values that already hold a secret, as written or raw). The name checks come before
+    // the plan: theirs is the error reported when both fail.
+    let envs = check::env_maps(tree);
+    let mut notes = check::check_names(tree, &envs)?;
+    let mut secret_texts = yaml_values.clone();
     secret_texts.extend(secrets.iter().map(|s| s.value));
-    let parallel = events::parallel(source);
-    // On a large file the name checks run beside the plan, which does not need them; their
-    // error still comes first, as when one ran after the other. The original's environments
-    // are found once there, for the name checks and the diff's masks (values that already
-    // hold a secret).
-    let (planned, names_checked) = events::join(
-        parallel,
-        || -> Result<_, Error> {
-            let plan = plan::plan(tree, &names, &enc)?;
-            let (edits, changed_keys) = splice::edits(tree, &plan, &names, &enc)?;
-            let sharing = check::check_sharing(tree, &plan, &edits)?;
-            Ok((plan, edits, changed_keys, sharing))
-        },
-        || {
-            let envs = check::env_maps(tree);
-            let notes = check::check_names(tree, &envs)?;
-            Ok((notes, check::secret_spans(tree, &envs, &secret_texts)))
-        },
-    );
-    let (mut notes, masks) = names_checked?;
-    let (plan, edits, changed_keys, sharing) = planned?;
-    notes.extend(sharing);
+    let masks = check::secret_spans(tree, &envs, &secret_texts);
+    let plan = plan::plan(tree, names, &quoted)?;
+    let (edits, changed_keys) = splice::edits(tree, &plan, names, &quoted)?;
+    notes.extend(check::check_sharing(tree, &plan, &edits)?);
     notes.extend(plan.notes.iter().cloned());
-    // The output is spliced while what its check expects is laid out and the notes are built.
-    let (output, (overlay, shadow_notes)) = events::join(
-        parallel,
-        || splice::apply(source, &edits, |i| enc[i]),
-        || {
-            (
-                overlay::Overlay::new(tree, &plan, &names),
-                shadow_notes(&plan, &changed_keys, &names),
-            )
-        },
-    );
+    let output = splice::apply(tree.src, &edits, |i| quoted[i]);
+    let overlay = overlay::Overlay::new(tree, &plan, names)?;
 
     let expect = check::Expect {
-        names: &names,
-        yaml_values: &yv,
+        names,
+        yaml_values: &yaml_values,
         variable_env: plan.variable_env,
     };
     let sizes = check::Sizes {
         raw_len: &secrets.iter().map(|s| s.value.len()).collect::<Vec<_>>(),
-        limit: opts.env_limit,
+        limit: env_limit,
     };
     // The whole output is re-parsed and must be the original plus exactly the plan's
     // entries (streamed against the original tree: no second tree); the plan must cover
     // every environment that needs the secrets; then Lambda's size limit.
-    let overlay = overlay?;
-    // The checks on the original tree need neither the output nor each other: on a large
-    // file they run while the output is re-parsed.
-    let (reparsed, (coverage, size_check)) = events::join(
-        parallel,
-        || reparse::check(tree, &overlay, &expect, &output, &edits, |i| enc[i].len()),
-        || {
-            (
-                check::check_coverage(tree, &overlay, &expect),
-                check::check_sizes(tree, &overlay, &expect, &sizes),
-            )
-        },
-    );
-    reparsed?;
-    coverage?;
-    #[cfg(debug_assertions)]
-    reference_check(tree, &output, &expect, &sizes, &size_check);
+    reparse::check(tree, &overlay, &expect, &output, &edits, |i| {
+        quoted[i].len()
+    })?;
+    check::check_coverage(tree, &overlay, &expect)?;
+    let size_check = check::check_sizes(tree, &overlay, &expect, &sizes);
+    #[cfg(any(test, debug_assertions))]
+    reference::cross_check(tree, &output, &expect, &sizes, &size_check);
     size_check?;
-    let changed = output != source;
+    let mut notes = shown(notes);
+    notes.extend(shadow_notes(&plan, &changed_keys, names));
     Ok(Rendered {
+        changed: output != tree.src,
         output,
-        notes: {
-            let mut notes = shown(notes);
-            notes.extend(shadow_notes);
-            notes
-        },
-        changed,
-        source,
+        notes,
+        source: tree.src,
         edits,
         masks,
     })
-}
-
-/// Debug builds (tests, fuzzing) also run the former check, a second span tree of the output
-/// compared with the original with aliases and merges resolved, and its 4 KB check: the
-/// streamed checks must never accept what it refuses, nor disagree on the sizes.
-#[cfg(debug_assertions)]
-fn reference_check(
-    tree: &tree::Tree<'_>,
-    output: &str,
-    expect: &check::Expect<'_>,
-    sizes: &check::Sizes<'_>,
-    size_check: &Result<(), Error>,
-) {
-    let Ok(out_tree) = tree::Tree::parse(output) else {
-        panic!("the streamed check accepted an output the span tree refuses");
-    };
-    match check::verify(tree, &out_tree, expect) {
-        // The tree comparison resolves aliases under a node budget the stream never needs.
-        Ok(()) | Err(Error::Unsupported { .. }) => {}
-        Err(_) => panic!("the streamed check accepted an output the tree comparison refuses"),
-    }
-    let reference = check::check_sizes_of_output(&out_tree, expect, sizes);
-    let bytes = |r: &Result<(), Error>| match r {
-        Ok(()) => None,
-        Err(Error::TooLarge { bytes, .. }) => Some(*bytes),
-        Err(_) => Some(usize::MAX),
-    };
-    assert_eq!(
-        bytes(&reference),
-        bytes(size_check),
-        "the 4 KB check differs from the one on the parsed output"
-    );
 }

@@ -22,7 +22,7 @@
 use std::borrow::Cow;
 
 /// `src` as a YAML parser should read it to see what Serverless sees: `src` itself when
-/// saphyr-parser reads it, else the copy [`relax`] makes (when it makes one). For checking
+/// saphyr-parser reads it, else the copy `relax` makes (when it makes one). For checking
 /// render's output with a parser of one's own (the fuzz target does).
 pub fn parser_text(src: &str) -> Cow<'_, str> {
     let mut parser = saphyr_parser::Parser::new_from_str(src);
