@@ -10,7 +10,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use common::{Repo, assert_ok, stderr, stdout};
+use common::{Repo, assert_ok, both, stderr, stdout};
 
 /// The registry and the tarballs, published once per test process.
 pub struct Registry {
@@ -315,6 +315,58 @@ fn exit_codes_and_signals_pass_through_the_launcher() {
     assert!(started.elapsed() < Duration::from_secs(20));
 }
 
+#[test]
+fn the_binary_override_must_be_an_absolute_path() {
+    let Some(reg) = registry() else { return };
+    let r = Repo::new();
+    reg.project(&r, &[]);
+    // A stand-in in the current folder and another of the same name on PATH: a bare name used
+    // to pass the existence check here and then run the one on PATH.
+    for (dir, says) in [(".", "cwd"), ("on-path", "path")] {
+        let rel = format!("{dir}/fake-sls");
+        r.write(&rel, &format!("#!/bin/sh\necho from-{says}\n"));
+        std::fs::set_permissions(
+            r.path().join(&rel),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+    }
+    let path = std::env::join_paths(std::iter::once(r.path().join("on-path")).chain(
+        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
+    ))
+    .unwrap();
+    for value in ["fake-sls", "./fake-sls", "on-path/fake-sls"] {
+        let o = launcher(&r)
+            .env("PATH", &path)
+            .env("SLS_SECRETS_BINARY", value)
+            .output()
+            .unwrap();
+        assert_eq!(
+            o.status.code(),
+            Some(2),
+            "{value}: {}{}",
+            stdout(&o),
+            stderr(&o)
+        );
+        assert_eq!(stdout(&o), "", "{value} ran something");
+        let err = stderr(&o);
+        assert!(
+            err.contains(&format!(
+                "SLS_SECRETS_BINARY={value} is not an absolute path"
+            )) && err.contains("hint: set it to the absolute path"),
+            "{value}: {err}"
+        );
+    }
+    // An absolute path is run as it is.
+    let o = launcher(&r)
+        .env("PATH", &path)
+        .env("SLS_SECRETS_BINARY", r.path().join("fake-sls"))
+        .output()
+        .unwrap();
+    assert_ok(&o);
+    assert_eq!(stdout(&o), "from-cwd\n");
+}
+
 // --- The Serverless plugin, judged by the real frameworks ---------------------------------
 
 /// Values chosen to break quoting, YAML typing or variable resolution if handled naively.
@@ -325,6 +377,17 @@ const PLUGIN_SECRETS: &[(&str, &str)] = &[
     ("ENABLED", "yes"),
     ("MULTILINE", "line one\nline two"),
 ];
+
+/// A repository whose stage `prod` holds [`PLUGIN_SECRETS`] (and no other stage file).
+fn repo_with_plugin_secrets() -> Repo {
+    let r = Repo::with_config();
+    for (k, v) in PLUGIN_SECRETS {
+        r.write("v.txt", v);
+        assert_ok(&r.run(&["set", "--stage", "prod", k, "--from-file", "v.txt"]));
+    }
+    std::fs::remove_file(r.path().join("v.txt")).unwrap();
+    r
+}
 
 /// A Lambda function's logical id and its environment in the CloudFormation template.
 type FunctionEnv = (String, serde_json::Map<String, serde_json::Value>);
@@ -357,12 +420,7 @@ fn run_package(
     prepare: impl Fn(&Repo),
 ) -> (Repo, std::process::Output) {
     let reg = registry().expect("registry");
-    let r = Repo::with_config();
-    for (k, v) in PLUGIN_SECRETS {
-        r.write("v.txt", v);
-        assert_ok(&r.run(&["set", "--stage", "prod", k, "--from-file", "v.txt"]));
-    }
-    std::fs::remove_file(r.path().join("v.txt")).unwrap();
+    let r = repo_with_plugin_secrets();
     reg.project(&r, &[]);
     r.write("handler.js", "exports.handler = async () => ({});\n");
     r.write(
@@ -376,9 +434,18 @@ fn run_package(
         ),
     );
     prepare(&r);
-    let o = Command::new(framework)
+    let o = framework_cmd(framework, &r)
         .args(["package", "--stage", "prod"])
-        .current_dir(r.path())
+        .output()
+        .unwrap();
+    (r, o)
+}
+
+/// `framework` run in the service `r`, offline: test credentials, no telemetry, and the
+/// binary from the npm-installed platform package (never SLS_SECRETS_BINARY).
+fn framework_cmd(framework: &Path, r: &Repo) -> Command {
+    let mut c = Command::new(framework);
+    c.current_dir(r.path())
         .env("HOME", r.path().join("home"))
         .env("SOPS_AGE_KEY_FILE", &r.key_file)
         .env("AWS_ACCESS_KEY_ID", "test")
@@ -388,18 +455,18 @@ fn run_package(
         .env("SLS_TELEMETRY_DISABLED", "1")
         .env("SLS_NOTIFICATIONS_MODE", "off")
         .env_remove("SLS_SECRETS_BINARY")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    (r, o)
+        .stdin(Stdio::null());
+    c
 }
 
+/// `package` judged by the framework's CloudFormation template, then, in the same project,
+/// `invoke local` of a stage with secrets and of a stage without a secrets file.
 fn judge(framework: Option<PathBuf>, framework_version: &str) {
     let Some(framework) = framework else { return };
     if registry().is_none() {
         return;
     }
-    let (_r, functions, log) = package_with_plugin(&framework, framework_version, "");
+    let (r, functions, log) = package_with_plugin(&framework, framework_version, "");
     for (name, vars) in &functions {
         for (k, v) in PLUGIN_SECRETS {
             assert_eq!(
@@ -415,6 +482,12 @@ fn judge(framework: Option<PathBuf>, framework_version: &str) {
     }
     // Names in the log, never values.
     assert!(log.contains("DB_PASSWORD"), "{log}");
+    assert_no_values(&log);
+    judge_invoke_local(&framework, framework_version, &r);
+}
+
+/// No secret value (longer than 4 characters) in a log.
+fn assert_no_values(log: &str) {
     for (_, v) in PLUGIN_SECRETS.iter().filter(|(_, v)| v.len() > 4) {
         assert!(!log.contains(v), "a value reached the log:\n{log}");
     }
@@ -558,4 +631,267 @@ fn plugin_fills_every_function_when_the_provider_environment_is_a_variable() {
         }
         assert_eq!(vars["LOG_LEVEL"], "from-file", "{name}");
     }
+}
+
+// --- Local runs: `invoke local` and serverless-offline -------------------------------------
+
+/// serverless.yml's values for local runs ([`write_local_service`]): `DB_PASSWORD` is set at
+/// the provider and the function level, `FILE_MODE` at the provider level only, `ENABLED` at
+/// the function level only. With the stage's secrets, the secret must win over each of them.
+const YAML_VALUES: &[(&str, &str)] = &[
+    ("DB_PASSWORD", "from-function"),
+    ("FILE_MODE", "from-provider"),
+    ("ENABLED", "from-function"),
+    ("LOG_LEVEL", "info"),
+    ("ONLY_HERE", "kept"),
+];
+
+/// A service whose one function answers with its environment: the secrets' names plus
+/// `LOG_LEVEL` and `ONLY_HERE` (null when unset), as `invoke local`'s result and as an HTTP
+/// API for serverless-offline. `plugins` are listed in this order.
+fn write_local_service(r: &Repo, framework_version: &str, plugins: &[&str]) {
+    let names: Vec<&str> = PLUGIN_SECRETS
+        .iter()
+        .map(|(k, _)| *k)
+        .chain(["LOG_LEVEL", "ONLY_HERE"])
+        .collect();
+    r.write(
+        "env.js",
+        &r#"const NAMES = @NAMES@;
+exports.handler = async () => ({
+  statusCode: 200,
+  body: JSON.stringify(Object.fromEntries(NAMES.map((n) => [n, process.env[n] ?? null]))),
+});
+"#
+        .replace("@NAMES@", &serde_json::to_string(&names).unwrap()),
+    );
+    let plugins: String = plugins.iter().map(|p| format!("  - {p}\n")).collect();
+    r.write(
+        "serverless.yml",
+        &format!(
+            r#"service: app
+frameworkVersion: '{framework_version}'
+plugins:
+{plugins}provider:
+  name: aws
+  runtime: nodejs20.x
+  region: eu-west-1
+  environment:
+    DB_PASSWORD: from-provider
+    FILE_MODE: from-provider
+    LOG_LEVEL: info
+functions:
+  shadowing:
+    handler: env.handler
+    environment:
+      DB_PASSWORD: from-function
+      ENABLED: from-function
+      ONLY_HERE: kept
+    events:
+      - httpApi: GET /env
+"#
+        ),
+    );
+}
+
+type Env = serde_json::Map<String, serde_json::Value>;
+
+/// The function saw every secret of the stage, whatever serverless.yml says.
+fn assert_secrets(env: &Env, log: &str) {
+    for (k, v) in PLUGIN_SECRETS {
+        assert_eq!(
+            env.get(*k).and_then(|x| x.as_str()),
+            Some(*v),
+            "{k}:\n{log}"
+        );
+    }
+    assert_eq!(env["LOG_LEVEL"], "info", "{log}");
+    assert_eq!(env["ONLY_HERE"], "kept", "{log}");
+    assert!(!log.contains("has no secrets file"), "{log}");
+}
+
+/// A stage without a secrets file: serverless.yml's values, and one warning naming the stage
+/// and how to add secrets.
+fn assert_yaml_values_and_one_warning(env: &Env, log: &str, stage: &str) {
+    for (k, _) in PLUGIN_SECRETS {
+        let want = YAML_VALUES.iter().find(|(n, _)| n == k).map(|(_, v)| *v);
+        assert_eq!(env[*k].as_str(), want, "{k}:\n{log}");
+    }
+    for (k, v) in YAML_VALUES {
+        assert_eq!(env[*k], *v, "{k}:\n{log}");
+    }
+    assert_eq!(log.matches("has no secrets file").count(), 1, "{log}");
+    assert!(
+        log.contains(&format!("stage {stage} has no secrets file"))
+            && log.contains(&format!("`sls-secrets set --stage {stage} NAME`")),
+        "{log}"
+    );
+}
+
+/// `invoke local` in the project `r` (which has `prod` secrets, no `dev` file) on the service
+/// of [`write_local_service`].
+fn judge_invoke_local(framework: &Path, framework_version: &str, r: &Repo) {
+    write_local_service(r, framework_version, &["sls-secrets"]);
+    let invoke = |stage: &str| {
+        let o = framework_cmd(framework, r)
+            .args(["invoke", "local", "-f", "shadowing", "--stage", stage])
+            .output()
+            .unwrap();
+        let log = stderr(&o);
+        assert!(
+            o.status.success(),
+            "{} invoke local --stage {stage} failed:\n{}{log}",
+            framework.display(),
+            stdout(&o)
+        );
+        // The result printed on stdout: {"statusCode":200,"body":"<the environment as JSON>"}.
+        let out = stdout(&o);
+        let json = &out[out.find('{').expect("a result")..=out.rfind('}').unwrap()];
+        let result: serde_json::Value = serde_json::from_str(json).unwrap();
+        let env: Env = serde_json::from_str(result["body"].as_str().unwrap()).unwrap();
+        (env, log)
+    };
+    let (env, log) = invoke("prod");
+    assert_secrets(&env, &log);
+    assert!(log.contains("sls-secrets: set DB_PASSWORD"), "{log}");
+    assert_no_values(&log);
+    let (env, log) = invoke("dev");
+    assert_yaml_values_and_one_warning(&env, &log, "dev");
+}
+
+/// serverless-offline 13, installed next to Serverless v3 (tests/serverless), which loads
+/// plugins it can't find in the service from its own node_modules.
+fn serverless_offline(sls: &Path) -> Option<PathBuf> {
+    let manifest = sls
+        .parent()
+        .and_then(Path::parent)
+        .map(|nm| nm.join("serverless-offline/package.json"))
+        .filter(|p| p.exists());
+    match manifest {
+        Some(p) => Some(p),
+        None if std::env::var_os("CI").is_some() => {
+            panic!(
+                "serverless-offline is missing next to {}; run scripts/test",
+                sls.display()
+            )
+        }
+        None => {
+            eprintln!("skipping: serverless-offline not installed (run scripts/test)");
+            None
+        }
+    }
+}
+
+/// A child process killed (by its PID) however the test ends.
+struct Killed(Option<std::process::Child>);
+
+impl Killed {
+    fn stop(mut self) -> Output {
+        let mut child = self.0.take().unwrap();
+        let _ = child.kill();
+        child.wait_with_output().unwrap()
+    }
+}
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// `sls offline start --stage STAGE` on free loopback ports; GET /env once it listens.
+fn offline_env(sls: &Path, r: &Repo, stage: &str) -> (Env, String) {
+    // Four free ports, held together so they differ, released just before the start.
+    let listeners: Vec<_> = (0..4)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    let ports: Vec<String> = listeners
+        .iter()
+        .map(|l| l.local_addr().unwrap().port().to_string())
+        .collect();
+    drop(listeners);
+    let mut server = Killed(Some(
+        framework_cmd(sls, r)
+            .args(["offline", "start", "--stage", stage, "--host", "127.0.0.1"])
+            .args(["--httpPort", &ports[0], "--lambdaPort", &ports[1]])
+            .args(["--websocketPort", &ports[2], "--albPort", &ports[3]])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    ));
+    let addr = format!("127.0.0.1:{}", ports[0]);
+    let started = Instant::now();
+    while std::net::TcpStream::connect(&addr).is_err() {
+        let exited = server.0.as_mut().unwrap().try_wait().unwrap().is_some();
+        if exited || started.elapsed() > Duration::from_secs(120) {
+            let o = server.stop();
+            panic!(
+                "serverless-offline --stage {stage} is not listening on {addr}:\n{}",
+                both(&o)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let body = common::http(&format!("http://{addr}"), "GET", "/env");
+    let o = server.stop();
+    let log = both(&o);
+    let env: Env = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}\n{log}"));
+    (env, log)
+}
+
+#[test]
+fn plugin_serverless_v3_offline_serves_the_secrets_and_package_refuses_a_stage_without_them() {
+    let Some(sls) = serverless_v3_and_registry() else {
+        return;
+    };
+    let r = repo_with_plugin_secrets();
+    registry().unwrap().project(&r, &[]);
+    // package (and so deploy, which packages first) refuses a stage without a secrets file.
+    write_local_service(&r, "3", &["sls-secrets"]);
+    let o = framework_cmd(&sls, &r)
+        .args(["package", "--stage", "dev"])
+        .output()
+        .unwrap();
+    let log = both(&o);
+    assert!(!o.status.success(), "{log}");
+    assert!(
+        log.contains("stage `dev` has no secrets file")
+            && log.contains("sls-secrets set --stage dev NAME"),
+        "{log}"
+    );
+    assert!(
+        !r.path()
+            .join(".serverless/cloudformation-template-update-stack.json")
+            .exists()
+    );
+
+    // serverless-offline serves the secrets; a stage without a file gets serverless.yml's
+    // values and one warning. Both servers at once (their own ports).
+    let Some(offline) = serverless_offline(&sls) else {
+        return;
+    };
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(offline).unwrap()).unwrap();
+    assert!(
+        manifest["version"].as_str().unwrap().starts_with("13."),
+        "{manifest}"
+    );
+    write_local_service(&r, "3", &["sls-secrets", "serverless-offline"]);
+    let ((env, log), (dev_env, dev_log)) = std::thread::scope(|s| {
+        let prod = s.spawn(|| offline_env(&sls, &r, "prod"));
+        let dev = s.spawn(|| offline_env(&sls, &r, "dev"));
+        (prod.join().unwrap(), dev.join().unwrap())
+    });
+    assert_secrets(&env, &log);
+    assert_eq!(
+        log.matches("sls-secrets: set DB_PASSWORD").count(),
+        1,
+        "{log}"
+    );
+    assert_no_values(&log);
+    assert_yaml_values_and_one_warning(&dev_env, &dev_log, "dev");
 }

@@ -38,7 +38,7 @@ function platformSuffix(platform = process.platform, arch = process.arch) {
   if (!SUPPORTED.includes(suffix)) {
     throw new BinaryError(
       `sls-secrets: no prebuilt binary for ${suffix} (offered: ${SUPPORTED.join(', ')}).\n` +
-        'hint: build it with `cargo install` and set SLS_SECRETS_BINARY to its path'
+        'hint: build it with `cargo install` and set SLS_SECRETS_BINARY to its absolute path'
     );
   }
   return suffix;
@@ -52,6 +52,15 @@ function packageName(suffix) {
 function findBinary(env = process.env) {
   const override = env.SLS_SECRETS_BINARY;
   if (override) {
+    // Absolute only: a bare name would be checked here in the current folder but run from
+    // PATH (spawn's lookup), and a relative one depends on the folder the framework runs in.
+    if (!path.isAbsolute(override)) {
+      throw new BinaryError(
+        `sls-secrets: SLS_SECRETS_BINARY=${override} is not an absolute path.\n` +
+          'hint: set it to the absolute path of an sls-secrets binary, e.g. ' +
+          'SLS_SECRETS_BINARY="$HOME/.cargo/bin/sls-secrets" (where `cargo install` puts it), or unset it'
+      );
+    }
     if (!fs.existsSync(override)) {
       throw new BinaryError(`sls-secrets: SLS_SECRETS_BINARY=${override}: no such file`);
     }
@@ -70,7 +79,7 @@ function findBinary(env = process.env) {
         '  - the lockfile was made on another platform and npm skipped this one,\n' +
         '  - node_modules was copied from another machine.\n' +
         `hint: run \`npm install ${pkg}@${require('../package.json').version} --save-optional\` or reinstall without --omit=optional;\n` +
-        'hint: or set SLS_SECRETS_BINARY to an sls-secrets binary'
+        'hint: or set SLS_SECRETS_BINARY to the absolute path of an sls-secrets binary'
     );
   }
   const bin = path.join(path.dirname(manifest), 'bin', 'sls-secrets');

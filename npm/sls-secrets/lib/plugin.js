@@ -4,7 +4,8 @@
 // (`export --format json`, over a pipe) and sets them in the resolved service, in memory:
 // the same rules and checks as `sls-secrets render` (docs/npm.md). No file is written; values
 // need no `${` escaping because variables are resolved before plugin hooks run. Logs names,
-// never values.
+// never values. Local runs (`invoke local`, `offline`) of a stage without a secrets file go on
+// with serverless.yml's values and a warning; `package`/`deploy` refuse such a stage.
 
 const { execFileSync } = require('child_process');
 const { findBinary, BinaryError } = require('./binary');
@@ -36,15 +37,39 @@ class SlsSecretsPlugin {
     this.options = options || {};
     const log = utils && utils.log;
     this.info = (msg) => (log ? log.notice(msg) : serverless.cli.log(msg));
+    const warn = log && log.warning;
+    this.warn = (msg) => (warn ? log.warning(msg) : serverless.cli.log(msg));
     this.done = false;
-    const inject = () => this.inject();
+    // [name, value] pairs set by inject(), for invoke local's process.env.
+    this.injected = [];
+    const deploy = () => this.inject({ local: false });
+    const local = () => this.inject({ local: true });
     this.hooks = {
-      'before:package:initialize': inject,
-      'before:deploy:function:initialize': inject,
-      'before:invoke:local:loadEnvVars': inject,
-      'before:offline:start:init': inject,
-      'before:offline:start': inject,
+      // `invoke local`: the framework's own invoke-local plugin copies the service's environment
+      // into process.env in its `before:invoke:local:loadEnvVars` hook, which runs before ours
+      // (core plugins first), so the secrets go into the service earlier, at `initialize`
+      // (after variables are resolved, before any command lifecycle event). docs/npm.md.
+      initialize: () => (this.isInvokeLocal() ? local() : undefined),
+      'before:package:initialize': deploy,
+      'before:deploy:function:initialize': deploy,
+      'before:invoke:local:loadEnvVars': () => this.injectIntoProcess(),
+      'before:offline:start:init': local,
+      'before:offline:start': local,
     };
+  }
+
+  isInvokeLocal() {
+    const input = this.serverless.processedInput;
+    const commands = (input && input.commands) || [];
+    return commands[0] === 'invoke' && commands[1] === 'local';
+  }
+
+  // `invoke local` without the `initialize` hook (an older framework, or a lifecycle spawned by
+  // another plugin): the framework has already filled process.env from the service, so the
+  // secrets are written there too. `--env NAME=value` is applied after this hook and still wins.
+  injectIntoProcess() {
+    this.inject({ local: true });
+    for (const [k, v] of this.injected) process.env[k] = v;
   }
 
   fail(message) {
@@ -62,8 +87,10 @@ class SlsSecretsPlugin {
     return this.serverless.serviceDir || (this.serverless.config && this.serverless.config.servicePath) || process.cwd();
   }
 
-  // The stage's secrets from the binary, as an array of [name, value] in file order.
-  exportSecrets(stage) {
+  // The binary's export for the stage; `null` when `local` and the stage has no secrets file.
+  // A local run asks with `--allow-missing`: the binary decides (its stage rules first) and says
+  // which file is missing in `missing`; a deploy never asks, so it fails on such a stage.
+  exportSecrets(stage, { local }) {
     let bin;
     try {
       bin = findBinary();
@@ -71,9 +98,11 @@ class SlsSecretsPlugin {
       if (e instanceof BinaryError) throw this.fail(e.message);
       throw e;
     }
+    const args = ['export', '--stage', stage, '--format', 'json'];
+    if (local) args.push('--allow-missing');
     let out;
     try {
-      out = execFileSync(bin, ['export', '--stage', stage, '--format', 'json'], {
+      out = execFileSync(bin, args, {
         cwd: this.serviceDir(),
         stdio: ['ignore', 'pipe', 'pipe'],
         encoding: 'utf8',
@@ -88,10 +117,18 @@ class SlsSecretsPlugin {
     if (data.version !== EXPORT_VERSION) {
       throw this.fail(`sls-secrets: the binary speaks export version ${data.version}, this plugin ${EXPORT_VERSION}; install matching versions`);
     }
+    if (data.missing) {
+      this.warn(
+        `sls-secrets: stage ${stage} has no secrets file (${data.missing}); ` +
+          "this local run uses serverless.yml's values. Add secrets with " +
+          `\`sls-secrets set --stage ${stage} NAME\` (package and deploy refuse the stage until then)`
+      );
+      return null;
+    }
     return data;
   }
 
-  inject() {
+  inject({ local }) {
     if (this.done) return;
     this.done = true;
     const service = this.serverless.service;
@@ -101,11 +138,14 @@ class SlsSecretsPlugin {
       return;
     }
     const stage = this.stage();
-    const data = this.exportSecrets(stage);
+    const data = this.exportSecrets(stage, { local });
+    if (data === null) return;
     if (!data.setEnv) {
       this.info('sls-secrets: seed.yml sets sls_set_secret_envs: false; leaving the environment alone');
       return;
     }
+    // A stage rule gave the secrets (or none, on purpose): say which (names, never values).
+    if (data.from) this.info(`sls-secrets: ${data.from}`);
     const secrets = Object.entries(data.secrets);
     for (const [name] of secrets) {
       if (RESERVED.has(name)) throw this.fail(`sls-secrets: \`${name}\` is reserved by AWS Lambda and can't be set on a function`);
@@ -114,6 +154,7 @@ class SlsSecretsPlugin {
     if (secrets.length === 0) return;
     const shadowed = this.place(service, secrets);
     this.checkSizes(service);
+    this.injected = secrets;
     const names = secrets.map(([n]) => n).join(', ');
     this.info(`sls-secrets: set ${names} for stage ${stage}`);
     if (shadowed.length) {
