@@ -432,6 +432,57 @@ fn open(
     }
 }
 
+/// The stage rules file (`.sls-secrets.yml`): every `from` must resolve to secrets (no cycle,
+/// no dead end, not too deep), and a stage file a `none: true` rule hides is never read.
+pub fn stage_rules(
+    rules: &crate::stages::StageRules,
+    shown: &str,
+    secrets_dir: &Path,
+) -> Vec<Finding> {
+    use crate::stages::{self, Action};
+    let mut out = Vec::new();
+    let files = store::stage_files(secrets_dir).unwrap_or_default();
+    for rule in &rules.rules {
+        let finding = |severity, message: String, fix: &str| Finding {
+            file: shown.to_owned(),
+            line: rule.line,
+            severity,
+            message,
+            fix: fix.to_owned(),
+        };
+        match &rule.action {
+            Action::From(parent) => {
+                let why = match stages::resolve(parent, secrets_dir, Some(rules)) {
+                    Ok(_) => continue,
+                    Err(stages::ResolveError::Rule { what, .. }) => what,
+                    Err(e) => e.to_string(),
+                };
+                out.push(Finding {
+                    line: rule.action_line,
+                    ..finding(
+                        Severity::Error,
+                        format!("rule \"{}\": `from: {parent}` gives no secrets: {why}", rule.pattern),
+                        "point `from` at a stage with a secrets file, or create it with `sls-secrets set --stage STAGE NAME`",
+                    )
+                });
+            }
+            Action::None => {
+                for (stage, _) in files
+                    .iter()
+                    .filter(|(s, _)| rules.rule_for(s).is_some_and(|r| r.line == rule.line))
+                {
+                    out.push(finding(
+                        Severity::Warning,
+                        format!("rule \"{}\" says `none: true`, so the stage file of {stage} is never read", rule.pattern),
+                        "remove the file, or narrow the rule",
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Names present in some stage files and missing in others: one warning per missing file.
 pub fn cross_stage(files: &[(&str, &str, &[String])]) -> Vec<Finding> {
     let mut out = Vec::new();

@@ -51,6 +51,8 @@ pub enum Command {
     List(ListArgs),
     /// Remove a secret
     Rm(RmArgs),
+    /// Copy secrets from one stage to another, encrypted for the target's .sops.yaml rule (values byte-exact)
+    Copy(CopyArgs),
     /// Decrypt any SOPS YAML file to plaintext YAML on stdout, like `sops decrypt`
     Decrypt(DecryptArgs),
     /// Rewrite serverless.yml with the stage's secrets in its environment (stdout, -o, --in-place or --diff)
@@ -95,6 +97,7 @@ impl Command {
             Command::Get(a) => &a.store,
             Command::List(a) => &a.store,
             Command::Rm(a) => &a.store,
+            Command::Copy(a) => &a.store,
             Command::Render(a) => &a.store,
             Command::Exec(a) => &a.store,
             Command::Edit(a) => &a.store,
@@ -162,6 +165,24 @@ pub struct RmArgs {
     #[command(flatten)]
     pub stage: StageArg,
     pub key: String,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct CopyArgs {
+    /// The stage to copy from (what it resolves to, its stage rule included)
+    #[arg(long, value_name = "STAGE")]
+    pub from: String,
+    /// The stage to copy into (its own file, created by its .sops.yaml rule if needed)
+    #[arg(long, value_name = "STAGE")]
+    pub to: String,
+    /// Only these names (default: every secret of --from)
+    #[arg(value_name = "NAME")]
+    pub names: Vec<String>,
+    /// Replace names the target already has (refused otherwise)
+    #[arg(long)]
+    pub overwrite: bool,
     #[command(flatten)]
     pub store: StoreArgs,
 }

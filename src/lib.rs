@@ -43,6 +43,7 @@ pub mod secrets_diff;
 pub mod secrets_merge;
 pub mod seed;
 pub mod sops;
+pub mod stages;
 pub mod store;
 pub mod tempfiles;
 pub mod text;

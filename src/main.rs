@@ -26,6 +26,7 @@ fn dispatch(command: &Command, ctx: &Context) -> Result<u8, Failure> {
         Command::Get(args) => get::run(args, ctx).map_err(in_stage(&args.stage.stage)),
         Command::List(args) => list::run(args, ctx).map_err(in_stage(&args.stage.stage)),
         Command::Rm(args) => rm::run(args, ctx).map_err(in_stage(&args.stage.stage)),
+        Command::Copy(args) => copy::run(args, ctx),
         Command::Decrypt(args) => decrypt::run(args, ctx),
         Command::Render(args) => render::run(args, ctx),
         Command::Exec(args) => exec::run(args, ctx).map_err(in_stage(&args.stage.stage)),

@@ -504,14 +504,14 @@ fn label(rel: &str, src: Source<'_>) -> std::path::PathBuf {
     }
 }
 
-/// Compares every stage file of the secrets folder `dir` (or only `stage`) between two
-/// sources, in stage order. Files present on one side only are added / removed whole.
+/// Compares every stage file of the secrets folder `dir` (or only those of `stages`) between
+/// two sources, in stage order. Files present on one side only are added / removed whole.
 pub fn diff_sources(
     root: &Path,
     dir: &Path,
     old: Source<'_>,
     new: Source<'_>,
-    stage: Option<&str>,
+    stages: Option<&[String]>,
     ids: &AgeIdentities,
 ) -> Result<Vec<FileDiff>, DiffError> {
     for src in [old, new] {
@@ -525,8 +525,8 @@ pub fn diff_sources(
     })?;
     let mut names: Vec<String> = list(root, dir, &rel_dir, old)?;
     names.extend(list(root, dir, &rel_dir, new)?);
-    names.retain(|n| match (is_stage_file(n), stage) {
-        (Some(s), Some(want)) => s == want,
+    names.retain(|n| match (is_stage_file(n), stages) {
+        (Some(s), Some(want)) => want.iter().any(|w| w == s),
         (Some(_), None) => true,
         (None, _) => false,
     });

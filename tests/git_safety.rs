@@ -385,16 +385,29 @@ fn a_merge_driver_binary_whose_path_holds_a_percent_sign_still_merges() {
     std::fs::create_dir_all(&bin_dir).unwrap();
     let bin = bin_dir.join("sls-secrets");
     std::fs::copy(env!("CARGO_BIN_EXE_sls-secrets"), &bin).unwrap();
-    let o = std::process::Command::new(&bin)
-        .current_dir(r.path())
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", r.path().join("home"))
-        .env("SOPS_AGE_KEY_FILE", &r.key_file)
-        .args(["init", "--git"])
-        .output()
-        .unwrap();
-    assert_ok(&o);
+    let init = || {
+        std::process::Command::new(&bin)
+            .current_dir(r.path())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", r.path().join("home"))
+            .env("SOPS_AGE_KEY_FILE", &r.key_file)
+            .args(["init", "--git"])
+            .output()
+    };
+    // A test thread that forks while the copy's write handle is open makes the first exec
+    // fail with "text file busy" (ETXTBSY) until that child has exec'd: try again then.
+    let mut o = init();
+    for _ in 0..50 {
+        match &o {
+            Err(e) if e.raw_os_error() == Some(26) => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                o = init();
+            }
+            _ => break,
+        }
+    }
+    assert_ok(&o.unwrap());
     r.set("prod", "A1", "value-one");
     commit_all(&r, "first");
     git_ok(&r, &["branch", "other"]);

@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use sls_secrets::check::{self, Finding, Severity, StageFile};
+use sls_secrets::stages::{RulesError, StageRules};
 use sls_secrets::yaml::Text;
 use sls_secrets::{framework, seed, store};
 
@@ -30,7 +31,16 @@ pub(crate) fn run(args: &CheckArgs, ctx: &Context) -> Result<u8, Failure> {
         // A repository set up with no secret yet (a hook runs on .sops.yaml changes too).
         return print_stdout("sls-secrets check: no stage files yet\n");
     }
-    let files = ctx.stage_files(args.stage.as_deref())?;
+    // One stage: every file its secrets come from (its own, or its stage rule's).
+    let files = match &args.stage {
+        Some(stage) => ctx
+            .resolve_stage(&cwd, stage)?
+            .layers
+            .into_iter()
+            .map(|l| (l.stage, l.path))
+            .collect(),
+        None => ctx.stage_files(None)?,
+    };
     // No identity is no error here: a pre-commit hook runs without any key.
     let ids = ctx.identities().ok();
     let mut findings: Vec<Finding> = Vec::new();
@@ -60,6 +70,7 @@ pub(crate) fn run(args: &CheckArgs, ctx: &Context) -> Result<u8, Failure> {
             .collect();
         findings.extend(check::cross_stage(&named));
     }
+    findings.extend(rules_checks(ctx, &cwd)?);
     findings.extend(render_checks(&cwd, &checked)?);
     let errors = findings
         .iter()
@@ -81,6 +92,25 @@ pub(crate) fn run(args: &CheckArgs, ctx: &Context) -> Result<u8, Failure> {
     } else {
         EXIT_OK
     })
+}
+
+/// The stage rules file, when there is one: invalid is an error finding at its line.
+fn rules_checks(ctx: &Context, cwd: &Path) -> Result<Vec<Finding>, Failure> {
+    let Some(path) = ctx.stage_rules_file_for(cwd) else {
+        return Ok(Vec::new());
+    };
+    let name = shown(cwd, &path);
+    match StageRules::load(&path) {
+        Ok(rules) => Ok(check::stage_rules(&rules, &name, &ctx.secrets_dir()?)),
+        Err(RulesError::Invalid { line, what, .. }) => Ok(vec![Finding {
+            file: name,
+            line,
+            severity: Severity::Error,
+            message: what,
+            fix: "each rule is `- match: GLOB` with `from: STAGE` or `none: true`".into(),
+        }]),
+        Err(e) => Err(Failure::new(e.to_string())),
+    }
 }
 
 fn plural(n: usize) -> &'static str {

@@ -26,7 +26,23 @@ pub(crate) fn run(args: &DiffArgs, ctx: &Context) -> Result<u8, Failure> {
         (Some(a), Some(b)) => (Source::Rev(a), Source::Rev(b)),
     };
     let ids = ctx.identities()?;
-    let diffs = secrets_diff::diff_sources(&root, &dir, old, new, args.stage.as_deref(), &ids)?;
+    // A stage's files: with a stage rule, every file its secrets come from.
+    let stages: Option<Vec<String>> = match &args.stage {
+        None => None,
+        Some(stage) => Some(match ctx.resolve_stage(&ctx.cwd()?, stage) {
+            Ok(resolution) => {
+                let mut files: Vec<String> =
+                    resolution.layers.into_iter().map(|l| l.stage).collect();
+                if !files.contains(stage) {
+                    files.push(stage.clone());
+                }
+                files
+            }
+            // Its file may be gone from the work tree and still be in a revision.
+            Err(_) => vec![stage.clone()],
+        }),
+    };
+    let diffs = secrets_diff::diff_sources(&root, &dir, old, new, stages.as_deref(), &ids)?;
     if args.show_values && diffs.iter().any(|d| d.changed() && !d.decrypted) {
         eprintln!("sls-secrets: no key opens some versions; their values stay masked");
     }

@@ -4,12 +4,10 @@
 //! `envpolicy` table), unless `--allow NAME` says so. The process handling
 //! (signals, exit codes, output masking) is the library's `exec` module.
 
-use std::path::Path;
-
 use sls_secrets::envname;
 use sls_secrets::envpolicy;
 use sls_secrets::exec::{self, ExecOptions, MIN_MASK_LEN};
-use sls_secrets::store;
+use sls_secrets::stages::Sourced;
 use sls_secrets::text::escape_control;
 use sls_secrets::yaml::Text;
 
@@ -18,11 +16,9 @@ use crate::cli::ExecArgs;
 
 pub(crate) fn run(args: &ExecArgs, ctx: &Context) -> Result<u8, Failure> {
     let stage = &args.stage.stage;
-    let path = ctx.existing_stage_file(stage)?;
-    let file = store::open(&path, &ctx.identities()?)?;
-    let env = store::stage_env(&path, &file)?;
-    drop(file);
-    check_env(&path, stage, &env, &args.allow)?;
+    let (_, secrets) = ctx.stage_secrets(stage)?;
+    check_env(stage, &secrets, &args.allow)?;
+    let env: Vec<(String, Text)> = secrets.into_iter().map(|s| (s.name, s.value)).collect();
     let overridden = exec::overridden(&env);
     if !overridden.is_empty() && !args.pristine {
         eprintln!(
@@ -52,14 +48,12 @@ pub(crate) fn run(args: &ExecArgs, ctx: &Context) -> Result<u8, Failure> {
 
 /// Every name valid, no NUL byte, and no variable of the `envpolicy` table that `--allow`
 /// doesn't name (all such names in one error, so one retry fixes them).
-fn check_env(
-    path: &Path,
-    stage: &str,
-    env: &[(String, Text)],
-    allow: &[String],
-) -> Result<(), Failure> {
+fn check_env(stage: &str, secrets: &[Sourced], allow: &[String]) -> Result<(), Failure> {
     let mut refused = Vec::new();
-    for (name, value) in env {
+    for Sourced {
+        name, value, path, ..
+    } in secrets
+    {
         envname::check_secret(name)
             .map_err(|e| Failure::new(format!("{}: {e}", path.display())))?;
         if value.contains('\0') {
@@ -74,7 +68,7 @@ fn check_env(
         if let Some(family) = envpolicy::refused(name)
             && !allow.contains(name)
         {
-            refused.push((name.as_str(), family));
+            refused.push((name.as_str(), family, path));
         }
     }
     if refused.is_empty() {
@@ -82,16 +76,21 @@ fn check_env(
     }
     let listed: Vec<String> = refused
         .iter()
-        .map(|(name, f)| format!("`{name}` ({}: {})", f.name, f.effect))
+        .map(|(name, f, _)| format!("`{name}` ({}: {})", f.name, f.effect))
         .collect();
     let allows: Vec<String> = refused
         .iter()
-        .map(|(n, _)| format!("--allow {n}"))
+        .map(|(n, _, _)| format!("--allow {n}"))
         .collect();
+    let mut files: Vec<String> = refused
+        .iter()
+        .map(|(_, _, p)| p.display().to_string())
+        .collect();
+    files.dedup();
     let it = if refused.len() == 1 { "it" } else { "them" };
     Err(Failure::new(format!(
         "{}: {} can change what the build runs or loads; exec refuses to set {it} from a stage file",
-        path.display(),
+        files.join(", "),
         listed.join(", ")
     ))
     .hint(format!(

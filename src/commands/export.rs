@@ -10,6 +10,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use sls_secrets::envname;
+use sls_secrets::stages::Sourced;
 use sls_secrets::store::{self, StoreError};
 use sls_secrets::yaml::Text;
 use zeroize::Zeroizing;
@@ -34,35 +35,30 @@ pub(crate) fn run(args: &ExportArgs, ctx: &Context) -> Result<u8, Failure> {
         )));
     }
     check_stdout_target(args.force, ctx, stage)?;
-    let set_env = args.set_env || seed_set_env(&ctx.cwd()?)?;
-    // A local run may go on without the stage's secrets; a deploy never asks for this.
-    let missing =
-        Some(ctx.stage_file(stage)?).filter(|path| set_env && args.allow_missing && !path.exists());
+    let cwd = ctx.cwd()?;
+    let set_env = args.set_env || seed_set_env(&cwd)?;
+    let rules = ctx.stage_rules_for(&cwd)?;
+    // A local run may go on without the stage's secrets; a deploy never asks for this. The
+    // stage rules decide first: a stage a rule gives secrets (or none) is not missing.
+    let missing = Some(ctx.stage_file(stage)?).filter(|path| {
+        set_env
+            && args.allow_missing
+            && !path.exists()
+            && rules.as_ref().is_none_or(|r| r.rule_for(stage).is_none())
+    });
     // With the opt-out there is nothing to export, so no key is needed (as in `render`).
-    let env = if set_env && missing.is_none() {
-        let path = ctx.existing_stage_file(stage)?;
-        let file = store::open(&path, &ctx.identities()?)?;
-        let env = store::stage_env(&path, &file)?;
-        for (name, value) in &env {
-            envname::check_secret(name).map_err(|e| {
-                let mut f = Failure::from(e);
-                f.message = format!("{}: {}", path.display(), f.message);
-                f
-            })?;
-            if args.format == ExportFormat::Env && value.contains('\0') {
-                return Err(Failure::new(format!(
-                    "{}: secret `{name}` contains a NUL byte, which a shell variable can't hold",
-                    path.display()
-                ))
-                .hint("use --format json, or set it again without the NUL"));
-            }
+    let mut from = None;
+    let mut env: Vec<(String, Text)> = Vec::new();
+    if set_env && missing.is_none() {
+        let (resolution, secrets) = ctx.stage_secrets_for(&cwd, stage)?;
+        from = resolution.describe(rules.as_ref());
+        for secret in secrets {
+            check_secret(&secret, args.format)?;
+            env.push((secret.name, secret.value));
         }
-        env
-    } else {
-        Vec::new()
-    };
+    }
     let out = match args.format {
-        ExportFormat::Json => json(stage, set_env, &env, missing.as_deref()),
+        ExportFormat::Json => json(stage, set_env, &env, missing.as_deref(), from.as_deref()),
         ExportFormat::Env => shell(&env),
     };
     print_stdout(&out)
@@ -166,12 +162,32 @@ fn capacity(env: &[(String, Text)]) -> usize {
         .sum::<usize>()
 }
 
-/// `missing`: the stage file that does not exist (with `--allow-missing`), shown to the user.
+/// Names and values the plugin and a shell can take: `render`'s name checks, and no NUL byte
+/// for a shell.
+fn check_secret(secret: &Sourced, format: ExportFormat) -> Result<(), Failure> {
+    let (name, path) = (&secret.name, secret.path.display());
+    envname::check_secret(name).map_err(|e| {
+        let mut f = Failure::from(e);
+        f.message = format!("{path}: {}", f.message);
+        f
+    })?;
+    if format == ExportFormat::Env && secret.value.contains('\0') {
+        return Err(Failure::new(format!(
+            "{path}: secret `{name}` contains a NUL byte, which a shell variable can't hold"
+        ))
+        .hint("use --format json, or set it again without the NUL"));
+    }
+    Ok(())
+}
+
+/// `missing`: the stage file that does not exist (with `--allow-missing`), shown to the user;
+/// `from`: where the secrets came from when a stage rule gave them (for the plugin's log).
 fn json(
     stage: &str,
     set_env: bool,
     env: &[(String, Text)],
     missing: Option<&Path>,
+    from: Option<&str>,
 ) -> Zeroizing<String> {
     let mut o = Zeroizing::new(String::with_capacity(capacity(env)));
     o.push_str(&format!("{{\"version\":{JSON_VERSION},\"stage\":"));
@@ -179,6 +195,10 @@ fn json(
     if let Some(path) = missing {
         o.push_str(",\"missing\":");
         json::push_string(&mut o, &path.display().to_string());
+    }
+    if let Some(from) = from {
+        o.push_str(",\"from\":");
+        json::push_string(&mut o, from);
     }
     o.push_str(&format!(",\"setEnv\":{set_env},\"secrets\":{{"));
     for (i, (name, value)) in env.iter().enumerate() {

@@ -3,23 +3,30 @@
 
 use std::io::{IsTerminal, Write};
 
-use sls_secrets::store;
-
 use super::{Context, EXIT_OK, Failure};
 use crate::cli::GetArgs;
 
 pub(crate) fn run(args: &GetArgs, ctx: &Context) -> Result<u8, Failure> {
     let (stage, key) = (&args.stage.stage, &args.key);
-    let path = ctx.existing_stage_file(stage)?;
-    let file = store::open(&path, &ctx.identities()?)?;
-    let env = store::stage_env(&path, &file)?;
-    let Some((_, value)) = env.iter().find(|(k, _)| k == key) else {
+    let (resolution, secrets) = ctx.stage_secrets(stage)?;
+    let Some(secret) = secrets.iter().find(|s| &s.name == key) else {
+        let files: Vec<String> = resolution
+            .layers
+            .iter()
+            .map(|l| l.path.display().to_string())
+            .collect();
+        let place = match files.as_slice() {
+            [] => format!("stage {stage}, which has no secrets"),
+            [one] => one.clone(),
+            many => format!("stage {stage} ({})", many.join(", ")),
+        };
         return Err(
-            Failure::new(format!("no secret `{key}` in {}", path.display())).hint(format!(
+            Failure::new(format!("no secret `{key}` in {place}")).hint(format!(
                 "see the names with `sls-secrets list --stage {stage}`"
             )),
         );
     };
+    let value = &secret.value;
     let mut out = std::io::stdout().lock();
     let newline = if std::io::stdout().is_terminal() {
         "\n"

@@ -9,10 +9,12 @@ use std::path::{Path, PathBuf};
 
 use sls_secrets::envname::NameError;
 use sls_secrets::keys::{AgeEnv, AgeIdentities};
+use sls_secrets::stages::{self, Resolution, Sourced, StageRules};
 use sls_secrets::store::{self, StoreError};
 use sls_secrets::text::{escape_control, escape_control_lines};
 
 pub(crate) mod check;
+pub(crate) mod copy;
 pub(crate) mod decrypt;
 pub(crate) mod diff;
 pub(crate) mod edit;
@@ -62,10 +64,15 @@ impl Failure {
         self
     }
 
-    /// Prefixes the message with the stage it concerns, so errors name file, stage and key.
+    /// Prefixes the message with the stage it concerns, so errors name file, stage and key
+    /// (not when it names the stage already: "stage `dev`: stage `dev` has no secrets file").
     pub(crate) fn in_stage(self, stage: &str) -> Failure {
+        let named = format!("stage `{stage}`");
+        if self.message.starts_with(&named) {
+            return self;
+        }
         Failure {
-            message: format!("stage `{stage}`: {}", self.message),
+            message: format!("{named}: {}", self.message),
             hint: self.hint,
         }
     }
@@ -154,17 +161,39 @@ impl Context {
         Ok(store::stage_path(&self.secrets_dir()?, stage)?)
     }
 
-    /// `secrets/<stage>.yml`, which must exist.
+    /// `secrets/<stage>.yml`, which must exist: the stage's own file (what `rm` and `keys`
+    /// change), whatever its rule reads.
     pub(crate) fn existing_stage_file(&self, stage: &str) -> Result<PathBuf, Failure> {
         let path = self.stage_file(stage)?;
-        if !path.exists() {
-            return Err(StoreError::NoStage {
-                stage: stage.to_owned(),
-                path,
-            }
-            .into());
+        if path.exists() {
+            return Ok(path);
         }
-        Ok(path)
+        let failure = Failure::from(StoreError::NoStage {
+            stage: stage.to_owned(),
+            path,
+        });
+        let rules = self.stage_rules_for(&self.cwd()?)?;
+        let Some((rules, rule)) = rules
+            .as_ref()
+            .and_then(|r| r.rule_for(stage).map(|rule| (r, rule)))
+        else {
+            return Err(failure);
+        };
+        Err(match &rule.action {
+            stages::Action::From(parent) => Failure::new(format!(
+                "{}; its secrets come from {parent} ({})",
+                failure.message,
+                stages::describe_rule(rules, rule)
+            ))
+            .hint(format!(
+                "change them there (`--stage {parent}`), or give {stage} its own value with `sls-secrets set --stage {stage} NAME`"
+            )),
+            stages::Action::None => Failure::new(format!(
+                "{}; it has no secrets on purpose ({})",
+                failure.message,
+                stages::describe_rule(rules, rule)
+            )),
+        })
     }
 
     /// One stage's file, or every stage file of the secrets folder (by stage name).
@@ -181,6 +210,63 @@ impl Context {
             return Err(Failure::new(format!("no stage files in {}", dir.display())));
         }
         Ok(files)
+    }
+
+    /// The stage rules (`.sls-secrets.yml`) for a service folder: with `--secrets-dir DIR`, the
+    /// file next to DIR (in the folder that holds it); else the nearest from the service folder
+    /// up to the repository root, as `secrets/` is found.
+    pub(crate) fn stage_rules_for(
+        &self,
+        service_dir: &Path,
+    ) -> Result<Option<StageRules>, Failure> {
+        self.stage_rules_file_for(service_dir)
+            .map(|p| StageRules::load(&p))
+            .transpose()
+            .map_err(|e| Failure::with_hint(e.to_string(), e.hint()))
+    }
+
+    /// Where [`Context::stage_rules_for`] reads the rules from, if there is such a file.
+    pub(crate) fn stage_rules_file_for(&self, service_dir: &Path) -> Option<PathBuf> {
+        match &self.secrets_dir {
+            Some(dir) => std::path::absolute(dir)
+                .ok()
+                .and_then(|d| d.parent().map(|p| p.join(stages::RULES_FILE)))
+                .filter(|p| p.exists()),
+            None => stages::find(service_dir),
+        }
+    }
+
+    /// Where a stage's secrets come from, for a service folder: its own file, or what its rule
+    /// says. A stage that gets them by a rule is named on stderr with the rule.
+    pub(crate) fn resolve_stage(
+        &self,
+        service_dir: &Path,
+        stage: &str,
+    ) -> Result<Resolution, Failure> {
+        let dir = self.secrets_dir_for(service_dir)?;
+        let rules = self.stage_rules_for(service_dir)?;
+        let resolution = stages::resolve(stage, &dir, rules.as_ref())
+            .map_err(|e| Failure::with_hint(e.to_string(), e.hint()))?;
+        if let Some(note) = resolution.describe(rules.as_ref()) {
+            eprintln!("sls-secrets: {}", escape_control(&note));
+        }
+        Ok(resolution)
+    }
+
+    /// The stage's secrets, decrypted, as its rules resolve them (for the current folder).
+    pub(crate) fn stage_secrets(&self, stage: &str) -> Result<(Resolution, Vec<Sourced>), Failure> {
+        self.stage_secrets_for(&self.cwd()?, stage)
+    }
+
+    /// [`Context::stage_secrets`] for a service folder.
+    pub(crate) fn stage_secrets_for(
+        &self,
+        service_dir: &Path,
+        stage: &str,
+    ) -> Result<(Resolution, Vec<Sourced>), Failure> {
+        let resolution = self.resolve_stage(service_dir, stage)?;
+        let secrets = resolution.open(&self.identities()?)?;
+        Ok((resolution, secrets))
     }
 
     /// The age identities sops would use (SOPS_AGE_KEY*, keys.txt). A source that can't be

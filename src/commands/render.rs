@@ -77,28 +77,20 @@ pub(crate) fn run(args: &RenderArgs, ctx: &Context) -> Result<u8, Failure> {
     let stage = choose_stage(args, &config, &source)?;
     let framework = choose_framework(args, &service_dir, &source);
     let set_env = wants_env(args, &service_dir)?;
-    // The stage file is decrypted while serverless.yml is parsed: neither needs the other.
     // With the opt-out there is nothing to inject, so no key is needed.
-    let (parsed, env) = render::parse_beside(&source, || {
-        if set_env {
-            stage_secrets(ctx, &service_dir, stage)
-        } else {
-            Ok(Vec::new())
-        }
-    });
-    let env = env?;
+    let env = if set_env {
+        stage_secrets(ctx, &service_dir, stage)?
+    } else {
+        Vec::new()
+    };
     let secrets = Secret::all(&env);
     let opts = RenderOptions {
         set_env,
         framework,
         ..RenderOptions::default()
     };
-    let rendered = render::render_parsed(&parsed, &secrets, &opts);
-    // The process ends after this command: exit returns the span tree's memory at once, where
-    // freeing it node by node costs 2-3 ms on a large file (BENCHMARKS.md). It holds no
-    // secret that a drop would wipe (nothing in it is zeroized).
-    std::mem::forget(parsed);
-    let mut rendered = rendered.map_err(|e| render_failure(&config, e))?;
+    let mut rendered =
+        render::render(&source, &secrets, &opts).map_err(|e| render_failure(&config, e))?;
     let output = Zeroizing::new(std::mem::take(&mut rendered.output));
     print_notes(&rendered.notes);
 
@@ -207,19 +199,15 @@ pub(crate) fn seed_set_env(service_dir: &Path) -> Result<bool, Failure> {
     )
 }
 
-/// The stage's secrets, from the secrets folder nearest the service folder.
+/// The stage's secrets, from the secrets folder nearest the service folder, as the stage
+/// rules resolve the stage.
 fn stage_secrets(
     ctx: &Context,
     service_dir: &Path,
     stage: String,
 ) -> Result<Vec<(String, Text)>, Failure> {
-    let dir = ctx.secrets_dir_for(service_dir)?;
-    let path = store::stage_path(&dir, &stage)?;
-    if !path.exists() {
-        return Err(store::StoreError::NoStage { stage, path }.into());
-    }
-    let file = store::open(&path, &ctx.identities()?)?;
-    Ok(store::stage_env(&path, &file)?)
+    let (_, secrets) = ctx.stage_secrets_for(service_dir, &stage)?;
+    Ok(secrets.into_iter().map(|s| (s.name, s.value)).collect())
 }
 
 /// `--diff`: the unified diff of the config against the rendered file, secrets masked unless
