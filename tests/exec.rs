@@ -213,9 +213,10 @@ fn the_child_never_sees_the_age_key_and_stage_files_cannot_hijack_it() {
 }
 
 #[test]
+#[ignore = "needs the sops binary: scripts/test sets it up and runs this"]
 fn a_value_with_a_nul_byte_is_refused_by_name() {
     // `set` refuses a NUL byte, but sops (or anyone) can write one.
-    let Some(sops) = common::sops() else { return };
+    let sops = common::sops();
     let r = repo();
     let o = common::run_sops(
         &sops,

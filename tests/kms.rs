@@ -51,8 +51,9 @@ fn no_age_ids() -> AgeIdentities {
 // ---------------------------------------------------------------- library level
 
 #[test]
+#[ignore = "needs a moto server (local AWS KMS): scripts/test sets it up and runs this"]
 fn wrap_unwrap_round_trip() {
-    let Some(m) = common::moto() else { return };
+    let m = common::moto();
     let key = DataKey::generate().unwrap();
     let mk = marker("roundtrip");
     let entry = keys::kms::wrap(&key, &spec(&m.arn, &[("stage", "prod"), ("run", &mk)])).unwrap();
@@ -76,8 +77,9 @@ fn hexs(b: &[u8]) -> String {
 }
 
 #[test]
+#[ignore = "needs a moto server (local AWS KMS): scripts/test sets it up and runs this"]
 fn context_mismatch_fails() {
-    let Some(m) = common::moto() else { return };
+    let m = common::moto();
     let key = DataKey::generate().unwrap();
     let mk = marker("ctx");
     let mut entry =
@@ -96,8 +98,9 @@ fn context_mismatch_fails() {
 }
 
 #[test]
+#[ignore = "needs a moto server (local AWS KMS): scripts/test sets it up and runs this"]
 fn wrong_key_fails_clearly() {
-    let Some(m) = common::moto() else { return };
+    let m = common::moto();
     let key = DataKey::generate().unwrap();
     let mut entry = keys::kms::wrap(&key, &spec(&m.arn, &[("run", &marker("wrong"))])).unwrap();
     entry.arn = m.arn2.clone();
@@ -124,8 +127,9 @@ fn wrong_key_fails_clearly() {
 }
 
 #[test]
+#[ignore = "needs a moto server (local AWS KMS): scripts/test sets it up and runs this"]
 fn tampered_enc_and_bad_base64_fail() {
-    let Some(m) = common::moto() else { return };
+    let m = common::moto();
     let key = DataKey::generate().unwrap();
     let mut entry = keys::kms::wrap(&key, &spec(&m.arn, &[("run", &marker("tamper"))])).unwrap();
     let mut bad = entry.clone();
@@ -147,8 +151,9 @@ fn tampered_enc_and_bad_base64_fail() {
 /// and a second open of the same file in the same run makes none. The keys are wrapped the
 /// way a creation rule's are, through the key-source interface, KMS listed first.
 #[test]
+#[ignore = "needs a moto server (local AWS KMS): scripts/test sets it up and runs this"]
 fn age_first_then_exactly_one_decrypt() {
-    let Some(m) = common::moto() else { return };
+    let m = common::moto();
     let _turn = recorder();
     let key = DataKey::generate().unwrap();
     let mk = marker("order");
@@ -191,8 +196,9 @@ fn age_first_then_exactly_one_decrypt() {
 /// A file with two KMS keys where the first is wrong: the second opens it, and the error
 /// for the case where none works lists each key with its reason.
 #[test]
+#[ignore = "needs a moto server (local AWS KMS): scripts/test sets it up and runs this"]
 fn no_key_lists_kms_attempts() {
-    let Some(m) = common::moto() else { return };
+    let m = common::moto();
     let key = DataKey::generate().unwrap();
     let mk = marker("nokey");
     let good = keys::kms::wrap(&key, &spec(&m.arn, &[("run", &mk)])).unwrap();
@@ -217,8 +223,9 @@ fn no_key_lists_kms_attempts() {
 
 /// `role`: STS AssumeRole first (moto implements STS at the same endpoint).
 #[test]
+#[ignore = "needs a moto server (local AWS KMS): scripts/test sets it up and runs this"]
 fn role_is_assumed_first() {
-    let Some(m) = common::moto() else { return };
+    let m = common::moto();
     assert!(
         std::env::var_os("AWS_ENDPOINT_URL_STS").is_some(),
         "AWS_ENDPOINT_URL_STS not set: scripts/test points STS at moto next to KMS"
@@ -420,8 +427,9 @@ fn refused_endpoint_fails_fast() {
 
 /// The global `AWS_ENDPOINT_URL` is honoured too.
 #[test]
+#[ignore = "needs a moto server (local AWS KMS): scripts/test sets it up and runs this"]
 fn global_endpoint_url_is_honoured() {
-    let Some(m) = common::moto() else { return };
+    let m = common::moto();
     let (out, _) = probe(
         &[
             ("PROBE_ARN", &m.arn),
@@ -480,8 +488,9 @@ fn repo_with_rule(rule: &str) -> Repo {
 }
 
 #[test]
+#[ignore = "needs a moto server (local AWS KMS): scripts/test sets it up and runs this"]
 fn cli_kms_only_file_round_trip() {
-    let Some(m) = common::moto() else { return };
+    let m = common::moto();
     let r = repo_with_rule(&format!("    kms: {}\n", m.arn));
     set(&r, "prod", "DB_PASSWORD", "hunter2");
     set(&r, "prod", "API_KEY", "k-123");
@@ -498,8 +507,9 @@ fn cli_kms_only_file_round_trip() {
 }
 
 #[test]
+#[ignore = "needs a moto server (local AWS KMS): scripts/test sets it up and runs this"]
 fn cli_age_and_kms_file_opens_either_way_with_call_counts() {
-    let Some(m) = common::moto() else { return };
+    let m = common::moto();
     let _turn = recorder();
     let mk = marker("cli-count");
     let r = repo_with_rule(&format!(
@@ -569,8 +579,9 @@ fn cli_age_and_kms_file_opens_either_way_with_call_counts() {
 /// `render` (merged from the render branch): one Decrypt per render of a stage file with
 /// many secrets, none with the age key.
 #[test]
+#[ignore = "needs a moto server (local AWS KMS): scripts/test sets it up and runs this"]
 fn cli_render_makes_one_decrypt() {
-    let Some(m) = common::moto() else { return };
+    let m = common::moto();
     let _turn = recorder();
     let mk = marker("render");
     let r = repo_with_rule(&format!(
@@ -610,8 +621,9 @@ fn cli_render_makes_one_decrypt() {
 }
 
 #[test]
+#[ignore = "needs a moto server (local AWS KMS): scripts/test sets it up and runs this"]
 fn cli_context_mismatch_and_wrong_key_fail_clearly() {
-    let Some(m) = common::moto() else { return };
+    let m = common::moto();
     let r = repo_with_rule(&format!(
         "    key_groups:\n      - kms:\n          - arn: {}\n            context:\n              stage: prod\n",
         m.arn
@@ -647,8 +659,9 @@ fn cli_context_mismatch_and_wrong_key_fail_clearly() {
 }
 
 #[test]
+#[ignore = "needs a moto server (local AWS KMS): scripts/test sets it up and runs this"]
 fn cli_init_kms_then_set_get() {
-    let Some(m) = common::moto() else { return };
+    let m = common::moto();
     let r = Repo::new();
     let o = cmd(&r).args(["init", "--kms", &m.arn]).output().unwrap();
     assert_ok(&o);
@@ -664,8 +677,9 @@ fn cli_init_kms_then_set_get() {
 
 /// Flat rule forms: comma list, and `arn+role` (STS AssumeRole against moto).
 #[test]
+#[ignore = "needs a moto server (local AWS KMS): scripts/test sets it up and runs this"]
 fn cli_flat_comma_list_and_role_form() {
-    let Some(m) = common::moto() else { return };
+    let m = common::moto();
     let role = "arn:aws:iam::123456789012:role/deploy";
     let r = repo_with_rule(&format!("    kms: {}, {}+{role}\n", m.arn, m.arn2));
     set(&r, "prod", "API_TOKEN", "1");
@@ -682,8 +696,9 @@ fn cli_flat_comma_list_and_role_form() {
 
 /// `keys --add-kms`: the same data key, wrapped for one more key; values untouched.
 #[test]
+#[ignore = "needs a moto server (local AWS KMS): scripts/test sets it up and runs this"]
 fn cli_add_kms_rewraps_same_data_key() {
-    let Some(m) = common::moto() else { return };
+    let m = common::moto();
     let r = Repo::with_config();
     common::Repo::set(&r, "prod", "DB_PASSWORD", "hunter2");
     let before = r.read("secrets/prod.yml");
@@ -731,8 +746,9 @@ fn cli_add_kms_rewraps_same_data_key() {
 }
 
 #[test]
+#[ignore = "needs a moto server (local AWS KMS): scripts/test sets it up and runs this"]
 fn cli_rotate_rewraps_for_kms() {
-    let Some(m) = common::moto() else { return };
+    let m = common::moto();
     let r = Repo::with_config();
     common::Repo::set(&r, "prod", "DB_PASSWORD", "hunter2");
     r.write(
@@ -765,8 +781,9 @@ fn cli_rotate_rewraps_for_kms() {
 }
 
 #[test]
+#[ignore = "needs a moto server (local AWS KMS): scripts/test sets it up and runs this"]
 fn cli_silent_endpoint_fails_within_bound() {
-    let Some(m) = common::moto() else { return };
+    let m = common::moto();
     let r = repo_with_rule(&format!("    kms: {}\n", m.arn));
     set(&r, "prod", "DB_PASSWORD", "hunter2");
     let url = silent_listener(Duration::from_secs(40));
@@ -785,17 +802,14 @@ fn cli_silent_endpoint_fails_within_bound() {
 
 // ---------------------------------------------------------------------- sops interop
 
-fn sops_and_moto() -> Option<(std::path::PathBuf, Moto)> {
-    let sops = common::sops()?;
-    let m = common::moto()?;
-    Some((sops, m))
+fn sops_and_moto() -> (std::path::PathBuf, Moto) {
+    (common::sops(), common::moto())
 }
 
 #[test]
+#[ignore = "needs the sops binary and a moto server (local AWS KMS): scripts/test sets it up and runs this"]
 fn sops_decrypts_our_kms_file() {
-    let Some((sops, m)) = sops_and_moto() else {
-        return;
-    };
+    let (sops, m) = sops_and_moto();
     let r = repo_with_rule(&format!(
         "    key_groups:\n      - kms:\n          - arn: {}\n            context:\n              stage: prod\n",
         m.arn
@@ -818,10 +832,9 @@ fn sops_decrypts_our_kms_file() {
 }
 
 #[test]
+#[ignore = "needs the sops binary and a moto server (local AWS KMS): scripts/test sets it up and runs this"]
 fn we_decrypt_a_kms_file_sops_wrote() {
-    let Some((sops, m)) = sops_and_moto() else {
-        return;
-    };
+    let (sops, m) = sops_and_moto();
     let r = Repo::new();
     std::fs::create_dir(r.path().join("secrets")).unwrap();
     r.write("plain.yml", "DB_PASSWORD: hunter2\nPORT: \"5432\"\n");
@@ -915,8 +928,9 @@ fn cmd_profile_only(r: &Repo, profile: &str, config: &std::path::Path) -> Comman
 }
 
 #[test]
+#[ignore = "needs a moto server (local AWS KMS): scripts/test sets it up and runs this"]
 fn cli_credential_process_profile_opens_kms_file() {
-    let Some(m) = common::moto() else { return };
+    let m = common::moto();
     let r = repo_with_rule(&format!("    kms: {}\n", m.arn));
     set(&r, "prod", "DB_PASSWORD", "from-a-process");
     // `credential_process`: the profile runs a command that prints credentials as JSON (how
@@ -971,8 +985,9 @@ fn sso_portal(head: &str) -> (u16, String) {
 }
 
 #[test]
+#[ignore = "needs a moto server (local AWS KMS): scripts/test sets it up and runs this"]
 fn cli_sso_profile_with_cached_token_opens_kms_file() {
-    let Some(m) = common::moto() else { return };
+    let m = common::moto();
     let r = repo_with_rule(&format!("    kms: {}\n", m.arn));
     set(&r, "prod", "DB_PASSWORD", "from-sso");
     // IAM Identity Center: `aws sso login` leaves a token in ~/.aws/sso/cache/<sha1 of the
@@ -1043,8 +1058,9 @@ fn unclassified_kms_error_names_status_and_endpoint() {
 }
 
 #[test]
+#[ignore = "needs a moto server (local AWS KMS): scripts/test sets it up and runs this"]
 fn cli_a_missing_age_key_file_does_not_stop_kms() {
-    let Some(m) = common::moto() else { return };
+    let m = common::moto();
     let r = repo_with_rule(&format!("    kms: {}\n", m.arn));
     set(&r, "prod", "DB_PASSWORD", "hunter2");
     let o = cmd_no_age(&r)

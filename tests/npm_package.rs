@@ -28,23 +28,17 @@ fn host_package() -> &'static str {
     "@sls-secrets/cli-linux-x64-gnu"
 }
 
-fn registry() -> Option<&'static Registry> {
-    static REG: OnceLock<Option<Registry>> = OnceLock::new();
-    REG.get_or_init(publish).as_ref()
+/// The local registry scripts/test starts, with this run's packages published (once).
+fn registry() -> &'static Registry {
+    static REG: OnceLock<Registry> = OnceLock::new();
+    REG.get_or_init(publish)
 }
 
-fn publish() -> Option<Registry> {
-    let url = match std::env::var("SLS_SECRETS_TEST_NPM_REGISTRY") {
-        Ok(u) => u,
-        Err(_) if std::env::var_os("CI").is_some() => {
-            panic!("SLS_SECRETS_TEST_NPM_REGISTRY is not set; run scripts/test")
-        }
-        Err(_) => {
-            eprintln!("skipping: no local npm registry (run scripts/test)");
-            return None;
-        }
-    };
-    let tarballs = common::tool("SLS_SECRETS_TEST_NPM_DIR", "target/npm", "the npm tarballs")?;
+fn publish() -> Registry {
+    let url = std::env::var("SLS_SECRETS_TEST_NPM_REGISTRY").unwrap_or_else(|_| {
+        panic!("no local npm registry (SLS_SECRETS_TEST_NPM_REGISTRY): run this test with scripts/test, which starts one")
+    });
+    let tarballs = common::tool("SLS_SECRETS_TEST_NPM_DIR", "target/npm", "the npm tarballs");
     let npm_home = tempfile::tempdir().unwrap();
     // A user for this run (anyone may add one on the test registry); its token goes into a
     // private .npmrc so publishing works like against npmjs.org.
@@ -99,7 +93,7 @@ fn publish() -> Option<Registry> {
         "expected the main and the host package in {}",
         tarballs.display()
     );
-    Some(reg)
+    reg
 }
 
 impl Registry {
@@ -158,8 +152,9 @@ fn readme_recipe() -> serde_json::Value {
 }
 
 #[test]
+#[ignore = "needs the npm tarballs, a local registry and the frameworks: scripts/test sets it up and runs this"]
 fn installs_from_the_registry_and_runs_the_readme_recipe() {
-    let Some(reg) = registry() else { return };
+    let reg = registry();
     let r = Repo::with_config();
     reg.project(&r, &[]);
     assert!(
@@ -221,8 +216,9 @@ fn path_without_cargo_bin() -> std::ffi::OsString {
 }
 
 #[test]
+#[ignore = "needs the npm tarballs, a local registry and the frameworks: scripts/test sets it up and runs this"]
 fn a_missing_platform_package_names_it_and_says_why() {
-    let Some(reg) = registry() else { return };
+    let reg = registry();
     let r = Repo::new();
     reg.project(&r, &["--omit=optional"]);
     assert!(!r.path().join("node_modules").join(host_package()).exists());
@@ -254,9 +250,10 @@ fn a_missing_platform_package_names_it_and_says_why() {
 }
 
 #[test]
+#[ignore = "needs the npm tarballs, a local registry and the frameworks: scripts/test sets it up and runs this"]
 fn exit_codes_and_signals_pass_through_the_launcher() {
     use std::os::unix::process::ExitStatusExt;
-    let Some(reg) = registry() else { return };
+    let reg = registry();
     let r = Repo::with_config();
     reg.project(&r, &[]);
     r.set("prod", "DB_PASSWORD", "x");
@@ -316,8 +313,9 @@ fn exit_codes_and_signals_pass_through_the_launcher() {
 }
 
 #[test]
+#[ignore = "needs the npm tarballs, a local registry and the frameworks: scripts/test sets it up and runs this"]
 fn the_binary_override_must_be_an_absolute_path() {
-    let Some(reg) = registry() else { return };
+    let reg = registry();
     let r = Repo::new();
     reg.project(&r, &[]);
     // A stand-in in the current folder and another of the same name on PATH: a bare name used
@@ -419,7 +417,7 @@ fn run_package(
     config_extra: &str,
     prepare: impl Fn(&Repo),
 ) -> (Repo, std::process::Output) {
-    let reg = registry().expect("registry");
+    let reg = registry();
     let r = repo_with_plugin_secrets();
     reg.project(&r, &[]);
     r.write("handler.js", "exports.handler = async () => ({});\n");
@@ -461,11 +459,8 @@ fn framework_cmd(framework: &Path, r: &Repo) -> Command {
 
 /// `package` judged by the framework's CloudFormation template, then, in the same project,
 /// `invoke local` of a stage with secrets and of a stage without a secrets file.
-fn judge(framework: Option<PathBuf>, framework_version: &str) {
-    let Some(framework) = framework else { return };
-    if registry().is_none() {
-        return;
-    }
+fn judge(framework: PathBuf, framework_version: &str) {
+    registry();
     let (r, functions, log) = package_with_plugin(&framework, framework_version, "");
     for (name, vars) in &functions {
         for (k, v) in PLUGIN_SECRETS {
@@ -494,6 +489,7 @@ fn assert_no_values(log: &str) {
 }
 
 #[test]
+#[ignore = "needs the npm tarballs, a local registry and the frameworks: scripts/test sets it up and runs this"]
 fn plugin_serverless_v3() {
     judge(
         common::tool(
@@ -506,6 +502,7 @@ fn plugin_serverless_v3() {
 }
 
 #[test]
+#[ignore = "needs the npm tarballs, a local registry and the frameworks: scripts/test sets it up and runs this"]
 fn plugin_osls_3() {
     judge(
         common::tool(
@@ -518,6 +515,7 @@ fn plugin_osls_3() {
 }
 
 #[test]
+#[ignore = "needs the npm tarballs, a local registry and the frameworks: scripts/test sets it up and runs this"]
 fn plugin_osls_4() {
     judge(
         common::tool(
@@ -530,20 +528,20 @@ fn plugin_osls_4() {
 }
 
 /// Serverless v3 and the local registry, both needed by the plugin's v3 tests.
-fn serverless_v3_and_registry() -> Option<PathBuf> {
+fn serverless_v3_and_registry() -> PathBuf {
     let sls = common::tool(
         "SLS_SECRETS_TEST_SERVERLESS",
         "tests/serverless/node_modules/.bin/serverless",
         "Serverless v3",
-    )?;
-    registry().map(|_| sls)
+    );
+    registry();
+    sls
 }
 
 #[test]
+#[ignore = "needs the npm tarballs, a local registry and the frameworks: scripts/test sets it up and runs this"]
 fn plugin_opt_outs_leave_the_environment_alone() {
-    let Some(sls) = serverless_v3_and_registry() else {
-        return;
-    };
+    let sls = serverless_v3_and_registry();
     let (_r, functions, log) =
         package_with_plugin(&sls, "3", "custom:\n  slsSecrets:\n    enabled: false\n");
     for (name, vars) in &functions {
@@ -553,10 +551,9 @@ fn plugin_opt_outs_leave_the_environment_alone() {
 }
 
 #[test]
+#[ignore = "needs the npm tarballs, a local registry and the frameworks: scripts/test sets it up and runs this"]
 fn plugin_follows_seed_opt_out_and_refuses_an_environment_over_4_kb() {
-    let Some(sls) = serverless_v3_and_registry() else {
-        return;
-    };
+    let sls = serverless_v3_and_registry();
     // seed.yml's opt-out, as on Seed: the environment is left alone.
     let (r, o) = run_package(&sls, "3", "", |r| {
         r.write(
@@ -602,10 +599,9 @@ fn plugin_follows_seed_opt_out_and_refuses_an_environment_over_4_kb() {
 }
 
 #[test]
+#[ignore = "needs the npm tarballs, a local registry and the frameworks: scripts/test sets it up and runs this"]
 fn plugin_fills_every_function_when_the_provider_environment_is_a_variable() {
-    let Some(sls) = serverless_v3_and_registry() else {
-        return;
-    };
+    let sls = serverless_v3_and_registry();
     // `environment: ${file(...)}`: render must write into each function; the plugin sees the
     // resolved mapping. Either way every function must end up with every secret.
     let (r, o) = run_package(&sls, "3", "", |r| {
@@ -761,25 +757,17 @@ fn judge_invoke_local(framework: &Path, framework_version: &str, r: &Repo) {
 
 /// serverless-offline 13, installed next to Serverless v3 (tests/serverless), which loads
 /// plugins it can't find in the service from its own node_modules.
-fn serverless_offline(sls: &Path) -> Option<PathBuf> {
-    let manifest = sls
-        .parent()
+fn serverless_offline(sls: &Path) -> PathBuf {
+    sls.parent()
         .and_then(Path::parent)
         .map(|nm| nm.join("serverless-offline/package.json"))
-        .filter(|p| p.exists());
-    match manifest {
-        Some(p) => Some(p),
-        None if std::env::var_os("CI").is_some() => {
+        .filter(|p| p.exists())
+        .unwrap_or_else(|| {
             panic!(
-                "serverless-offline is missing next to {}; run scripts/test",
+                "serverless-offline is missing next to {}: run this test with scripts/test, which installs it",
                 sls.display()
             )
-        }
-        None => {
-            eprintln!("skipping: serverless-offline not installed (run scripts/test)");
-            None
-        }
-    }
+        })
 }
 
 /// A child process killed (by its PID) however the test ends.
@@ -844,12 +832,11 @@ fn offline_env(sls: &Path, r: &Repo, stage: &str) -> (Env, String) {
 }
 
 #[test]
+#[ignore = "needs the npm tarballs, a local registry and the frameworks: scripts/test sets it up and runs this"]
 fn plugin_serverless_v3_offline_serves_the_secrets_and_package_refuses_a_stage_without_them() {
-    let Some(sls) = serverless_v3_and_registry() else {
-        return;
-    };
+    let sls = serverless_v3_and_registry();
     let r = repo_with_plugin_secrets();
-    registry().unwrap().project(&r, &[]);
+    registry().project(&r, &[]);
     // package (and so deploy, which packages first) refuses a stage without a secrets file.
     write_local_service(&r, "3", &["sls-secrets"]);
     let o = framework_cmd(&sls, &r)
@@ -871,9 +858,7 @@ fn plugin_serverless_v3_offline_serves_the_secrets_and_package_refuses_a_stage_w
 
     // serverless-offline serves the secrets; a stage without a file gets serverless.yml's
     // values and one warning. Both servers at once (their own ports).
-    let Some(offline) = serverless_offline(&sls) else {
-        return;
-    };
+    let offline = serverless_offline(&sls);
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(offline).unwrap()).unwrap();
     assert!(

@@ -145,8 +145,9 @@ proptest! {
     }
 }
 
-/// js-yaml from tests/serverless (installed by scripts/test), like `common::tool`.
-fn js_yaml() -> Option<PathBuf> {
+/// js-yaml from tests/serverless (installed by scripts/test), like `common::tool`: tests
+/// that use it are `#[ignore]`d for a plain `cargo test`, and a missing one fails them.
+fn js_yaml() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/serverless/node_modules");
     let ok = dir.join("js-yaml").is_dir()
         && Command::new("node")
@@ -154,22 +155,18 @@ fn js_yaml() -> Option<PathBuf> {
             .stdout(Stdio::null())
             .status()
             .is_ok_and(|s| s.success());
-    match ok {
-        true => Some(dir),
-        false if std::env::var_os("CI").is_some() => {
-            panic!("js-yaml/node missing; run scripts/test")
-        }
-        false => {
-            eprintln!("skipping: js-yaml not installed (run scripts/test)");
-            None
-        }
-    }
+    assert!(
+        ok,
+        "js-yaml/node missing: run this test with scripts/test, which installs them"
+    );
+    dir
 }
 
 /// Many values in one file, read back by js-yaml (one node process for all of them).
 #[test]
+#[ignore = "needs Serverless v3 and osls: scripts/test sets it up and runs this"]
 fn js_yaml_reads_back_every_value() {
-    let Some(modules) = js_yaml() else { return };
+    let modules = js_yaml();
     let mut runner = proptest::test_runner::TestRunner::deterministic();
     let strategy = prop::collection::vec(value(), 400);
     let mut values = strategy.new_tree(&mut runner).expect("values").current();

@@ -245,16 +245,14 @@ fn is_env_line(line: &str) -> bool {
 }
 
 #[test]
+#[ignore = "needs ../shared: scripts/test sets it up and runs this"]
 fn corpus_renders_or_refuses_cleanly() {
     let dir = Path::new(CORPUS);
     let manifest = dir.join("MANIFEST.tsv");
-    if !manifest.exists() {
-        if std::env::var_os("CI").is_some() {
-            panic!("corpus missing at {CORPUS} (required on CI)");
-        }
-        eprintln!("skipping: corpus not found at {CORPUS}");
-        return;
-    }
+    assert!(
+        manifest.exists(),
+        "corpus missing at {CORPUS}: this test needs ../shared next to the repository"
+    );
     let text = std::fs::read_to_string(&manifest).expect("manifest");
     let secrets = secrets();
     let opts = RenderOptions::default();

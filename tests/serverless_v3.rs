@@ -20,7 +20,7 @@ const SECRETS: &[(&str, &str)] = &[
     ("EMPTY_ISH", "~"),
 ];
 
-fn serverless() -> Option<PathBuf> {
+fn serverless() -> PathBuf {
     common::tool(
         "SLS_SECRETS_TEST_SERVERLESS",
         "tests/serverless/node_modules/.bin/serverless",
@@ -120,8 +120,9 @@ fn repo_with_secrets() -> Repo {
 }
 
 #[test]
+#[ignore = "needs Serverless v3 and osls: scripts/test sets it up and runs this"]
 fn every_function_gets_every_secret_exactly() {
-    let Some(sls) = serverless() else { return };
+    let sls = serverless();
     let r = repo_with_secrets();
     let fixtures = Path::new(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -154,8 +155,9 @@ fn every_function_gets_every_secret_exactly() {
 }
 
 #[test]
+#[ignore = "needs Serverless v3 and osls: scripts/test sets it up and runs this"]
 fn the_demo_renders_into_every_function() {
-    let Some(sls) = serverless() else { return };
+    let sls = serverless();
     let r = Repo::new();
     copy_dir(
         Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/demo")),
@@ -221,9 +223,10 @@ fn render_fixture(name: &str) -> PathBuf {
 /// The parse error's hint says Serverless would reject the file too: every render fixture we
 /// refuse as invalid YAML must be refused by Serverless v3's reader.
 #[test]
+#[ignore = "needs Serverless v3 and osls: scripts/test sets it up and runs this"]
 fn every_yaml_refusal_is_refused_by_serverless_too() {
     use sls_secrets::render::{Error, RenderOptions, render};
-    let Some(sls) = serverless() else { return };
+    let sls = serverless();
     let dir = Path::new(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/fixtures/render"
@@ -261,8 +264,9 @@ fn every_yaml_refusal_is_refused_by_serverless_too() {
 /// Multi-line flow collections and quoted scalars indented less than YAML wants (js-yaml reads
 /// them): render into them, and Serverless sees every secret exactly and the other values kept.
 #[test]
+#[ignore = "needs Serverless v3 and osls: scripts/test sets it up and runs this"]
 fn under_indented_flow_and_quoted_shapes_render_for_serverless() {
-    let Some(sls) = serverless() else { return };
+    let sls = serverless();
     let r = repo_with_secrets();
     for case in ["js-yaml-flow-indent", "js-yaml-quoted-indent"] {
         std::fs::create_dir_all(r.path().join(case)).unwrap();
@@ -298,6 +302,7 @@ fn under_indented_flow_and_quoted_shapes_render_for_serverless() {
 /// detects it (and writes `\${` escapes, which osls reads as literals, as v3 does); osls 4 wants
 /// `frameworkVersion: '4'` and a current runtime.
 #[test]
+#[ignore = "needs Serverless v3 and osls: scripts/test sets it up and runs this"]
 fn osls_3_and_4_read_every_secret_exactly_from_the_rendered_file() {
     let judges: Vec<(&str, PathBuf)> = [
         (
@@ -312,9 +317,7 @@ fn osls_3_and_4_read_every_secret_exactly_from_the_rendered_file() {
         ),
     ]
     .into_iter()
-    .filter_map(|(major, var, rel)| {
-        common::tool(var, rel, &format!("osls {major}")).map(|p| (major, p))
-    })
+    .map(|(major, var, rel)| (major, common::tool(var, rel, &format!("osls {major}"))))
     .collect();
     let fixtures = Path::new(concat!(
         env!("CARGO_MANIFEST_DIR"),

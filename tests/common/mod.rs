@@ -3,20 +3,16 @@
 
 use std::path::PathBuf;
 
-/// `../shared/<rel>` next to the repository. Missing in CI is a failure, never a skip.
-pub fn shared(rel: &str) -> Option<PathBuf> {
+/// `../shared/<rel>` next to the repository. A test that needs it is `#[ignore]`d with its
+/// reason for a plain `cargo test`; `scripts/test` runs it, and a missing file fails it.
+pub fn shared(rel: &str) -> PathBuf {
     let p = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared")).join(rel);
-    if p.exists() {
-        return Some(p);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("{} is missing; CI must have ../shared", p.display());
-    }
-    eprintln!(
-        "skipping: {} not found (set up ../shared to run this test)",
+    assert!(
+        p.exists(),
+        "{} is missing: this test needs ../shared next to the repository",
         p.display()
     );
-    None
+    p
 }
 
 pub fn hex(s: &str) -> Vec<u8> {
@@ -167,26 +163,22 @@ pub fn assert_error(o: &Output) {
     );
 }
 
-/// A test tool installed by scripts/test: `$env_var`, else `rel` in the repo. Missing in CI
-/// is a failure; locally the test skips with a message.
-pub fn tool(env_var: &str, rel: &str, what: &str) -> Option<PathBuf> {
+/// A test tool installed by scripts/test: `$env_var`, else `rel` in the repo. A test that
+/// needs one is `#[ignore]`d with its reason for a plain `cargo test`; `scripts/test` installs
+/// the tools and runs it, and a missing tool fails it (never a silent pass).
+pub fn tool(env_var: &str, rel: &str, what: &str) -> PathBuf {
     let from_env = std::env::var_os(env_var).map(PathBuf::from);
     let local = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel);
-    match from_env
+    from_env
         .filter(|p| p.exists())
         .or(Some(local).filter(|p| p.exists()))
-    {
-        Some(p) => Some(p),
-        None if std::env::var_os("CI").is_some() => panic!("{what} is missing; run scripts/test"),
-        None => {
-            eprintln!("skipping: {what} not installed (run scripts/test)");
-            None
-        }
-    }
+        .unwrap_or_else(|| {
+            panic!("{what} is missing: run this test with scripts/test, which installs it")
+        })
 }
 
-/// The real sops binary (installed into .venv by scripts/test). Required in CI.
-pub fn sops() -> Option<PathBuf> {
+/// The real sops binary (installed into .venv by scripts/test).
+pub fn sops() -> PathBuf {
     tool("SLS_SECRETS_TEST_SOPS", ".venv/bin/sops", "the sops binary")
 }
 
@@ -206,7 +198,7 @@ pub fn run_sops(sops: &Path, repo: &Repo, args: &[&str]) -> Output {
 /// store and `.sops.yaml` rule), with `flags` (`--age R` wins over the rule, as anyone's sops
 /// allows). Returns the encrypted text.
 pub fn sops_encrypt_as(repo: &Repo, path: &str, plain: &str, flags: &[&str]) -> String {
-    let sops = sops().expect("the sops binary (scripts/test installs it)");
+    let sops = sops();
     repo.write("home/plain.yml", plain);
     let mut args = vec!["encrypt", "--filename-override", path];
     args.extend_from_slice(flags);
@@ -217,7 +209,7 @@ pub fn sops_encrypt_as(repo: &Repo, path: &str, plain: &str, flags: &[&str]) -> 
 }
 
 /// The local AWS KMS (moto server) that scripts/test starts, and the two keys it created.
-/// Missing in CI is a failure, never a skip.
+/// Tests that need it are `#[ignore]`d for a plain `cargo test`.
 pub struct Moto {
     /// `http://127.0.0.1:PORT`
     pub url: String,
@@ -227,21 +219,17 @@ pub struct Moto {
     pub arn2: String,
 }
 
-pub fn moto() -> Option<Moto> {
+pub fn moto() -> Moto {
     let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     match (
         var("SLS_SECRETS_TEST_MOTO_URL"),
         var("SLS_SECRETS_TEST_KMS_ARN"),
         var("SLS_SECRETS_TEST_KMS_ARN2"),
     ) {
-        (Some(url), Some(arn), Some(arn2)) => Some(Moto { url, arn, arn2 }),
-        _ if std::env::var_os("CI").is_some() => {
-            panic!("no moto server: SLS_SECRETS_TEST_MOTO_URL/_KMS_ARN unset; run scripts/test")
-        }
-        _ => {
-            eprintln!("skipping: no moto server (run scripts/test, which starts one)");
-            None
-        }
+        (Some(url), Some(arn), Some(arn2)) => Moto { url, arn, arn2 },
+        _ => panic!(
+            "no moto server (SLS_SECRETS_TEST_MOTO_URL/_KMS_ARN unset): run this test with scripts/test, which starts one"
+        ),
     }
 }
 
