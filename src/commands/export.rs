@@ -15,8 +15,7 @@ use sls_secrets::store::{self, StoreError};
 use sls_secrets::yaml::Text;
 use zeroize::Zeroizing;
 
-use super::render::seed_set_env;
-use super::{Context, Failure, print_stdout};
+use super::{Context, Failure, print_stdout, seed_set_env};
 use crate::cli::{ExportArgs, ExportFormat};
 use sls_secrets::json;
 

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use sls_secrets::envname::NameError;
 use sls_secrets::keys::{AgeEnv, AgeIdentities};
+use sls_secrets::seed;
 use sls_secrets::stages::{self, Resolution, Sourced, StageRules};
 use sls_secrets::store::{self, StoreError};
 use sls_secrets::text::{escape_control, escape_control_lines};
@@ -108,6 +109,27 @@ impl From<NameError> for Failure {
             message: e.to_string(),
         }
     }
+}
+
+/// `seed.yml`'s `sls_set_secret_envs` (service folder, else repository root), else yes; stderr
+/// says when it turns injection off. Shared by `render` and `export`
+/// (which the plugin reads), so both honour it the same way.
+pub(crate) fn seed_set_env(service_dir: &Path) -> Result<bool, Failure> {
+    let root = store::repo_root(service_dir);
+    Ok(
+        match seed::set_secret_envs(service_dir, &root).map_err(Failure::new)? {
+            Some(s) => {
+                if !s.set_env {
+                    eprintln!(
+                        "sls-secrets: {} sets sls_set_secret_envs: false; leaving the environment alone (--set-env overrides)",
+                        s.file.display()
+                    );
+                }
+                s.set_env
+            }
+            None => true,
+        },
+    )
 }
 
 /// Writes command output to stdout; a closed pipe (`| head`) is not an error.

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use sls_secrets::framework::{self, Framework};
 use sls_secrets::render::{self, RenderOptions, Rendered, Secret};
 use sls_secrets::yaml::Text;
-use sls_secrets::{seed, store, text};
+use sls_secrets::{store, text};
 use zeroize::Zeroizing;
 
 use super::{Context, EXIT_CHANGES, EXIT_OK, Failure, print_stdout};
@@ -176,27 +176,7 @@ fn wants_env(args: &RenderArgs, service_dir: &Path) -> Result<bool, Failure> {
         );
         return Ok(false);
     }
-    seed_set_env(service_dir)
-}
-
-/// `seed.yml`'s `sls_set_secret_envs` (service folder, else repository root), else yes; stderr
-/// says when it turns injection off. Shared with `export`, which the plugin reads.
-pub(crate) fn seed_set_env(service_dir: &Path) -> Result<bool, Failure> {
-    let root = store::repo_root(service_dir);
-    Ok(
-        match seed::set_secret_envs(service_dir, &root).map_err(Failure::new)? {
-            Some(s) => {
-                if !s.set_env {
-                    eprintln!(
-                        "sls-secrets: {} sets sls_set_secret_envs: false; leaving the environment alone (--set-env overrides)",
-                        s.file.display()
-                    );
-                }
-                s.set_env
-            }
-            None => true,
-        },
-    )
+    super::seed_set_env(service_dir)
 }
 
 /// The stage's secrets, from the secrets folder nearest the service folder, as the stage

@@ -283,119 +283,120 @@ fn analyze(value: &str) -> Analysis {
             block_allowed: false,
         };
     }
-    let mut block_ind = false;
-    let mut flow_ind = false;
-    let mut line_breaks = false;
-    let mut special = false;
-    let mut tabs = false;
-    let (mut leading_space, mut leading_break) = (false, false);
-    let (mut trailing_space, mut trailing_break) = (false, false);
-    let (mut break_space, mut space_break) = (false, false);
-    let (mut prev_space, mut prev_break) = (false, false);
+    allowed_styles(&scan_facts(value))
+}
+
+/// What libyaml's `yaml_emitter_analyze_scalar` learns about a non-empty scalar.
+#[derive(Default)]
+struct Facts {
+    block_indicators: bool,
+    flow_indicators: bool,
+    line_breaks: bool,
+    special: bool,
+    tabs: bool,
+    leading_space: bool,
+    leading_break: bool,
+    trailing_space: bool,
+    trailing_break: bool,
+    break_space: bool,
+    space_break: bool,
+}
+
+fn scan_facts(value: &str) -> Facts {
+    let mut f = Facts::default();
     if value.starts_with("---") || value.starts_with("...") {
-        block_ind = true;
-        flow_ind = true;
+        f.block_indicators = true;
+        f.flow_indicators = true;
     }
     let chars: Vec<char> = value.chars().collect();
+    let (mut prev_space, mut prev_break) = (false, false);
     let mut preceded_by_ws = true;
     for (i, &c) in chars.iter().enumerate() {
         let followed_by_ws = chars.get(i + 1).is_none_or(|&n| is_blank(n));
-        if i == 0 {
-            match c {
-                '#' | ',' | '[' | ']' | '{' | '}' | '&' | '*' | '!' | '|' | '>' | '\'' | '"'
-                | '%' | '@' | '`' => {
-                    flow_ind = true;
-                    block_ind = true;
-                }
-                '?' | ':' => {
-                    flow_ind = true;
-                    if followed_by_ws {
-                        block_ind = true;
-                    }
-                }
-                '-' if followed_by_ws => {
-                    flow_ind = true;
-                    block_ind = true;
-                }
-                _ => {}
-            }
-        } else {
-            match c {
-                ',' | '?' | '[' | ']' | '{' | '}' => flow_ind = true,
-                ':' => {
-                    flow_ind = true;
-                    if followed_by_ws {
-                        block_ind = true;
-                    }
-                }
-                '#' if preceded_by_ws => {
-                    flow_ind = true;
-                    block_ind = true;
-                }
-                _ => {}
-            }
-        }
+        let (flow, block) = indicator(c, i == 0, preceded_by_ws, followed_by_ws);
+        f.flow_indicators |= flow;
+        f.block_indicators |= block;
         if c == '\t' {
-            tabs = true;
+            f.tabs = true;
         } else if !is_printable(c) {
-            special = true;
+            f.special = true;
         }
         let last = i + 1 == chars.len();
         if c == ' ' {
-            leading_space |= i == 0;
-            trailing_space |= last;
-            break_space |= prev_break;
-            prev_space = true;
-            prev_break = false;
+            f.leading_space |= i == 0;
+            f.trailing_space |= last;
+            f.break_space |= prev_break;
+            (prev_space, prev_break) = (true, false);
         } else if is_break(c) {
-            line_breaks = true;
-            leading_break |= i == 0;
-            trailing_break |= last;
-            space_break |= prev_space;
-            prev_space = false;
-            prev_break = true;
+            f.line_breaks = true;
+            f.leading_break |= i == 0;
+            f.trailing_break |= last;
+            f.space_break |= prev_space;
+            (prev_space, prev_break) = (false, true);
         } else {
-            prev_space = false;
-            prev_break = false;
+            (prev_space, prev_break) = (false, false);
         }
         preceded_by_ws = is_blank(c) || is_break(c);
     }
+    f
+}
+
+/// Whether `c` is a flow and/or a block indicator where it stands.
+fn indicator(c: char, first: bool, preceded_by_ws: bool, followed_by_ws: bool) -> (bool, bool) {
+    if first {
+        return match c {
+            '#' | ',' | '[' | ']' | '{' | '}' | '&' | '*' | '!' | '|' | '>' | '\'' | '"' | '%'
+            | '@' | '`' => (true, true),
+            '?' | ':' => (true, followed_by_ws),
+            '-' if followed_by_ws => (true, true),
+            _ => (false, false),
+        };
+    }
+    match c {
+        ',' | '?' | '[' | ']' | '{' | '}' => (true, false),
+        ':' => (true, followed_by_ws),
+        '#' if preceded_by_ws => (true, true),
+        _ => (false, false),
+    }
+}
+
+fn allowed_styles(f: &Facts) -> Analysis {
     let mut a = Analysis {
         empty: false,
-        multiline: line_breaks,
+        multiline: f.line_breaks,
         flow_plain_allowed: true,
         block_plain_allowed: true,
         single_quoted_allowed: true,
         block_allowed: true,
     };
-    if leading_space || leading_break || trailing_space || trailing_break {
+    if f.leading_space || f.leading_break || f.trailing_space || f.trailing_break {
         a.flow_plain_allowed = false;
         a.block_plain_allowed = false;
     }
-    if trailing_space {
+    if f.trailing_space {
         a.block_allowed = false;
     }
-    if break_space {
+    if f.break_space {
         a.flow_plain_allowed = false;
         a.block_plain_allowed = false;
         a.single_quoted_allowed = false;
     }
-    if space_break || tabs || special {
+    if f.space_break || f.tabs || f.special {
         a.flow_plain_allowed = false;
         a.block_plain_allowed = false;
         a.single_quoted_allowed = false;
     }
-    if space_break || special {
+    if f.space_break || f.special {
         a.block_allowed = false;
     }
-    if line_breaks {
+    if f.line_breaks {
         a.flow_plain_allowed = false;
         a.block_plain_allowed = false;
     }
-    if flow_ind {
+    if f.flow_indicators {
         a.flow_plain_allowed = false;
     }
-    if block_ind {
+    if f.block_indicators {
         a.block_plain_allowed = false;
     }
     a
