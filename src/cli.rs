@@ -352,6 +352,9 @@ pub struct ExportArgs {
     /// A stage with no secrets file exports nothing (JSON: "missing": PATH) instead of failing: for local runs, never for a deploy
     #[arg(long)]
     pub allow_missing: bool,
+    /// Read the resolved service (JSON on stdin, from the Serverless plugin) and add where each secret goes by Lambda's rules ("place")
+    #[arg(long)]
+    pub place: bool,
     #[command(flatten)]
     pub store: StoreArgs,
 }

@@ -18,7 +18,9 @@
 //! - [`secrets_diff`]: key-level comparison of two versions of a stage file (`diff`);
 //!   [`secrets_merge`]: their three-way merge per key (`git-merge`).
 //! - [`check`]: what `check` verifies about stage files (CI, pre-commit).
+//! - [`glob`]: name globs for stage rules and scoping.
 //! - [`json`]: the JSON strings the command line prints.
+//! - [`lambda`]: Lambda's rules for where secrets go (scope, placement, 4 KB), for render and the plugin.
 //! - [`envname`]: which names Lambda accepts as environment variables.
 //! - [`envpolicy`]: which variables a stage file may not set for `exec` (one table, sourced).
 //! - [`yaml`]: typed YAML tree for SOPS files (parse and emit, go-yaml v3 compatible).
@@ -36,8 +38,10 @@ pub mod forward;
 pub mod framework;
 pub mod git;
 pub mod git_drivers;
+pub mod glob;
 pub mod json;
 pub mod keys;
+pub mod lambda;
 pub mod render;
 pub mod secrets_diff;
 pub mod secrets_merge;

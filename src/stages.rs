@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 
 use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 
+use crate::glob::glob_matches;
 use crate::keys::AgeIdentities;
 use crate::store;
 use crate::yaml::Text;
@@ -224,30 +225,6 @@ fn check_glob(pattern: &str) -> Result<(), String> {
             "`{pattern}` is not a stage glob (letters, digits, `-`, `_`, `*` for any run, `?` for one character)"
         ))
     }
-}
-
-/// `*` matches any run of characters, `?` one; everything else itself.
-pub fn glob_matches(pattern: &str, name: &str) -> bool {
-    let (p, n): (Vec<char>, Vec<char>) = (pattern.chars().collect(), name.chars().collect());
-    // Iterative matching with one backtrack point: linear for these short names.
-    let (mut pi, mut ni) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while ni < n.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == n[ni]) {
-            pi += 1;
-            ni += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some((pi, ni));
-            pi += 1;
-        } else if let Some((star_p, star_n)) = star {
-            pi = star_p + 1;
-            ni = star_n + 1;
-            star = Some((star_p, star_n + 1));
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|c| *c == '*')
 }
 
 /// A rule as named in messages: `rule "pr-*", .sls-secrets.yml:2`.
@@ -617,20 +594,6 @@ mod tests {
     }
 
     const EXAMPLE: &str = "stages:\n  - match: \"pr-*\"\n    from: dev\n  - match: feature-*\n    from: staging\n  - match: local\n    none: true\n";
-
-    #[test]
-    fn globs_match_whole_names() {
-        assert!(glob_matches("pr-*", "pr-42"));
-        assert!(glob_matches("pr-*", "pr-"));
-        assert!(!glob_matches("pr-*", "xpr-1"));
-        assert!(glob_matches("*-preview", "a-b-preview"));
-        assert!(glob_matches("pr-?", "pr-7"));
-        assert!(!glob_matches("pr-?", "pr-77"));
-        assert!(glob_matches("local", "local"));
-        assert!(!glob_matches("local", "locals"));
-        assert!(glob_matches("*a*b*", "xxaxxbxx"));
-        assert!(!glob_matches("*a*b", "xxbxxa"));
-    }
 
     #[test]
     fn the_example_parses_and_the_first_match_wins() {

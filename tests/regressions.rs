@@ -140,12 +140,7 @@ fn too_large(src: &str, limit: usize) -> (String, usize, Vec<(String, usize)>) {
         ..RenderOptions::default()
     };
     match render(src, &secrets(&[("SS", "xxxxxxxxxxxxxxxxxxx")]), &opts) {
-        Err(Error::TooLarge {
-            function,
-            bytes,
-            largest_keys,
-            ..
-        }) => (function, bytes, largest_keys),
+        Err(Error::TooLarge(e)) => (e.function, e.bytes, e.largest_keys),
         Err(e) => panic!("unexpected error {e}"),
         Ok(_) => panic!("limit {limit} not enforced"),
     }

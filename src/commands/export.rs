@@ -10,6 +10,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use sls_secrets::envname;
+use sls_secrets::lambda::{self, Placement};
 use sls_secrets::stages::Sourced;
 use sls_secrets::store::{self, StoreError};
 use sls_secrets::yaml::Text;
@@ -56,11 +57,47 @@ pub(crate) fn run(args: &ExportArgs, ctx: &Context) -> Result<u8, Failure> {
             env.push((secret.name, secret.value));
         }
     }
+    let placed = match args.place {
+        true if args.format != ExportFormat::Json => {
+            return Err(Failure::new("--place goes with --format json"));
+        }
+        true => Some(place_from_stdin(&env)?),
+        false => None,
+    };
     let out = match args.format {
-        ExportFormat::Json => json(stage, set_env, &env, missing.as_deref(), from.as_deref()),
+        ExportFormat::Json => json(
+            &Export {
+                stage,
+                set_env,
+                missing: missing.as_deref(),
+                from: from.as_deref(),
+            },
+            &env,
+            placed.as_ref(),
+        ),
         ExportFormat::Env => shell(&env),
     };
     print_stdout(&out)
+}
+
+/// `--place`: the resolved service from stdin (docs/npm.md), and where Lambda's rules put each
+/// secret in it ([`lambda::place`]: scope, shadowing functions, a variable provider
+/// environment, 4 KB). The plugin applies the result as it is.
+fn place_from_stdin(env: &[(String, Text)]) -> Result<Placement, Failure> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::io::stdin()
+        .take(sls_secrets::files::MAX_TEXT_BYTES)
+        .read_to_string(&mut text)
+        .map_err(|e| Failure::new(format!("reading the service from stdin: {e}")))?;
+    let (service, scope) = lambda::read_service(&text).map_err(|e| {
+        Failure::new(format!("--place: {e}"))
+            .hint("the plugin sends the resolved service (docs/npm.md)")
+    })?;
+    let names: Vec<&str> = env.iter().map(|(n, _)| n.as_str()).collect();
+    let value_len: Vec<usize> = env.iter().map(|(_, v)| v.len()).collect();
+    lambda::place(&service, &names, &value_len, &scope)
+        .map_err(|e| Failure::new(e.to_string()).hint(e.hint()))
 }
 
 /// `export ... > file` would leave plaintext in a file the shell made 0644, and `>>
@@ -179,37 +216,75 @@ fn check_secret(secret: &Sourced, format: ExportFormat) -> Result<(), Failure> {
     Ok(())
 }
 
-/// `missing`: the stage file that does not exist (with `--allow-missing`), shown to the user;
-/// `from`: where the secrets came from when a stage rule gave them (for the plugin's log).
-fn json(
-    stage: &str,
+/// What the JSON says about the export besides the values. `missing`: the stage file that
+/// does not exist (with `--allow-missing`), shown to the user; `from`: where the secrets came
+/// from when a stage rule gave them (for the plugin's log).
+struct Export<'a> {
+    stage: &'a str,
     set_env: bool,
+    missing: Option<&'a Path>,
+    from: Option<&'a str>,
+}
+
+fn json(
+    export: &Export<'_>,
     env: &[(String, Text)],
-    missing: Option<&Path>,
-    from: Option<&str>,
+    placed: Option<&Placement>,
 ) -> Zeroizing<String> {
-    let mut o = Zeroizing::new(String::with_capacity(capacity(env)));
+    // Each value is written once, and again for every environment it is placed in.
+    let copies = 1 + placed.map_or(0, |p| 1 + p.functions.len());
+    let mut o = Zeroizing::new(String::with_capacity(copies * capacity(env)));
     o.push_str(&format!("{{\"version\":{JSON_VERSION},\"stage\":"));
-    json::push_string(&mut o, stage);
-    if let Some(path) = missing {
+    json::push_string(&mut o, export.stage);
+    if let Some(path) = export.missing {
         o.push_str(",\"missing\":");
         json::push_string(&mut o, &path.display().to_string());
     }
-    if let Some(from) = from {
+    if let Some(from) = export.from {
         o.push_str(",\"from\":");
         json::push_string(&mut o, from);
     }
-    o.push_str(&format!(",\"setEnv\":{set_env},\"secrets\":{{"));
-    for (i, (name, value)) in env.iter().enumerate() {
-        if i > 0 {
+    o.push_str(&format!(",\"setEnv\":{},\"secrets\":", export.set_env));
+    push_object(&mut o, env, 0..env.len());
+    if let Some(placed) = placed {
+        o.push_str(&format!(
+            ",\"place\":{{\"variableEnv\":{},\"provider\":",
+            placed.variable_env
+        ));
+        push_object(&mut o, env, placed.provider.iter().copied());
+        o.push_str(",\"functions\":{");
+        for (i, f) in placed.functions.iter().enumerate() {
+            if i > 0 {
+                o.push(',');
+            }
+            json::push_string(&mut o, &f.name);
+            o.push(':');
+            push_object(&mut o, env, f.all());
+        }
+        o.push_str("},\"notes\":");
+        let names: Vec<&str> = env.iter().map(|(n, _)| n.as_str()).collect();
+        o.push_str(&json::string_array(
+            placed.notes(&names).iter().map(String::as_str),
+        ));
+        o.push('}');
+    }
+    o.push_str("}\n");
+    o
+}
+
+/// `{"NAME":"value",...}` for the secrets at `indices`.
+fn push_object(o: &mut String, env: &[(String, Text)], indices: impl Iterator<Item = usize>) {
+    o.push('{');
+    for (n, i) in indices.enumerate() {
+        if n > 0 {
             o.push(',');
         }
-        json::push_string(&mut o, name);
+        let (name, value) = &env[i];
+        json::push_string(o, name);
         o.push(':');
-        json::push_string(&mut o, value.as_str());
+        json::push_string(o, value.as_str());
     }
-    o.push_str("}}\n");
-    o
+    o.push('}');
 }
 
 /// `export NAME='value'` lines: single quotes keep every byte literal in a POSIX shell (`$`, `\`,

@@ -223,9 +223,44 @@ pub(crate) struct Expect<'x> {
     pub names: &'x [&'x str],
     /// YAML string each secret must resolve to (after v3 escaping, before YAML quoting).
     pub yaml_values: &'x [&'x str],
-    /// Every key must be present in provider.environment (normal mode) or in every
-    /// function's environment (variable-string provider environment).
+    /// Every service-wide key must be present in provider.environment (normal mode) or in
+    /// every function's environment (variable-string provider environment).
     pub variable_env: bool,
+    /// Per secret: for the whole service, or only for the functions of `scoped`.
+    pub service_wide: &'x [bool],
+    /// `custom.slsSecrets.functions`: the secrets each named function gets, and no other.
+    pub scoped: &'x [(String, Vec<usize>)],
+}
+
+impl Expect<'_> {
+    /// Whether secret `k` must be what a key of that name holds in function `function`'s
+    /// environment (`None`: the provider's).
+    pub(crate) fn reaches(&self, k: usize, function: Option<&str>) -> bool {
+        self.service_wide.get(k).copied().unwrap_or(true)
+            || function.is_some_and(|f| {
+                self.scoped
+                    .iter()
+                    .any(|(name, keys)| name == f && keys.contains(&k))
+            })
+    }
+
+    /// The secrets function `function`'s environment must hold whatever it had: the scoped
+    /// ones, and with a variable provider environment every service-wide one.
+    pub(crate) fn required_in_function(&self, function: &str) -> Vec<usize> {
+        let mut keys: Vec<usize> = if self.variable_env {
+            (0..self.names.len())
+                .filter(|&k| self.service_wide.get(k).copied().unwrap_or(true))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        for (name, scoped) in self.scoped {
+            if name == function {
+                keys.extend(scoped);
+            }
+        }
+        keys
+    }
 }
 
 /// Reserved by Lambda: one list for the store and render.
@@ -500,7 +535,9 @@ pub(crate) fn check_coverage(
     }
     if !exp.variable_env {
         let env = provider_env(tree, ov);
-        if let Some(k) = (0..names.len()).find(|&k| !holds(tree, ov, exp, env, k)) {
+        let missing =
+            (0..names.len()).find(|&k| exp.reaches(k, None) && !holds(tree, ov, exp, env, k));
+        if let Some(k) = missing {
             return Err(not_intended(format!(
                 "secret entry missing at `provider.environment.{}`",
                 names[k]
@@ -510,9 +547,8 @@ pub(crate) fn check_coverage(
     let name_index: HashMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (*n, i)).collect();
     for (fname, f) in functions(tree) {
         let env = function_env(tree, ov, f);
-        if exp.variable_env
-            && let Some(k) = (0..names.len()).find(|&k| !holds(tree, ov, exp, env, k))
-        {
+        let required = exp.required_in_function(&fname);
+        if let Some(&k) = required.iter().find(|&&k| !holds(tree, ov, exp, env, k)) {
             return Err(not_intended(format!(
                 "secret entry missing at `functions.{fname}.environment.{}`",
                 names[k]
@@ -521,6 +557,7 @@ pub(crate) fn check_coverage(
         if let EnvAfter::Map(e) = env {
             for (key, _, _) in effective_entries(tree, e) {
                 if let Some(&k) = name_index.get(&*key)
+                    && exp.reaches(k, Some(&fname))
                     && !holds(tree, ov, exp, env, k)
                 {
                     return Err(not_intended(format!(
@@ -533,8 +570,7 @@ pub(crate) fn check_coverage(
     Ok(())
 }
 
-/// (key, bytes, whether the size is an estimate) of one environment entry.
-pub(super) type SizedEntry<'a> = (Cow<'a, str>, usize, bool);
+pub(super) use crate::lambda::SizedEntry;
 
 /// Size of an entry the render leaves as it is: a value already holding a secret counts as
 /// the secret (Lambda sees the unescaped value).
@@ -633,68 +669,15 @@ pub(crate) fn check_sizes(
     )
 }
 
-/// Linear: each function's total is the provider total adjusted by the function's own
-/// entries; the merged list (for the message) is built only for a function over the limit.
+/// [`crate::lambda::check_merged_sizes`], as a render error.
 pub(super) fn merged_sizes<'a>(
     provider_entries: Vec<SizedEntry<'a>>,
     provider_unknown: bool,
     functions: impl ExactSizeIterator<Item = (String, Vec<SizedEntry<'a>>)>,
     limit: usize,
 ) -> Result<(), Error> {
-    let provider_at: HashMap<&str, usize> = provider_entries
-        .iter()
-        .enumerate()
-        .map(|(i, e)| (&*e.0, i))
-        .collect();
-    let provider_total: usize = provider_entries.iter().map(|(k, s, _)| k.len() + s).sum();
-    let too_large = |label: &str, entries: Vec<(String, usize, bool)>| -> Error {
-        let total: usize = entries.iter().map(|(k, s, _)| k.len() + s).sum();
-        let mut largest: Vec<(String, usize)> = entries
-            .iter()
-            .map(|(k, s, _)| (k.clone(), k.len() + s))
-            .collect();
-        largest.sort_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(&y.0)));
-        largest.truncate(3);
-        Error::TooLarge {
-            function: label.to_string(),
-            bytes: total,
-            limit,
-            largest_keys: largest,
-            estimated: provider_unknown || entries.iter().any(|e| e.2),
-        }
-    };
-    let owned = |entries: &[SizedEntry<'_>]| -> Vec<(String, usize, bool)> {
-        entries
-            .iter()
-            .map(|(k, s, e)| (k.to_string(), *s, *e))
-            .collect()
-    };
-    if functions.len() == 0 {
-        if provider_total > limit {
-            return Err(too_large("provider.environment", owned(&provider_entries)));
-        }
-        return Ok(());
-    }
-    for (name, own) in functions {
-        let mut total = provider_total;
-        for (key, s, _) in &own {
-            if let Some(&i) = provider_at.get(&**key) {
-                total = total.saturating_sub(key.len() + provider_entries[i].1);
-            }
-            total += key.len() + s;
-        }
-        if total > limit {
-            let mut merged = owned(&provider_entries);
-            for (key, s, est) in own {
-                match merged.iter_mut().find(|x| x.0 == key) {
-                    Some(slot) => *slot = (key.into_owned(), s, est),
-                    None => merged.push((key.into_owned(), s, est)),
-                }
-            }
-            return Err(too_large(&name, merged));
-        }
-    }
-    Ok(())
+    crate::lambda::check_merged_sizes(provider_entries, provider_unknown, functions, limit)
+        .map_err(Error::from)
 }
 
 #[cfg(test)]
@@ -715,6 +698,8 @@ mod tests {
             names: &names,
             yaml_values: &["a", "b"],
             variable_env: plan.variable_env,
+            service_wide: &plan.service_wide,
+            scoped: &plan.scoped,
         };
         check_coverage(&tree, &ov, &expect)
     }

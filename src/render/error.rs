@@ -26,14 +26,8 @@ pub enum Error {
         hint: String,
     },
     /// A merged function environment over the Lambda limit.
-    #[error("{}", too_large(function, *bytes, *limit, largest_keys, *estimated))]
-    TooLarge {
-        function: String,
-        bytes: usize,
-        limit: usize,
-        largest_keys: Vec<(String, usize)>,
-        estimated: bool,
-    },
+    #[error("{0}\nhint: move large values to SSM Parameter Store or Secrets Manager")]
+    TooLarge(#[from] crate::lambda::TooLarge),
     /// An environment key that Lambda rejects.
     #[error(
         "{location}: invalid environment variable name `{name}` (Lambda requires [A-Za-z][A-Za-z0-9_]+: a letter, then at least one letter, digit or `_`)\nhint: rename the key"
@@ -61,28 +55,6 @@ pub enum Error {
         "internal error, nothing was written: {message}\nhint: please report this with the file's structure (not its secrets)"
     )]
     Internal { message: String },
-}
-
-fn too_large(
-    function: &str,
-    bytes: usize,
-    limit: usize,
-    largest: &[(String, usize)],
-    estimated: bool,
-) -> String {
-    let keys: Vec<String> = largest
-        .iter()
-        .map(|(k, s)| format!("{k} ({s} bytes)"))
-        .collect();
-    let est = if estimated {
-        " (an estimate: some values are unresolved `${...}` variables or CloudFormation intrinsics, counted as written)"
-    } else {
-        ""
-    };
-    format!(
-        "function `{function}`: merged environment is {bytes} bytes{est}, over the {limit}-byte Lambda limit; largest keys: {}\nhint: move large values to SSM Parameter Store or Secrets Manager",
-        keys.join(", ")
-    )
 }
 
 /// A shape we refuse to edit, located at `node`.

@@ -257,17 +257,37 @@ fn shadow_note<'n>(function: &str, keys: impl Iterator<Item = &'n str>) -> Strin
 /// One note per function whose own environment sets a secret ([`shadow_note`]); none when
 /// the provider environment is a variable (every function gets the secrets then).
 fn shadow_notes(plan: &plan::Plan, changed_keys: &[Vec<usize>], names: &[&str]) -> Vec<String> {
-    if plan.variable_env {
-        return Vec::new();
-    }
-    plan.slots
+    let mut notes: Vec<String> = plan
+        .scoped
         .iter()
-        .zip(changed_keys)
-        .filter_map(|(slot, keys)| {
-            let function = slot.function.as_deref()?;
-            (!keys.is_empty()).then(|| shadow_note(function, keys.iter().map(|&k| names[k])))
+        .map(|(function, keys)| {
+            let listed: Vec<&str> = keys.iter().map(|&k| names[k]).collect();
+            format!(
+                "function `{}` gets {} in its own environment only (custom.slsSecrets.functions)",
+                crate::text::escape_control(function),
+                listed.join(", ")
+            )
         })
-        .collect()
+        .collect();
+    if plan.variable_env {
+        return notes;
+    }
+    let service_wide = |k: usize| plan.service_wide.get(k).copied().unwrap_or(true);
+    notes.extend(
+        plan.slots
+            .iter()
+            .zip(changed_keys)
+            .filter_map(|(slot, keys)| {
+                let function = slot.function.as_deref()?;
+                let shadowed: Vec<&str> = keys
+                    .iter()
+                    .filter(|&&k| service_wide(k))
+                    .map(|&k| names[k])
+                    .collect();
+                (!shadowed.is_empty()).then(|| shadow_note(function, shadowed.into_iter()))
+            }),
+    );
+    notes
 }
 
 fn unchanged(source: &str, notes: Vec<String>) -> Rendered<'_> {
@@ -380,6 +400,8 @@ fn render_tree<'s>(
         names,
         yaml_values: &yaml_values,
         variable_env: plan.variable_env,
+        service_wide: &plan.service_wide,
+        scoped: &plan.scoped,
     };
     let sizes = check::Sizes {
         raw_len: &secrets.iter().map(|s| s.value.len()).collect::<Vec<_>>(),

@@ -1,4 +1,7 @@
-//! Where each secret goes. [`plan`] reads the file's shape once and decides, case by case:
+//! Where each secret goes in the file. Which secret goes where is [`lambda::decide`]'s call
+//! (the plugin's too): the scope (`custom.slsSecrets`), the provider environment, the
+//! functions that would shadow a secret, every function when the provider environment is a
+//! variable. [`plan`] reads the file's shape once, hands it to `lambda`, and finds the places:
 //!
 //! 1. the document ([`document_root`]): a block mapping, or empty; anything else is refused;
 //! 2. the provider ([`plan_provider`]): absent (created), a mapping (its environment:
@@ -7,10 +10,12 @@
 //! 3. the functions ([`find_functions`]): a mapping we can walk, or a list / variable;
 //! 4. then either
 //!    - the provider environment is a `${...}` variable: every function's own environment
-//!      receives the secrets ([`plan_variable_env`], per function [`plan_function_env`]), or
-//!    - a function whose own environment sets a secret's name would shadow it: that key is
-//!      overridden there too ([`plan_shadowing`], per function [`plan_shadowed_keys`]; in a
-//!      `functions:` list it can't be edited and is refused: [`refuse_listed_shadowing`]).
+//!      receives the service-wide secrets ([`plan_variable_env`], per function
+//!      [`plan_function_env`]), or
+//!    - the functions that shadow a secret get that key overridden ([`plan_shadowing`], per
+//!      function [`plan_shadowed_keys`]; in a `functions:` list it can't be edited and is
+//!      refused: [`refuse_listed_shadowing`]);
+//! 5. scoped names go to their functions' environments ([`plan_scoped`]).
 //!
 //! The result is a [`Plan`]: slots (mappings, or places where one is created) and the secret
 //! indices each receives. Turning it into bytes is `splice`'s job.
@@ -19,6 +24,7 @@ use rustc_hash::FxHashMap as HashMap;
 
 use super::error::{Error, unsupported};
 use super::tree::{Kind, NodeId, Tree, effective_entries};
+use crate::lambda::{self, Env, PlaceError, Placement, Scope, Service};
 
 /// Where a group of secrets goes.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -58,6 +64,11 @@ pub(crate) struct Plan {
     pub notes: Vec<String>,
     /// Whether the provider environment was a variable string (secrets go to functions).
     pub variable_env: bool,
+    /// Per secret: for the whole service (the provider environment and the functions that
+    /// would shadow it), or only for the functions of `scoped`.
+    pub service_wide: Vec<bool>,
+    /// `custom.slsSecrets.functions`: the secrets each named function gets, and no other.
+    pub scoped: Vec<(String, Vec<usize>)>,
 }
 
 impl Plan {
@@ -114,7 +125,9 @@ enum Functions {
 }
 
 /// Plan where every secret goes. `names` are the secret names in stage-file order, `encoded`
-/// their values as they would be written.
+/// their values as they would be written. Which secret goes where is [`lambda::decide`]'s
+/// call (scope, shadowing, a variable provider environment); this module finds the places in
+/// the file.
 pub(crate) fn plan(tree: &Tree<'_>, names: &[&str], encoded: &[&str]) -> Result<Plan, Error> {
     let mut plan = Plan::default();
     if names.is_empty() {
@@ -122,14 +135,258 @@ pub(crate) fn plan(tree: &Tree<'_>, names: &[&str], encoded: &[&str]) -> Result<
         return Ok(plan);
     }
     let root = document_root(tree)?;
-    let all: Vec<usize> = (0..names.len()).collect();
-    let variable_env = plan_provider(tree, root, &all, &mut plan)?;
     let functions = find_functions(tree, root);
+    let placement = decide(tree, root, &functions, names)?;
+    let service_wide: Vec<usize> = (0..names.len())
+        .filter(|&i| placement.service_wide[i])
+        .collect();
+    plan.service_wide = placement.service_wide.clone();
+    plan.scoped = placement
+        .placement
+        .functions
+        .iter()
+        .filter(|f| !f.scoped.is_empty())
+        .map(|f| (f.name.clone(), f.scoped.clone()))
+        .collect();
+    let variable_env = plan_provider(tree, root, &service_wide, &mut plan)?;
     match variable_env {
-        Some(env_node) => plan_variable_env(tree, env_node, &functions, &all, &mut plan)?,
-        None => plan_shadowing(tree, &functions, names, encoded, &mut plan)?,
+        Some(env_node) if !service_wide.is_empty() => {
+            plan_variable_env(tree, env_node, &functions, &service_wide, &mut plan)?
+        }
+        Some(_) => plan.variable_env = true,
+        None => plan_shadowing(tree, &functions, names, encoded, &placement, &mut plan)?,
     }
+    plan_scoped(tree, &functions, &placement.placement, &mut plan)?;
     Ok(plan)
+}
+
+/// [`lambda::decide`] on the file's shape, with which secrets are service-wide.
+struct Decided {
+    placement: Placement,
+    service_wide: Vec<bool>,
+}
+
+/// Reads the scope and the environments' shape off the tree and lets [`lambda::decide`]
+/// place the secrets. A shape the render can't edit is refused later, where it is found.
+fn decide(
+    tree: &Tree<'_>,
+    root: Option<NodeId>,
+    functions: &Functions,
+    names: &[&str],
+) -> Result<Decided, Error> {
+    let (scope, scope_node) = scope_of(tree, root)?;
+    let service = Service {
+        provider: provider_env_shape(tree, root),
+        functions: match functions {
+            Functions::None => Some(Vec::new()),
+            Functions::Map(list) => Some(
+                list.iter()
+                    .map(|(name, fmap, _)| {
+                        let env = fmap.map_or(Env::Opaque, |f| env_shape(tree, f));
+                        (name.clone(), env)
+                    })
+                    .collect(),
+            ),
+            Functions::Opaque(..) => None,
+        },
+    };
+    let scope_error = |e: &dyn std::fmt::Display, hint: &str| match scope_node {
+        Some(node) => unsupported(tree, node, e.to_string(), hint),
+        None => Error::Internal {
+            message: e.to_string(),
+        },
+    };
+    let function_names: Option<Vec<&str>> = service
+        .functions
+        .as_ref()
+        .map(|f| f.iter().map(|(n, _)| n.as_str()).collect());
+    let scoped = scope
+        .apply(names, function_names.as_deref())
+        .map_err(|e| scope_error(&e, e.hint()))?;
+    let mut service_wide = vec![false; names.len()];
+    for &i in &scoped.provider {
+        service_wide[i] = true;
+    }
+    let placement = match lambda::decide(&service, names, &scope) {
+        Ok(p) => p,
+        // The render refuses this shape itself, naming `functions` or the environment.
+        Err(PlaceError::NowhereToGo) => Placement {
+            variable_env: true,
+            ..Placement::default()
+        },
+        Err(e) => return Err(scope_error(&e, e.hint())),
+    };
+    Ok(Decided {
+        placement,
+        service_wide,
+    })
+}
+
+/// The provider environment's shape: absent (also for no provider, a null one or the `aws`
+/// shorthand, which the render writes out), a mapping, or anything else (a `${...}` string).
+fn provider_env_shape(tree: &Tree<'_>, root: Option<NodeId>) -> Env {
+    let Some((_, _, pval)) = root.and_then(|r| tree.lookup(r, "provider", 0)) else {
+        return Env::Absent;
+    };
+    let provider = tree.deref(pval);
+    match tree.node(provider).kind {
+        Kind::Map { .. } => env_shape(tree, provider),
+        _ => Env::Absent,
+    }
+}
+
+/// The shape of `holder`'s `environment`, with its keys (sizes are the 4 KB check's business).
+fn env_shape(tree: &Tree<'_>, holder: NodeId) -> Env {
+    let Some((_, _, ev)) = tree.lookup(holder, "environment", 0) else {
+        return Env::Absent;
+    };
+    let env = tree.deref(ev);
+    let node = tree.node(env);
+    match &node.kind {
+        Kind::Map { .. } => Env::Map(
+            effective_entries(tree, env)
+                .into_iter()
+                .map(|(key, _, _)| (key.into_owned(), 0, false))
+                .collect(),
+        ),
+        _ if node.is_null() => Env::Absent,
+        _ => Env::Opaque,
+    }
+}
+
+/// `custom.slsSecrets` read off the tree (names as written: the render resolves no variable),
+/// with the node errors point at.
+fn scope_of(tree: &Tree<'_>, root: Option<NodeId>) -> Result<(Scope, Option<NodeId>), Error> {
+    let mut scope = Scope::default();
+    let found = root
+        .and_then(|r| tree.lookup(r, "custom", 0))
+        .map(|(_, _, custom)| tree.deref(custom))
+        .filter(|&custom| matches!(tree.node(custom).kind, Kind::Map { .. }))
+        .and_then(|custom| tree.lookup(custom, "slsSecrets", 0));
+    let Some((_, key, value)) = found else {
+        return Ok((scope, None));
+    };
+    let settings = tree.deref(value);
+    if tree.node(settings).is_null() {
+        return Ok((scope, Some(key)));
+    }
+    if !matches!(tree.node(settings).kind, Kind::Map { .. }) {
+        return Err(scope_shape(
+            tree,
+            settings,
+            "custom.slsSecrets is not a mapping",
+        ));
+    }
+    for (name, _, v) in effective_entries(tree, settings) {
+        match &*name {
+            "include" => scope.include = Some(names_list(tree, v, "custom.slsSecrets.include")?),
+            "exclude" => scope.exclude = names_list(tree, v, "custom.slsSecrets.exclude")?,
+            "functions" => scope.functions = function_lists(tree, v)?,
+            // Read by the plugin; the render leaves `enabled` to `--no-set-env` and seed.yml.
+            "enabled" => {}
+            other => {
+                return Err(scope_shape(
+                    tree,
+                    v,
+                    &format!(
+                        "custom.slsSecrets has an unknown key `{other}` (include, exclude, functions, enabled)"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok((scope, Some(key)))
+}
+
+/// `custom.slsSecrets.functions`: function name → list of secret names.
+fn function_lists(tree: &Tree<'_>, v: NodeId) -> Result<Vec<(String, Vec<String>)>, Error> {
+    let map = tree.deref(v);
+    if !matches!(tree.node(map).kind, Kind::Map { .. }) {
+        return Err(scope_shape(
+            tree,
+            map,
+            "custom.slsSecrets.functions is not a mapping of function name to names",
+        ));
+    }
+    effective_entries(tree, map)
+        .into_iter()
+        .map(|(function, _, list)| {
+            let what = format!("custom.slsSecrets.functions.{function}");
+            Ok((function.into_owned(), names_list(tree, list, &what)?))
+        })
+        .collect()
+}
+
+/// A list of names or globs (or one written alone), as plain text: a `${...}` variable is
+/// refused, since only the plugin sees what it resolves to.
+fn names_list(tree: &Tree<'_>, v: NodeId, what: &str) -> Result<Vec<String>, Error> {
+    let node = tree.deref(v);
+    let items: Vec<NodeId> = match &tree.node(node).kind {
+        Kind::Seq { items, .. } => tree.list(*items).to_vec(),
+        Kind::Scalar { .. } => vec![node],
+        _ => {
+            return Err(scope_shape(
+                tree,
+                node,
+                &format!("{what} is not a list of names"),
+            ));
+        }
+    };
+    items
+        .into_iter()
+        .map(|item| {
+            let item = tree.deref(item);
+            match tree.node(item).scalar() {
+                Some(text) if text.contains("${") => Err(unsupported(
+                    tree,
+                    item,
+                    format!("{what} holds a variable, which the render can't resolve"),
+                    "write the names in serverless.yml, or use the Serverless plugin, which reads resolved values",
+                )),
+                Some(text) => Ok(text.to_owned()),
+                None => Err(scope_shape(tree, item, &format!("{what} holds something other than a name"))),
+            }
+        })
+        .collect()
+}
+
+fn scope_shape(tree: &Tree<'_>, node: NodeId, what: &str) -> Error {
+    unsupported(
+        tree,
+        node,
+        what.into(),
+        "write custom.slsSecrets as `include: [NAME, ...]`, `exclude: [...]`, `functions: {fn: [NAME, ...]}` (names or globs)",
+    )
+}
+
+/// `custom.slsSecrets.functions`: each named function's own environment gets its secrets
+/// (created when absent, filled when null).
+fn plan_scoped(
+    tree: &Tree<'_>,
+    functions: &Functions,
+    placement: &Placement,
+    plan: &mut Plan,
+) -> Result<(), Error> {
+    let Functions::Map(list) = functions else {
+        return Ok(());
+    };
+    for fp in placement.functions.iter().filter(|f| !f.scoped.is_empty()) {
+        let Some((name, fmap, knode)) = list.iter().find(|(n, _, _)| *n == fp.name) else {
+            return Err(Error::Internal {
+                message: format!("function `{}` was placed but not found", fp.name),
+            });
+        };
+        let Some(fmap) = *fmap else {
+            return Err(unsupported(
+                tree,
+                *knode,
+                format!("function `{name}` is not a mapping"),
+                "define the function inline so its environment can receive its secrets",
+            ));
+        };
+        plan_function_env(tree, name, fmap, &fp.scoped, plan)?;
+    }
+    Ok(())
 }
 
 /// The top-level block mapping, `None` for an empty document.
@@ -362,27 +619,33 @@ fn plan_function_env(
     Ok(())
 }
 
-/// Normal mode: a function whose own environment sets a secret's name would shadow it
-/// (Serverless merges per key, the function wins), so that key is overridden there too.
+/// Normal mode: a function whose own environment sets a service-wide secret's name would
+/// shadow it (Serverless merges per key, the function wins), so that key is overridden there
+/// too ([`lambda::decide`] says which functions and keys).
 fn plan_shadowing(
     tree: &Tree<'_>,
     functions: &Functions,
     names: &[&str],
     encoded: &[&str],
+    decided: &Decided,
     plan: &mut Plan,
 ) -> Result<(), Error> {
     match functions {
         Functions::None => {}
         Functions::Opaque(n, how) => {
-            refuse_listed_shadowing(tree, *n, names, encoded, plan)?;
+            refuse_listed_shadowing(tree, *n, names, encoded, &decided.service_wide, plan)?;
             plan.notes.push(format!(
                 "`functions` (line {}) is {how}: function-level environments there were not checked for keys that would shadow the secrets",
                 tree.node(*n).line()
             ));
         }
         Functions::Map(list) => {
-            let name_index: HashMap<&str, usize> =
-                names.iter().enumerate().map(|(i, n)| (*n, i)).collect();
+            let shadowed: HashMap<&str, &[usize]> = decided
+                .placement
+                .functions
+                .iter()
+                .map(|f| (f.name.as_str(), f.from_provider.as_slice()))
+                .collect();
             for (fname, fmap, knode) in list {
                 let Some(fmap) = *fmap else {
                     plan.notes.push(format!(
@@ -391,20 +654,22 @@ fn plan_shadowing(
                     ));
                     continue;
                 };
-                plan_shadowed_keys(tree, fname, fmap, names, &name_index, encoded, plan);
+                let keys = shadowed.get(fname.as_str()).copied().unwrap_or(&[]);
+                plan_shadowed_keys(tree, fname, fmap, names, keys, encoded, plan);
             }
         }
     }
     Ok(())
 }
 
-/// The keys of function `fname`'s environment that would shadow a secret, overridden there.
+/// The keys of function `fname`'s environment that would shadow a secret (`keys`), overridden
+/// there unless the provider's own mapping (merged in) or the value already is the secret.
 fn plan_shadowed_keys(
     tree: &Tree<'_>,
     fname: &str,
     fmap: NodeId,
     names: &[&str],
-    name_index: &HashMap<&str, usize>,
+    keys: &[usize],
     encoded: &[&str],
     plan: &mut Plan,
 ) {
@@ -414,23 +679,8 @@ fn plan_shadowed_keys(
     let e = tree.deref(ev);
     let en = tree.node(e);
     match &en.kind {
-        Kind::Map { entries, .. } => {
-            let entries = tree.pairs(*entries);
-            // Which secrets this environment sets. Without merge keys its entries are exactly
-            // what `lookup` searches, so look its few keys up among the names instead of
-            // every name among its keys.
-            let candidates: Vec<usize> = if entries.iter().any(|&(k, _)| tree.is_merge_key(k)) {
-                (0..names.len()).collect()
-            } else {
-                let mut c: Vec<usize> = entries
-                    .iter()
-                    .filter_map(|&(k, _)| tree.node(k).scalar().and_then(|s| name_index.get(s)))
-                    .copied()
-                    .collect();
-                c.sort_unstable();
-                c
-            };
-            for i in candidates {
+        Kind::Map { .. } => {
+            for &i in keys {
                 if let Some((holder, _, v)) = tree.lookup(e, names[i], 0)
                     && !plan.sets(holder, i)
                     && !same_value(tree, v, encoded[i])
@@ -456,6 +706,7 @@ fn refuse_listed_shadowing(
     functions: NodeId,
     names: &[&str],
     encoded: &[&str],
+    service_wide: &[bool],
     plan: &Plan,
 ) -> Result<(), Error> {
     let Kind::Seq { items, .. } = &tree.node(functions).kind else {
@@ -469,7 +720,7 @@ fn refuse_listed_shadowing(
                 continue;
             };
             let e = tree.deref(ev);
-            for (i, name) in names.iter().enumerate() {
+            for (i, name) in names.iter().enumerate().filter(|&(i, _)| service_wide[i]) {
                 if let Some((holder, _, v)) = tree.lookup(e, name, 0)
                     && !plan.sets(holder, i)
                     && !same_value(tree, v, encoded[i])

@@ -36,7 +36,7 @@ pub(super) fn cross_check(
     let reference = check_sizes_of_output(&output_tree, expect, sizes);
     let bytes = |verdict: &Result<(), Error>| match verdict {
         Ok(()) => None,
-        Err(Error::TooLarge { bytes, .. }) => Some(*bytes),
+        Err(Error::TooLarge(too_large)) => Some(too_large.bytes),
         Err(_) => Some(usize::MAX),
     };
     assert_eq!(
@@ -92,6 +92,7 @@ fn verify(original: &Tree<'_>, output: &Tree<'_>, expect: &Expect<'_>) -> Result
             .map(|(index, name)| (*name, index))
             .collect(),
         budget: BUDGET,
+        function: None,
     };
     let mut path = Vec::new();
     match comparison.node(original.root, output.root, Ctx::Root, &mut path, 0) {
@@ -110,6 +111,8 @@ struct Comparison<'a, 'b, 'x> {
     /// Secret name → index in `expect.names`.
     name_index: HashMap<&'x str, usize>,
     budget: usize,
+    /// The function being compared, whose environment may hold its scoped secrets.
+    function: Option<String>,
 }
 
 /// Key lookup over one mapping's effective entries: a scan for the usual handful of keys, a
@@ -319,13 +322,12 @@ impl Comparison<'_, '_, '_> {
         // above only checks environments present on either side (an insert that landed
         // inside a comment once compared as "unchanged").
         let holds = match ctx {
-            Ctx::Root if !self.expect.variable_env => Some("provider"),
-            Ctx::Provider if !self.expect.variable_env => Some("environment"),
-            Ctx::Function if self.expect.variable_env => Some("environment"),
+            Ctx::Root if self.required(Ctx::ProviderEnv) => Some("provider"),
+            Ctx::Provider if self.required(Ctx::ProviderEnv) => Some("environment"),
+            Ctx::Function if self.required(Ctx::FunctionEnv) => Some("environment"),
             _ => None,
         };
         if let Some(key) = holds
-            && !self.expect.names.is_empty()
             && output_keys.get(key).is_none()
         {
             return Err(self.fail(path, &format!("`{key}` missing: secret entries missing")));
@@ -393,6 +395,7 @@ impl Comparison<'_, '_, '_> {
             }
             self.same_key(*key_node, *output_key, path, depth)?;
             path.push(Step::Original(*key_node));
+            self.function = Some(name.to_string());
             self.node(
                 Some(*value),
                 Some(*output_value),
@@ -400,17 +403,36 @@ impl Comparison<'_, '_, '_> {
                 path,
                 depth + 1,
             )?;
+            self.function = None;
             path.pop();
         }
         Ok(())
     }
 
-    fn required(&self, ctx: Ctx) -> bool {
-        match ctx {
-            Ctx::ProviderEnv => !self.expect.variable_env,
-            Ctx::FunctionEnv => self.expect.variable_env,
-            _ => false,
+    /// The secrets environment `ctx` must hold, whatever it had.
+    fn required_keys(&self, ctx: Ctx) -> Vec<usize> {
+        match (ctx, &self.function) {
+            (Ctx::ProviderEnv, _) if !self.expect.variable_env => (0..self.expect.names.len())
+                .filter(|&k| self.expect.reaches(k, None))
+                .collect(),
+            (Ctx::FunctionEnv, Some(function)) => self.expect.required_in_function(function),
+            _ => Vec::new(),
         }
+    }
+
+    fn required(&self, ctx: Ctx) -> bool {
+        !self.required_keys(ctx).is_empty()
+    }
+
+    /// The secret a key named `key` must hold in environment `ctx`: a service-wide one, or one
+    /// scoped to the function being compared.
+    fn secret_of(&self, ctx: Ctx, key: &str) -> Option<usize> {
+        let &k = self.name_index.get(key)?;
+        let function = match ctx {
+            Ctx::FunctionEnv => self.function.as_deref(),
+            _ => None,
+        };
+        self.expect.reaches(k, function).then_some(k)
     }
 
     fn env(
@@ -426,16 +448,14 @@ impl Comparison<'_, '_, '_> {
         // Driven by the environment's own entries (a few) rather than by every secret name,
         // so checking thousands of function environments against hundreds of secrets stays
         // linear.
-        if self.required(ctx) {
-            for (index, name) in self.expect.names.iter().enumerate() {
-                if output_keys.get(name).is_none() {
-                    path.push(Step::Name(index));
-                    return Err(self.fail(path, "secret entry missing"));
-                }
+        for index in self.required_keys(ctx) {
+            if output_keys.get(self.expect.names[index]).is_none() {
+                path.push(Step::Name(index));
+                return Err(self.fail(path, "secret entry missing"));
             }
         }
         for (key, _, value) in output_entries {
-            let Some(&secret) = self.name_index.get(&**key) else {
+            let Some(secret) = self.secret_of(ctx, key) else {
                 continue;
             };
             let node = self.output.node(*value);
@@ -448,7 +468,7 @@ impl Comparison<'_, '_, '_> {
             }
         }
         for (index, (key, key_node, value)) in original_entries.iter().enumerate() {
-            if let Some(&secret) = self.name_index.get(&**key) {
+            if let Some(secret) = self.secret_of(ctx, key) {
                 if output_keys.get(key).is_none() {
                     path.push(Step::Name(secret));
                     return Err(self.fail(path, "entry removed from the environment"));
@@ -471,7 +491,7 @@ impl Comparison<'_, '_, '_> {
         }
         for (index, (key, key_node, _)) in output_entries.iter().enumerate() {
             if original_keys.pair(output_entries, index).is_none()
-                && !self.name_index.contains_key(&**key)
+                && self.secret_of(ctx, key).is_none()
             {
                 path.push(Step::Output(*key_node));
                 return Err(self.fail(path, "unexpected new entry"));
@@ -655,6 +675,8 @@ pub(crate) mod tests {
             names: &["DB_PASSWORD"],
             yaml_values: &["s3cret"],
             variable_env: false,
+            service_wide: &[true],
+            scoped: &[],
         };
         verify(&original, &output, &expect)
     }

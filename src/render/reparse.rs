@@ -544,6 +544,8 @@ mod tests {
             names: NAMES,
             yaml_values: VALUES,
             variable_env: false,
+            service_wide: &[true; NAMES.len()],
+            scoped: &[],
         }
     }
 

@@ -1,35 +1,68 @@
 'use strict';
 // The Serverless plugin (`plugins: [sls-secrets]`): before packaging, deploying a function,
-// invoking locally or starting serverless-offline, it asks the binary for the stage's secrets
-// (`export --format json`, over a pipe) and sets them in the resolved service, in memory:
-// the same rules and checks as `sls-secrets render` (docs/npm.md). No file is written; values
-// need no `${` escaping because variables are resolved before plugin hooks run. Logs names,
-// never values. Local runs (`invoke local`, `offline`) of a stage without a secrets file go on
+// invoking locally or starting serverless-offline, it sends the binary the resolved service's
+// shape (environment keys and sizes, `custom.slsSecrets`; never their values) and gets back
+// where each of the stage's secrets goes (`export --format json --place`, over pipes), which it
+// sets in the service, in memory. Every rule (names, reserved names, scope, shadowing, 4 KB)
+// is the binary's, the same code as `sls-secrets render` (src/lambda.rs, docs/npm.md). No file
+// is written; values need no `${` escaping because variables are resolved before plugin hooks
+// run. Logs names, never values. Local runs (`invoke local`, `offline`) of a stage without a secrets file go on
 // with serverless.yml's values and a warning; `package`/`deploy` refuse such a stage.
 
 const { execFileSync } = require('child_process');
 const { findBinary, BinaryError } = require('./binary');
 
-// Lambda's pattern and reserved names (src/envname.rs).
-const NAME = /^[A-Za-z][A-Za-z0-9_]+$/;
-const RESERVED = new Set([
-  '_HANDLER', '_X_AMZN_TRACE_ID', 'AWS_REGION', 'AWS_DEFAULT_REGION', 'AWS_EXECUTION_ENV',
-  'AWS_LAMBDA_FUNCTION_NAME', 'AWS_LAMBDA_FUNCTION_MEMORY_SIZE', 'AWS_LAMBDA_FUNCTION_VERSION',
-  'AWS_LAMBDA_INITIALIZATION_TYPE', 'AWS_LAMBDA_LOG_GROUP_NAME', 'AWS_LAMBDA_LOG_STREAM_NAME',
-  'AWS_ACCESS_KEY', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN',
-  'AWS_LAMBDA_RUNTIME_API', 'LAMBDA_TASK_ROOT', 'LAMBDA_RUNTIME_DIR',
-]);
-const LAMBDA_ENV_LIMIT = 4096;
 const EXPORT_VERSION = 1;
 
 const isMap = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
 
-// Bytes Lambda counts for one entry: key plus value (an intrinsic counted as its JSON text).
-function entrySize(key, value) {
-  if (value === null || value === undefined) return Buffer.byteLength(key);
-  const text = typeof value === 'string' ? value : JSON.stringify(value);
-  return Buffer.byteLength(key) + Buffer.byteLength(text);
+// One environment as the binary reads it: each key with the bytes Lambda will count for its
+// value and whether that is an estimate (an intrinsic counted as its JSON text); "opaque" when
+// it is not an object (an unresolved variable). The values themselves never leave this process.
+function envShape(env) {
+  if (env === undefined || env === null) return null;
+  if (!isMap(env)) return 'opaque';
+  const out = {};
+  for (const [k, v] of Object.entries(env)) {
+    if (v === null || v === undefined) out[k] = [0, false];
+    else if (typeof v === 'string') out[k] = [Buffer.byteLength(v), false];
+    else out[k] = [Buffer.byteLength(JSON.stringify(v)), true];
+  }
+  return out;
 }
+
+// The resolved service as `export --place` reads it on stdin (docs/npm.md).
+function serviceShape(service, settings) {
+  const functions = service.functions;
+  let fns = {};
+  if (isMap(functions)) {
+    for (const [name, fn] of Object.entries(functions)) {
+      fns[name] = isMap(fn) ? { environment: envShape(fn.environment) } : 'opaque';
+    }
+  } else if (functions !== undefined && functions !== null) {
+    fns = null;
+  }
+  return JSON.stringify({
+    provider: { environment: envShape(service.provider && service.provider.environment) },
+    functions: fns,
+    slsSecrets: settings || null,
+  });
+}
+
+// custom.slsSecrets, declared to the framework so `configValidationMode: error` accepts it.
+const SETTINGS_SCHEMA = {
+  type: 'object',
+  properties: {
+    enabled: { type: 'boolean' },
+    include: { anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }] },
+    exclude: { anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }] },
+    functions: {
+      type: 'object',
+      additionalProperties: { anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }] },
+    },
+  },
+  additionalProperties: false,
+};
 
 class SlsSecretsPlugin {
   constructor(serverless, options, utils) {
@@ -40,8 +73,12 @@ class SlsSecretsPlugin {
     const warn = log && log.warning;
     this.warn = (msg) => (warn ? log.warning(msg) : serverless.cli.log(msg));
     this.done = false;
-    // [name, value] pairs set by inject(), for invoke local's process.env.
-    this.injected = [];
+    // What inject() set, for invoke local's process.env: the provider's and each function's.
+    this.injected = { provider: {}, functions: {} };
+    const schema = serverless.configSchemaHandler;
+    if (schema && typeof schema.defineCustomProperties === 'function') {
+      schema.defineCustomProperties({ properties: { slsSecrets: SETTINGS_SCHEMA } });
+    }
     const deploy = () => this.inject({ local: false });
     const local = () => this.inject({ local: true });
     this.hooks = {
@@ -69,7 +106,8 @@ class SlsSecretsPlugin {
   // secrets are written there too. `--env NAME=value` is applied after this hook and still wins.
   injectIntoProcess() {
     this.inject({ local: true });
-    for (const [k, v] of this.injected) process.env[k] = v;
+    const own = this.injected.functions[this.options.function] || {};
+    Object.assign(process.env, this.injected.provider, own);
   }
 
   fail(message) {
@@ -90,7 +128,7 @@ class SlsSecretsPlugin {
   // The binary's export for the stage; `null` when `local` and the stage has no secrets file.
   // A local run asks with `--allow-missing`: the binary decides (its stage rules first) and says
   // which file is missing in `missing`; a deploy never asks, so it fails on such a stage.
-  exportSecrets(stage, { local }) {
+  exportSecrets(stage, { local }, input) {
     let bin;
     try {
       bin = findBinary();
@@ -98,13 +136,14 @@ class SlsSecretsPlugin {
       if (e instanceof BinaryError) throw this.fail(e.message);
       throw e;
     }
-    const args = ['export', '--stage', stage, '--format', 'json'];
+    const args = ['export', '--stage', stage, '--format', 'json', '--place'];
     if (local) args.push('--allow-missing');
     let out;
     try {
       out = execFileSync(bin, args, {
         cwd: this.serviceDir(),
-        stdio: ['ignore', 'pipe', 'pipe'],
+        input,
+        stdio: ['pipe', 'pipe', 'pipe'],
         encoding: 'utf8',
         maxBuffer: 64 * 1024 * 1024,
       });
@@ -138,7 +177,7 @@ class SlsSecretsPlugin {
       return;
     }
     const stage = this.stage();
-    const data = this.exportSecrets(stage, { local });
+    const data = this.exportSecrets(stage, { local }, serviceShape(service, custom));
     if (data === null) return;
     if (!data.setEnv) {
       this.info('sls-secrets: seed.yml sets sls_set_secret_envs: false; leaving the environment alone');
@@ -146,68 +185,28 @@ class SlsSecretsPlugin {
     }
     // A stage rule gave the secrets (or none, on purpose): say which (names, never values).
     if (data.from) this.info(`sls-secrets: ${data.from}`);
-    const secrets = Object.entries(data.secrets);
-    for (const [name] of secrets) {
-      if (RESERVED.has(name)) throw this.fail(`sls-secrets: \`${name}\` is reserved by AWS Lambda and can't be set on a function`);
-      if (!NAME.test(name)) throw this.fail(`sls-secrets: \`${name}\` is not a valid environment variable name`);
+    this.apply(service, data.place);
+    const names = new Set(Object.keys(data.place.provider));
+    for (const values of Object.values(data.place.functions)) {
+      for (const name of Object.keys(values)) names.add(name);
     }
-    if (secrets.length === 0) return;
-    const shadowed = this.place(service, secrets);
-    this.checkSizes(service);
-    this.injected = secrets;
-    const names = secrets.map(([n]) => n).join(', ');
-    this.info(`sls-secrets: set ${names} for stage ${stage}`);
-    if (shadowed.length) {
-      this.info(`sls-secrets: also overrode them in ${shadowed.join(', ')} (their own environment would shadow the secrets)`);
-    }
+    if (names.size) this.info(`sls-secrets: set ${[...names].join(', ')} for stage ${stage}`);
+    for (const note of data.place.notes) this.info(`sls-secrets: ${note}`);
   }
 
-  // render's rules: provider.environment; every function whose own environment sets a secret's
-  // name (Serverless merges per key, the function wins); every function when the provider
-  // environment is not a map (an unresolved variable).
-  place(service, secrets) {
-    const provider = service.provider;
-    const functions = service.functions || {};
-    let perFunction = false;
-    if (provider.environment === undefined || provider.environment === null) {
-      provider.environment = {};
-    } else if (!isMap(provider.environment)) {
-      perFunction = true;
+  // Sets what the binary placed (Lambda's rules are the binary's: names, reserved names,
+  // scope, shadowing functions, a variable provider environment, 4 KB; src/lambda.rs).
+  apply(service, place) {
+    const assign = (holder, values) => {
+      if (Object.keys(values).length === 0) return;
+      if (!isMap(holder.environment)) holder.environment = {};
+      Object.assign(holder.environment, values);
+    };
+    assign(service.provider, place.provider);
+    for (const [name, values] of Object.entries(place.functions)) {
+      assign(service.functions[name], values);
     }
-    if (!perFunction) {
-      for (const [k, v] of secrets) provider.environment[k] = v;
-    }
-    const touched = [];
-    for (const [fname, fn] of Object.entries(functions)) {
-      if (!isMap(fn)) continue;
-      if (perFunction && !isMap(fn.environment)) fn.environment = {};
-      if (!isMap(fn.environment)) continue;
-      let changed = false;
-      for (const [k, v] of secrets) {
-        if (perFunction || Object.prototype.hasOwnProperty.call(fn.environment, k)) {
-          fn.environment[k] = v;
-          changed = true;
-        }
-      }
-      if (changed && !perFunction) touched.push(fname);
-    }
-    return touched;
-  }
-
-  // Lambda's 4 KB limit on each function's merged environment (keys and values).
-  checkSizes(service) {
-    const providerEnv = isMap(service.provider.environment) ? service.provider.environment : {};
-    const functions = Object.entries(service.functions || {});
-    const targets = functions.length ? functions : [['provider.environment', {}]];
-    for (const [fname, fn] of targets) {
-      const merged = { ...providerEnv, ...(isMap(fn && fn.environment) ? fn.environment : {}) };
-      const sizes = Object.entries(merged).map(([k, v]) => [k, entrySize(k, v)]);
-      const total = sizes.reduce((a, [, s]) => a + s, 0);
-      if (total > LAMBDA_ENV_LIMIT) {
-        const largest = sizes.sort((a, b) => b[1] - a[1]).slice(0, 3).map(([k, s]) => `${k} (${s} bytes)`);
-        throw this.fail(`sls-secrets: function ${fname}: environment is ${total} bytes, over Lambda's ${LAMBDA_ENV_LIMIT}; largest: ${largest.join(', ')}`);
-      }
-    }
+    this.injected = { provider: place.provider, functions: place.functions };
   }
 }
 
