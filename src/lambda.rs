@@ -271,15 +271,22 @@ pub fn decide(service: &Service, names: &[&str], scope: &Scope) -> Result<Placem
     if !placement.variable_env {
         placement.provider.clone_from(&scoped.provider);
     }
+    // A function environment's few keys are looked up among the names, not every name among
+    // its keys: thousands of functions and hundreds of secrets stay linear.
+    let service_wide: HashMap<&str, usize> =
+        scoped.provider.iter().map(|&i| (names[i], i)).collect();
     for (name, env) in functions {
         let from_provider: Vec<usize> = match env {
             _ if placement.variable_env => scoped.provider.clone(),
-            Env::Map(entries) => scoped
-                .provider
-                .iter()
-                .copied()
-                .filter(|&i| entries.iter().any(|(k, _, _)| k == names[i]))
-                .collect(),
+            Env::Map(entries) => {
+                let mut keys: Vec<usize> = entries
+                    .iter()
+                    .filter_map(|(k, _, _)| service_wide.get(k.as_str()).copied())
+                    .collect();
+                keys.sort_unstable();
+                keys.dedup();
+                keys
+            }
             Env::Absent | Env::Opaque => Vec::new(),
         };
         let scoped_here = scoped
