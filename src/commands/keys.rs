@@ -25,7 +25,17 @@ pub(crate) fn run(args: &KeysArgs, ctx: &Context) -> Result<u8, Failure> {
 
 fn show(ctx: &Context, only: Option<&str>) -> Result<u8, Failure> {
     let mut out = String::new();
-    for (stage, path) in ctx.stage_files(only)? {
+    // One stage: every file its secrets come from (its own, or its stage rule's).
+    let files = match only {
+        Some(stage) => ctx
+            .resolve_stage(&ctx.cwd()?, stage)?
+            .layers
+            .into_iter()
+            .map(|l| (l.stage, l.path))
+            .collect(),
+        None => ctx.stage_files(None)?,
+    };
+    for (stage, path) in files {
         let file = match store::read_encrypted(&path) {
             Ok(file) => file,
             // Listing every stage: a YAML file in secrets/ that is not a sops file (notes, a
