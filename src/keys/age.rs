@@ -46,7 +46,7 @@ pub fn looks_private(s: &str) -> bool {
 }
 
 /// Never echo a private key, even one given where a recipient belongs.
-fn redact_private(s: &str) -> String {
+pub(crate) fn redact_private(s: &str) -> String {
     if looks_private(s) {
         "AGE-SECRET-KEY-… (a private key: treat it as leaked)".to_owned()
     } else {
@@ -56,8 +56,10 @@ fn redact_private(s: &str) -> String {
 
 /// Parses an `age1...` recipient.
 pub fn parse_recipient(s: &str) -> Result<age::x25519::Recipient, AgeError> {
-    age::x25519::Recipient::from_str(s.trim())
-        .map_err(|_| AgeError::BadRecipient(redact_private(s)))
+    age::x25519::Recipient::from_str(s.trim()).map_err(|_| AgeError::BadRecipient {
+        text: redact_private(s),
+        why: "expected age1...".into(),
+    })
 }
 
 /// Wraps the data key for one recipient: an armored age file, as sops stores it.

@@ -26,8 +26,8 @@ impl KeyError {
 #[derive(Debug, thiserror::Error)]
 pub enum AgeError {
     /// Holds the text already redacted: a pasted private key must not reach `Debug` either.
-    #[error("`{0}` is not an age recipient (expected age1...)")]
-    BadRecipient(String),
+    #[error("`{text}` is not an age recipient: {why}")]
+    BadRecipient { text: String, why: String },
     #[error("{source_name}: line {line} is not an age identity (expected AGE-SECRET-KEY-1...)")]
     BadIdentity { source_name: String, line: usize },
     #[error("{source_name}: {why}")]

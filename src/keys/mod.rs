@@ -10,6 +10,7 @@ pub mod age;
 mod error;
 pub mod identities;
 pub mod kms;
+pub mod recipient;
 mod source;
 
 use crate::sops::metadata::KeyEntry;
