@@ -189,6 +189,12 @@ pub fn show(root: &Path, rev: &str, rel: &str) -> Result<Option<String>, GitErro
         })
 }
 
+/// The commits that changed file `rel`, newest first: `<commit>\t<committer date>` lines.
+pub fn log_file(root: &Path, rel: &str) -> Result<String, GitError> {
+    let out = checked(root, &["log", "--format=%H%x09%cI", "--", rel])?;
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
 /// The file names directly inside folder `rel_dir` at `rev` (no subfolders).
 pub fn files_at(root: &Path, rev: &str, rel_dir: &str) -> Result<Vec<String>, GitError> {
     let spec = format!("{rev}:{rel_dir}");

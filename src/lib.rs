@@ -17,6 +17,7 @@
 //! - [`git`]: running git (`REV:path`, local config); [`git_drivers`]: `init --git`.
 //! - [`secrets_diff`]: key-level comparison of two versions of a stage file (`diff`);
 //!   [`secrets_merge`]: their three-way merge per key (`git-merge`).
+//! - [`history`]: when each value last changed, from the stage file's git history (offboarding).
 //! - [`check`]: what `check` verifies about stage files (CI, pre-commit).
 //! - [`glob`]: name globs for stage rules and scoping.
 //! - [`json`]: the JSON strings the command line prints.
@@ -39,6 +40,7 @@ pub mod framework;
 pub mod git;
 pub mod git_drivers;
 pub mod glob;
+pub mod history;
 pub mod json;
 pub mod keys;
 pub mod lambda;

@@ -1,0 +1,126 @@
+//! When each value last changed, from real git history (the offboarding report's dates).
+
+mod common;
+
+use common::{Repo, TEST_KEY_1, assert_ok, git_cmd, git_ok, git_repo};
+use sls_secrets::history::{Changed, last_changes};
+use sls_secrets::keys::AgeIdentities;
+
+fn commit_at(r: &Repo, date: &str) {
+    git_ok(r, &["add", "-A"]);
+    let o = git_cmd(r)
+        .env("GIT_COMMITTER_DATE", date)
+        .env("GIT_AUTHOR_DATE", date)
+        .args(["commit", "-q", "-m", date])
+        .output()
+        .unwrap();
+    assert_ok(&o);
+}
+
+fn ours() -> AgeIdentities {
+    let ids = sls_secrets::keys::age::parse_identities(TEST_KEY_1, "test").unwrap();
+    AgeIdentities::from_identities(ids, "test")
+}
+
+fn changed(r: &Repo, names: &[&str]) -> Vec<(String, Changed)> {
+    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    let path = r.path().join("secrets/prod.yml");
+    last_changes(&path, &names, &ours())
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.name, c.changed))
+        .collect()
+}
+
+fn date_of(changed: &Changed) -> &str {
+    match changed {
+        Changed::Commit { date, .. } => date,
+        other => panic!("expected a commit, got {other:?}"),
+    }
+}
+
+/// Re-encryption (a new data key, the same value set again) is not a change; a new value is.
+#[test]
+fn the_date_is_the_oldest_commit_with_the_same_value_through_rotations_and_re_sets() {
+    let r = git_repo();
+    r.set("prod", "API_KEY", "one");
+    r.set("prod", "DB_PASS", "two");
+    commit_at(&r, "2026-01-01T10:00:00Z");
+    r.set("prod", "API_KEY", "three");
+    commit_at(&r, "2026-02-01T10:00:00Z");
+    assert_ok(&r.run(&["rotate", "--stage", "prod"]));
+    commit_at(&r, "2026-03-01T10:00:00Z");
+    // Set again to the same value (a new ciphertext), and a new name not committed.
+    r.set("prod", "DB_PASS", "two");
+    r.set("prod", "NEW_KEY", "four");
+    let got = changed(&r, &["API_KEY", "DB_PASS", "NEW_KEY"]);
+    assert_eq!(date_of(&got[0].1), "2026-02-01T10:00:00Z");
+    assert_eq!(date_of(&got[1].1), "2026-01-01T10:00:00Z");
+    assert_eq!(got[2].1, Changed::Uncommitted);
+    // A changed value not yet committed is uncommitted, whatever history says.
+    r.set("prod", "DB_PASS", "five");
+    assert_eq!(changed(&r, &["DB_PASS"])[0].1, Changed::Uncommitted);
+}
+
+/// A version the caller can't open ends the walk: "the same since at least".
+#[test]
+fn an_older_version_no_key_opens_bounds_the_answer() {
+    let r = git_repo();
+    // The first version is for the second key only.
+    let second = common::second_recipient();
+    r.write(
+        ".sops.yaml",
+        &format!("creation_rules:\n  - path_regex: secrets/.*\\.yml$\n    age: {second}\n"),
+    );
+    let second_key = r.path().join("home/second.txt");
+    std::fs::write(&second_key, format!("{}\n", common::SECOND_KEY)).unwrap();
+    let o = r
+        .cmd(".")
+        .env("SOPS_AGE_KEY_FILE", &second_key)
+        .args(["set", "--stage", "prod", "API_KEY"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(b"one")?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    assert_ok(&o);
+    commit_at(&r, "2026-01-01T10:00:00Z");
+    // Then re-keyed for both, value unchanged.
+    r.write(
+        ".sops.yaml",
+        &format!(
+            "creation_rules:\n  - path_regex: secrets/.*\\.yml$\n    age: {},{second}\n",
+            common::TEST_RECIPIENT_1
+        ),
+    );
+    let o = r
+        .cmd(".")
+        .env("SOPS_AGE_KEY_FILE", &second_key)
+        .args(["rotate", "--stage", "prod"])
+        .output()
+        .unwrap();
+    assert_ok(&o);
+    commit_at(&r, "2026-02-01T10:00:00Z");
+    let got = changed(&r, &["API_KEY"]);
+    match &got[0].1 {
+        Changed::Unknown { since, why } => {
+            assert_eq!(since.as_deref(), Some("2026-02-01T10:00:00Z"));
+            assert!(why.contains("can't be opened"), "{why}");
+        }
+        other => panic!("expected unknown, got {other:?}"),
+    }
+}
+
+#[test]
+fn outside_git_every_name_is_unknown() {
+    let r = common::Repo::with_config();
+    r.set("prod", "API_KEY", "one");
+    let got = changed(&r, &["API_KEY"]);
+    assert!(
+        matches!(&got[0].1, Changed::Unknown { since: None, why } if why.contains("git")),
+        "{got:?}"
+    );
+}
