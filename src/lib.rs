@@ -14,7 +14,8 @@
 //! - [`forward`]: passes signals on to a child (`exec`'s command, `edit`'s editor).
 //! - [`framework`]: which Serverless framework reads the file (v3, v4, osls) and how it reads `${`.
 //! - [`seed`]: Seed's `seed.yml` opt-out (`sls_set_secret_envs`).
-//! - [`git`]: running git (`REV:path`, local config); [`git_drivers`]: `init --git`.
+//! - [`git`]: running git (`REV:path`, local config); [`git_drivers`]: `init --git`;
+//!   [`gitignore`]: keeping `.serverless/` (plaintext values after `sls package`) out of git.
 //! - [`secrets_diff`]: key-level comparison of two versions of a stage file (`diff`);
 //!   [`secrets_merge`]: their three-way merge per key (`git-merge`).
 //! - [`history`]: when each value last changed, from the stage file's git history (offboarding).
@@ -39,6 +40,7 @@ pub mod forward;
 pub mod framework;
 pub mod git;
 pub mod git_drivers;
+pub mod gitignore;
 pub mod glob;
 pub mod history;
 pub mod json;

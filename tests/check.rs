@@ -447,3 +447,55 @@ fn a_comment_in_clear_in_an_encrypted_file_is_an_error() {
     let o = check(&r, &[]);
     assert_eq!(o.status.code(), Some(0), "{}", both(&o));
 }
+
+/// `sls package` writes every environment value in clear into `.serverless/`: `check` warns
+/// while git would commit it, `init` adds it to `.gitignore` once, and a `.gitignore` that is
+/// a link is left alone.
+#[test]
+fn check_warns_until_init_makes_git_ignore_the_serverless_folder() {
+    let r = git_repo();
+    r.write(
+        "serverless.yml",
+        "service: x\nprovider:\n  name: aws\nfunctions:\n  api:\n    handler: h.api\n",
+    );
+    r.set("prod", "A1", "value-one");
+    let o = check(&r, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", both(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains(".gitignore:2: warning: git does not ignore `.serverless/`"),
+        "{out}"
+    );
+    assert_eq!(check(&r, &["--strict"]).status.code(), Some(1));
+
+    assert_ok(&r.run(&["init"]));
+    assert_ok(&r.run(&["init"]));
+    let ignore = r.read(".gitignore");
+    assert_eq!(ignore.matches(".serverless/").count(), 1, "{ignore}");
+    assert!(ignore.starts_with("home/\n"), "kept: {ignore}");
+    let o = check(&r, &["--strict"]);
+    assert_eq!(o.status.code(), Some(0), "{}", both(&o));
+    assert!(!stdout(&o).contains(".serverless"), "{}", stdout(&o));
+}
+
+#[test]
+fn init_leaves_a_gitignore_link_alone_and_says_so() {
+    let r = git_repo();
+    r.write("elsewhere/ignore", "home/\n");
+    std::fs::remove_file(r.path().join(".gitignore")).unwrap();
+    std::os::unix::fs::symlink("elsewhere/ignore", r.path().join(".gitignore")).unwrap();
+    let o = r.run(&["init"]);
+    assert_ok(&o);
+    assert!(
+        both(&o).contains("is not a regular file; add `.serverless/` to it yourself"),
+        "{}",
+        both(&o)
+    );
+    assert_eq!(r.read("elsewhere/ignore"), "home/\n");
+    assert!(
+        std::fs::symlink_metadata(r.path().join(".gitignore"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+}

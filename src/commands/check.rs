@@ -7,7 +7,7 @@ use std::path::Path;
 use sls_secrets::check::{self, Finding, Severity, StageFile};
 use sls_secrets::stages::{RulesError, StageRules};
 use sls_secrets::yaml::Text;
-use sls_secrets::{framework, seed, store};
+use sls_secrets::{framework, gitignore, seed, store};
 
 use super::{Context, EXIT_CHANGES, EXIT_OK, Failure, print_stdout};
 use crate::cli::CheckArgs;
@@ -72,6 +72,7 @@ pub(crate) fn run(args: &CheckArgs, ctx: &Context) -> Result<u8, Failure> {
     }
     findings.extend(rules_checks(ctx, &cwd)?);
     findings.extend(render_checks(&cwd, &checked)?);
+    findings.extend(artifacts_check(&cwd));
     let errors = findings
         .iter()
         .filter(|f| f.severity == Severity::Error)
@@ -117,13 +118,41 @@ fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
-/// With a key and a `serverless.yml` in the current folder: would each stage render?
-fn render_checks(cwd: &Path, checked: &[Checked<'_>]) -> Result<Vec<Finding>, Failure> {
-    let Some(config) = ["serverless.yml", "serverless.yaml"]
+/// Next to a `serverless.yml`: `sls package` writes every environment value in clear into
+/// `.serverless/`, so git must ignore it.
+fn artifacts_check(cwd: &Path) -> Option<Finding> {
+    service_config(cwd)?;
+    if gitignore::serverless_ignored(cwd)? {
+        return None;
+    }
+    let root = sls_secrets::git::toplevel(cwd).ok()?;
+    let path = root.join(".gitignore");
+    let lines = sls_secrets::files::read_text(&path).map_or(0, |t| t.lines().count());
+    Some(Finding {
+        file: shown(cwd, &path),
+        line: lines + 1,
+        severity: Severity::Warning,
+        message: format!(
+            "git does not ignore `{}`: `sls package` writes every environment value there in clear (the CloudFormation template), secrets included",
+            gitignore::PATTERN
+        ),
+        fix: format!(
+            "add `{}` to .gitignore (`sls-secrets init` does)",
+            gitignore::PATTERN
+        ),
+    })
+}
+
+fn service_config(cwd: &Path) -> Option<std::path::PathBuf> {
+    ["serverless.yml", "serverless.yaml"]
         .iter()
         .map(|n| cwd.join(n))
         .find(|p| p.exists())
-    else {
+}
+
+/// With a key and a `serverless.yml` in the current folder: would each stage render?
+fn render_checks(cwd: &Path, checked: &[Checked<'_>]) -> Result<Vec<Finding>, Failure> {
+    let Some(config) = service_config(cwd) else {
         return Ok(Vec::new());
     };
     let root = store::repo_root(cwd);

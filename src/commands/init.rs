@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use sls_secrets::config::{self, Config};
 use sls_secrets::keys::{AgeEnv, AgeIdentities};
 use sls_secrets::text::escape_control;
-use sls_secrets::{git, git_drivers, store, timefmt};
+use sls_secrets::{git, git_drivers, gitignore, store, timefmt};
 use zeroize::Zeroizing;
 
 use super::{Context, EXIT_OK, Failure};
@@ -23,7 +23,24 @@ pub(crate) fn run(args: &InitArgs, ctx: &Context) -> Result<u8, Failure> {
     if args.git {
         git_drivers(ctx)?;
     }
+    ignore_artifacts(ctx)?;
     Ok(EXIT_OK)
+}
+
+/// `.serverless/` into `.gitignore`: `sls package` writes the secrets there in clear.
+fn ignore_artifacts(ctx: &Context) -> Result<(), Failure> {
+    let cwd = ctx.cwd()?;
+    let root = git::toplevel(&cwd).unwrap_or_else(|_| store::repo_root(&cwd));
+    match gitignore::ensure_ignored(&root, &cwd)? {
+        gitignore::Ensured::Added => eprintln!(
+            "added `{}` to {}: `sls package` writes environment values, secrets included, there in clear",
+            gitignore::PATTERN,
+            root.join(".gitignore").display()
+        ),
+        gitignore::Ensured::AlreadyIgnored => {}
+        gitignore::Ensured::Refused(why) => eprintln!("warning: {}", escape_control(&why)),
+    }
+    Ok(())
 }
 
 /// `.sops.yaml` and the repository root's `secrets/`.
