@@ -1,20 +1,29 @@
-//! `keys [--stage S]`: who can open each stage file, when its data key was last wrapped, and
-//! whether `.sops.yaml` asks for other keys now. `keys --stage S --add-kms ARN` wraps the
+//! `keys [--stage S]`: who can open each stage file (SSH and plugin keys short, with their
+//! comment and `.sops.yaml`'s comment beside them), when its data key was last wrapped, and
+//! whether `.sops.yaml` asks for other keys now. `keys add` and `keys remove` are their own
+//! files (`keys_add.rs`, `keys_remove.rs`). `keys --stage S --add-kms ARN` wraps the
 //! current data key for one more KMS key (values and their ciphertexts unchanged).
 
 use std::path::Path;
 
 use sls_secrets::config::CreationRule;
 use sls_secrets::keys;
+use sls_secrets::keys::recipient::AgeRecipient;
+use sls_secrets::people;
 use sls_secrets::sops::Metadata;
 use sls_secrets::sops::metadata::KeyEntry;
 use sls_secrets::store::{self, StoreError};
 use sls_secrets::text::{escape_control, escape_control_lines};
 
 use super::{Context, EXIT_OK, Failure, print_stdout};
-use crate::cli::KeysArgs;
+use crate::cli::{KeysAction, KeysArgs};
 
 pub(crate) fn run(args: &KeysArgs, ctx: &Context) -> Result<u8, Failure> {
+    match &args.action {
+        Some(KeysAction::Add(add)) => return super::keys_add::run(add, ctx),
+        Some(KeysAction::Remove(remove)) => return super::keys_remove::run(remove, ctx),
+        None => {}
+    }
     match (&args.add_kms, &args.stage) {
         (Some(arn), Some(stage)) => add_kms(args, ctx, stage, arn),
         // clap requires --stage with --add-kms.
@@ -51,14 +60,15 @@ fn show(ctx: &Context, only: Option<&str>) -> Result<u8, Failure> {
             Err(e) => return Err(e.into()),
         };
         let meta = &file.meta;
+        let rule = store::creation_rule(&path);
         out.push_str(&format!("{} (stage {stage})\n", path.display()));
-        recipients(&mut out, meta);
+        recipients(&mut out, meta, rule.as_ref().ok());
         out.push_str(&format!("  last modified: {}\n", meta.lastmodified));
         out.push_str(&format!(
             "  data key last wrapped: {}\n",
             last_wrapped(&path, meta)
         ));
-        match store::creation_rule(&path) {
+        match rule {
             Ok(rule) => rule_drift(&mut out, &stage, meta, &rule),
             Err(e) => out.push_str(&format!("  .sops.yaml: {e}\n")),
         }
@@ -76,15 +86,32 @@ fn not_a_stage_file(e: &StoreError) -> bool {
     }
 }
 
-/// One line per key that can open the file.
-fn recipients(out: &mut String, meta: &Metadata) {
+/// One line per key that can open the file: SSH and plugin recipients short, and the
+/// comment `.sops.yaml` has beside the recipient (who it is), if any.
+fn recipients(out: &mut String, meta: &Metadata, rule: Option<&CreationRule>) {
     for key in meta.keys() {
-        let described = keys::source_of(key).describe();
-        out.push_str(&format!("  {}  {described}\n", key.kind()));
+        let described = people::describe_key(key);
+        let comment = rule.and_then(|rule| comment_of(rule, key.id()));
+        match comment {
+            Some(c) => out.push_str(&format!("  {}  {described}  # {c}\n", key.kind())),
+            None => out.push_str(&format!("  {}  {described}\n", key.kind())),
+        }
     }
     for f in &meta.foreign_keys {
         out.push_str(&format!("  {f}  (not usable by sls-secrets)\n"));
     }
+}
+
+/// The `.sops.yaml` comment beside `id`, matched by key (an SSH key's comment may differ).
+fn comment_of(rule: &CreationRule, id: &str) -> Option<String> {
+    if let Some(c) = rule.comment_for(id) {
+        return Some(c);
+    }
+    let recipient = AgeRecipient::parse(id).ok()?;
+    rule.comments
+        .iter()
+        .find(|(r, _)| recipient.same_key(r))
+        .map(|(_, c)| c.clone())
 }
 
 /// The keys `.sops.yaml` asks for that the file lacks (`+`) or has in excess (`-`), kind by
@@ -94,13 +121,28 @@ fn rule_drift(out: &mut String, stage: &str, meta: &Metadata, rule: &CreationRul
         let of_kind = list.iter().filter(|key| key.kind() == kind);
         of_kind.map(|key| key.id().to_owned()).collect()
     };
+    // Each key by what names it (an SSH key without its comment), shown as `keys` lists it.
+    let named = |list: &[KeyEntry], kind: &str| -> Vec<(String, String)> {
+        let of_kind = list.iter().filter(|key| key.kind() == kind);
+        of_kind
+            .map(|key| {
+                let id = AgeRecipient::parse(key.id())
+                    .map_or_else(|_| key.id().to_owned(), |r| r.key().to_owned());
+                (id, people::describe_key(key))
+            })
+            .collect()
+    };
     let mut diff = Vec::new();
     for kind in keys::KINDS {
-        let (have, want) = (ids(meta.keys(), kind), ids(&rule.keys, kind));
-        let missing = want.iter().filter(|id| !have.contains(id));
-        diff.extend(missing.map(|id| format!("+ {kind} {id}")));
-        let extra = have.iter().filter(|id| !want.contains(id));
-        diff.extend(extra.map(|id| format!("- {kind} {id}")));
+        let (have, want) = (named(meta.keys(), kind), named(&rule.keys, kind));
+        let missing = want
+            .iter()
+            .filter(|(id, _)| !have.iter().any(|(h, _)| h == id));
+        diff.extend(missing.map(|(_, shown)| format!("+ {kind} {shown}")));
+        let extra = have
+            .iter()
+            .filter(|(id, _)| !want.iter().any(|(w, _)| w == id));
+        diff.extend(extra.map(|(_, shown)| format!("- {kind} {shown}")));
     }
     if diff.is_empty() {
         out.push_str("  .sops.yaml: up to date\n");
