@@ -161,12 +161,20 @@ pub fn read_public_key(path: &Path) -> Result<AgeRecipient, AccessError> {
         ))
         .into());
     }
-    let line = text
+    let lines: Vec<&str> = text
         .lines()
         .map(str::trim)
-        .find(|l| !l.is_empty() && !l.starts_with('#'))
-        .unwrap_or_default();
-    parse_recipient(line)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    // A `USER.keys` download may hold several keys: adding only the first would be a guess.
+    if lines.len() > 1 {
+        return Err(io(std::io::Error::other(format!(
+            "holds {} keys; give the one to use with --ssh \"ssh-ed25519 ...\"",
+            lines.len()
+        )))
+        .into());
+    }
+    parse_recipient(lines.first().copied().unwrap_or_default())
 }
 
 /// The key to remove as given: text (a recipient, or a fingerprint or short form as `keys`

@@ -16,7 +16,7 @@ mod scalar;
 mod tests;
 
 use locate::{AgeValue, Doc, Region, age_value, find_key, holder, indent, item_region, rules};
-use scalar::{InlineKind, Style, decode, encode, flow_scalar, list_add, list_remove};
+use scalar::{InlineKind, decode, encode, flow_items, flow_scalar, list_add, list_remove};
 
 pub use error::EditError;
 pub use scalar::scalar;
@@ -138,24 +138,34 @@ pub fn remove_recipient(
         AgeValue::Inline { line, value } => {
             let body = doc.body(line);
             let content = &body[value.start..value.end];
-            let style = match value.kind {
-                InlineKind::Scalar(style) => style,
-                InlineKind::Flow => Style::Plain,
+            let escapes = || locate::unsupported(line, "a string with escapes");
+            let encoded = match value.kind {
+                InlineKind::Flow => {
+                    let items = flow_items(content).ok_or_else(escapes)?;
+                    let kept: Vec<&str> = items
+                        .iter()
+                        .filter(|(_, decoded)| !matches(decoded))
+                        .map(|(raw, _)| *raw)
+                        .collect();
+                    if kept.len() == items.len() {
+                        return Ok(None);
+                    }
+                    (!kept.is_empty()).then(|| format!("[{}]", kept.join(", ")))
+                }
+                InlineKind::Scalar(style) => {
+                    let list = decode(content, style).ok_or_else(escapes)?;
+                    let Some(left) = list_remove(&list, matches) else {
+                        return Ok(None);
+                    };
+                    (!left.is_empty()).then(|| encode(&left, style))
+                }
             };
-            let list = decode(content, style)
-                .ok_or_else(|| locate::unsupported(line, "a string with escapes"))?;
-            let Some(left) = list_remove(&list, matches) else {
-                return Ok(None);
-            };
-            if left.is_empty() {
-                drop_key(&mut doc, line, region);
-            } else {
-                let encoded = match value.kind {
-                    InlineKind::Flow => format!("[{left}]"),
-                    InlineKind::Scalar(style) => encode(&left, style),
-                };
-                let new = value.replace(body, &encoded);
-                doc.replace(line, new);
+            match encoded {
+                Some(encoded) => {
+                    let new = value.replace(body, &encoded);
+                    doc.replace(line, new);
+                }
+                None => drop_key(&mut doc, line, region),
             }
         }
         AgeValue::Block { header, items, .. } => {

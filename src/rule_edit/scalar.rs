@@ -121,7 +121,7 @@ pub(super) fn inline_value(line: &str, from: usize) -> Result<Option<Inline>, St
             1,
             closing_double(&value[1..]).map(|i| i + 1),
         ),
-        '[' => (None, 1, value.find(']')),
+        '[' => (None, 1, closing_flow(value)),
         '{' | '|' | '>' | '&' | '*' | '!' => {
             return Err(format!(
                 "a `{first}` value (mapping, block scalar, anchor or tag)"
@@ -141,9 +141,6 @@ pub(super) fn inline_value(line: &str, from: usize) -> Result<Option<Inline>, St
     let Some(close) = close else {
         return Err("a quoted value or flow list that does not end on its line".into());
     };
-    if style.is_none() && value[1..close].contains(['[', '{', '\'', '"']) {
-        return Err("a flow list with quoted or nested items".into());
-    }
     let tail = value[close + 1..].trim_start();
     if !(tail.is_empty() || tail.starts_with('#')) {
         return Err("text after a quoted value".into());
@@ -154,6 +151,57 @@ pub(super) fn inline_value(line: &str, from: usize) -> Result<Option<Inline>, St
         end: start + close,
         after: start + close + 1,
     }))
+}
+
+/// The index of the `]` that closes a flow list of scalars (quoted ones may hold `]`).
+fn closing_flow(value: &str) -> Option<usize> {
+    let bytes = value.as_bytes();
+    let mut i = 1;
+    while i < bytes.len() {
+        match bytes[i] {
+            b']' => return Some(i),
+            // A nested list or mapping is not a list of recipients.
+            b'[' | b'{' => return None,
+            b'\'' => i += 1 + closing_single(&value[i + 1..])?,
+            b'"' => i += 1 + closing_double(&value[i + 1..])?,
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+/// The items of a flow list's content, split at the commas outside quotes: each as written
+/// and decoded; `None` when an item can't be decoded (a double-quoted one with escapes).
+pub(super) fn flow_items(content: &str) -> Option<Vec<(&str, String)>> {
+    let mut items = Vec::new();
+    let (bytes, mut start, mut i) = (content.as_bytes(), 0, 0);
+    while i <= bytes.len() {
+        match bytes.get(i) {
+            None | Some(b',') => {
+                let item = content[start..i].trim();
+                if !item.is_empty() {
+                    items.push((item, decode_item(item)?));
+                }
+                start = i + 1;
+            }
+            Some(b'\'') => i += 1 + closing_single(&content[i + 1..])?,
+            Some(b'"') => i += 1 + closing_double(&content[i + 1..])?,
+            Some(_) => {}
+        }
+        i += 1;
+    }
+    Some(items)
+}
+
+fn decode_item(item: &str) -> Option<String> {
+    if let Some(inner) = item.strip_prefix('\'').and_then(|i| i.strip_suffix('\'')) {
+        decode(inner, Style::Single)
+    } else if let Some(inner) = item.strip_prefix('"').and_then(|i| i.strip_suffix('"')) {
+        decode(inner, Style::Double)
+    } else {
+        Some(item.to_owned())
+    }
 }
 
 /// The index of the closing quote of a single-quoted scalar (`''` is an escaped quote).
@@ -265,6 +313,13 @@ mod tests {
         let v = inline_value(line, 6).unwrap().unwrap();
         assert_eq!(v.kind, InlineKind::Flow);
         assert_eq!(&line[v.start..v.end], "a, b");
+        let line = "age: ['a]b', \"c\", d] # x";
+        let v = inline_value(line, 4).unwrap().unwrap();
+        assert_eq!(&line[v.start..v.end], "'a]b', \"c\", d");
+        let items = flow_items(&line[v.start..v.end]).unwrap();
+        assert_eq!(items[0], ("'a]b'", "a]b".to_owned()));
+        assert_eq!(items[1], ("\"c\"", "c".to_owned()));
+        assert!(inline_value("age: [[a]]", 4).is_err());
         assert!(inline_value("age: |", 4).is_err());
         assert!(inline_value("age: 'open", 4).is_err());
         assert!(inline_value("age: # none", 4).unwrap().is_none());
