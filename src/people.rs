@@ -584,7 +584,11 @@ impl RuleEdit<'_> {
         {
             others.push("stage files created later".into());
         }
-        Ok((!others.is_empty()).then(|| others.join(", ")))
+        Ok(match others.split_last() {
+            None => None,
+            Some((last, [])) => Some(last.clone()),
+            Some((last, rest)) => Some(format!("{} and {last}", rest.join(", "))),
+        })
     }
 
     /// A path_regex for exactly one file: its path relative to `.sops.yaml`'s folder, as
