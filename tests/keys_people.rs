@@ -434,18 +434,25 @@ fn ssh_public(r: &Repo, name: &str) -> String {
         .join(" ")
 }
 
-#[test]
-#[ignore = "needs the sops binary and ssh-keygen: scripts/test sets them up and runs this"]
-fn keys_lists_an_ssh_recipient_short_with_its_comments() {
-    let r = Repo::with_config();
-    let public = ssh_key(&r, "alice", &["-t", "ed25519"]);
+/// A `.sops.yaml` rule for the test key (`# ci`) and a new SSH key `name@laptop` (with
+/// `comment`); returns the public key file and its text.
+fn with_ssh_in_rule(r: &Repo, name: &str, comment: &str) -> (String, String) {
+    let public = ssh_key(r, name, &["-t", "ed25519"]);
     let key_text = std::fs::read_to_string(&public).unwrap().trim().to_owned();
     r.write(
         ".sops.yaml",
         &format!(
-            "creation_rules:\n  - path_regex: secrets/.*\\.yml$\n    age:\n      - {TEST_RECIPIENT_1} # ci\n      - {key_text} # Alice Liddell\n"
+            "creation_rules:\n  - path_regex: secrets/.*\\.yml$\n    age:\n      - {TEST_RECIPIENT_1} # ci\n      - {key_text} # {comment}\n"
         ),
     );
+    (public, key_text)
+}
+
+#[test]
+#[ignore = "needs the sops binary and ssh-keygen: scripts/test sets them up and runs this"]
+fn keys_lists_an_ssh_recipient_short_with_its_comments() {
+    let r = Repo::with_config();
+    let (public, key_text) = with_ssh_in_rule(&r, "alice", "Alice Liddell");
     let sops_file = common::sops_encrypt_as(&r, "secrets/dev.yml", "X: y\n", &[]);
     r.write("secrets/dev.yml", &sops_file);
     let o = r.run(&["keys", "--stage", "dev"]);
@@ -572,14 +579,7 @@ fn sops_reads_every_edited_rule_shape() {
 #[ignore = "needs the sops binary and ssh-keygen: scripts/test sets them up and runs this"]
 fn remove_an_ssh_key_by_the_fingerprint_keys_shows() {
     let r = Repo::with_config();
-    let public = ssh_key(&r, "carol", &["-t", "ed25519"]);
-    let key_text = std::fs::read_to_string(&public).unwrap().trim().to_owned();
-    r.write(
-        ".sops.yaml",
-        &format!(
-            "creation_rules:\n  - path_regex: secrets/.*\\.yml$\n    age:\n      - {TEST_RECIPIENT_1} # ci\n      - {key_text} # Carol\n"
-        ),
-    );
+    let (public, _) = with_ssh_in_rule(&r, "carol", "Carol");
     for stage in ["dev", "prod"] {
         let file = format!("secrets/{stage}.yml");
         let text = common::sops_encrypt_as(&r, &file, "DB_PASSWORD: carol-V4LUE\n", &[]);
