@@ -249,6 +249,19 @@ pub fn describe_key(entry: &KeyEntry) -> String {
     }
 }
 
+/// The `.sops.yaml` comment beside a recipient (who it is), matched by key: the file may
+/// hold an SSH key with another comment than the rule's.
+pub fn rule_comment(rule: &CreationRule, id: &str) -> Option<String> {
+    if let Some(c) = rule.comment_for(id) {
+        return Some(c);
+    }
+    let recipient = AgeRecipient::parse(id).ok()?;
+    rule.comments
+        .iter()
+        .find(|(r, _)| recipient.same_key(r))
+        .map(|(_, c)| c.clone())
+}
+
 /// Whether `entry` is an age entry for the same key as `recipient`.
 fn is_recipient(entry: &KeyEntry, recipient: &AgeRecipient) -> bool {
     matches!(entry, KeyEntry::Age(_)) && recipient.same_key(entry.id())
@@ -314,8 +327,16 @@ pub fn plan(
 
 fn open_target(target: &Target, ids: &AgeIdentities) -> Result<PlainFile, AccessError> {
     store::open(&target.path, ids).map_err(|source| {
+        let rule = store::creation_rule(&target.path).ok();
+        let who_is = |key: &KeyEntry| {
+            let comment = rule.as_ref().and_then(|r| rule_comment(r, key.id()));
+            match comment {
+                Some(c) => format!("{} (# {c})", describe_key(key)),
+                None => describe_key(key),
+            }
+        };
         let who = store::read_encrypted(&target.path)
-            .map(|f| f.meta.keys().iter().map(describe_key).collect())
+            .map(|f| f.meta.keys().iter().map(who_is).collect())
             .unwrap_or_default();
         match source {
             StoreError::NoKey { .. } => AccessError::Unreadable {

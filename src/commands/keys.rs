@@ -91,7 +91,7 @@ fn not_a_stage_file(e: &StoreError) -> bool {
 fn recipients(out: &mut String, meta: &Metadata, rule: Option<&CreationRule>) {
     for key in meta.keys() {
         let described = people::describe_key(key);
-        let comment = rule.and_then(|rule| comment_of(rule, key.id()));
+        let comment = rule.and_then(|rule| people::rule_comment(rule, key.id()));
         match comment {
             Some(c) => out.push_str(&format!("  {}  {described}  # {c}\n", key.kind())),
             None => out.push_str(&format!("  {}  {described}\n", key.kind())),
@@ -100,18 +100,6 @@ fn recipients(out: &mut String, meta: &Metadata, rule: Option<&CreationRule>) {
     for f in &meta.foreign_keys {
         out.push_str(&format!("  {f}  (not usable by sls-secrets)\n"));
     }
-}
-
-/// The `.sops.yaml` comment beside `id`, matched by key (an SSH key's comment may differ).
-fn comment_of(rule: &CreationRule, id: &str) -> Option<String> {
-    if let Some(c) = rule.comment_for(id) {
-        return Some(c);
-    }
-    let recipient = AgeRecipient::parse(id).ok()?;
-    rule.comments
-        .iter()
-        .find(|(r, _)| recipient.same_key(r))
-        .map(|(_, c)| c.clone())
 }
 
 /// The keys `.sops.yaml` asks for that the file lacks (`+`) or has in excess (`-`), kind by
