@@ -8,7 +8,6 @@ use std::path::Path;
 
 use sls_secrets::config::CreationRule;
 use sls_secrets::keys;
-use sls_secrets::keys::recipient::AgeRecipient;
 use sls_secrets::people;
 use sls_secrets::sops::Metadata;
 use sls_secrets::sops::metadata::KeyEntry;
@@ -109,28 +108,13 @@ fn rule_drift(out: &mut String, stage: &str, meta: &Metadata, rule: &CreationRul
         let of_kind = list.iter().filter(|key| key.kind() == kind);
         of_kind.map(|key| key.id().to_owned()).collect()
     };
-    // Each key by what names it (an SSH key without its comment), shown as `keys` lists it.
-    let named = |list: &[KeyEntry], kind: &str| -> Vec<(String, String)> {
-        let of_kind = list.iter().filter(|key| key.kind() == kind);
-        of_kind
-            .map(|key| {
-                let id = AgeRecipient::parse(key.id())
-                    .map_or_else(|_| key.id().to_owned(), |r| r.key().to_owned());
-                (id, people::describe_key(key))
-            })
-            .collect()
-    };
     let mut diff = Vec::new();
     for kind in keys::KINDS {
-        let (have, want) = (named(meta.keys(), kind), named(&rule.keys, kind));
-        let missing = want
-            .iter()
-            .filter(|(id, _)| !have.iter().any(|(h, _)| h == id));
-        diff.extend(missing.map(|(_, shown)| format!("+ {kind} {shown}")));
-        let extra = have
-            .iter()
-            .filter(|(id, _)| !want.iter().any(|(w, _)| w == id));
-        diff.extend(extra.map(|(_, shown)| format!("- {kind} {shown}")));
+        let (have, want) = (ids(meta.keys(), kind), ids(&rule.keys, kind));
+        let missing = want.iter().filter(|id| !have.contains(id));
+        diff.extend(missing.map(|id| format!("+ {kind} {id}")));
+        let extra = have.iter().filter(|id| !want.contains(id));
+        diff.extend(extra.map(|id| format!("- {kind} {id}")));
     }
     if diff.is_empty() {
         out.push_str("  .sops.yaml: up to date\n");

@@ -5,8 +5,8 @@ use super::*;
 use crate::config::Config;
 
 const A: &str = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p";
-const B: &str = "age1lggyhqrw2nvhcxfhftqq25ejw4eggcfle0ynqyfkfckxj5lrtlhss5hsq0";
-const NEW: &str = "age1zvkyg2lqzraa2lnjvqej32nkuu0ues2s82hzrye869xeexvn73equnujwj";
+const B: &str = "age1mqa2pgac9vm7nt4jwhhc2xftafrtaft620xup6z0fyf9ek4zjgjscmkwk4";
+const NEW: &str = "age12ycqv5td3k72mdnjzhsj9qz9lvky24me78kdj6t3u84dukwd557shjcxup";
 const SSH: &str =
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJWYyCUyUulBdR59ahTIXNw/o/ygJlF084qkYEyhWu9M alice@laptop";
 const ARN: &str = "arn:aws:kms:eu-west-1:111122223333:key/k";
