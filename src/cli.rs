@@ -63,7 +63,8 @@ pub enum Command {
     Edit(EditArgs),
     /// New data key for a stage file, wrapped for the keys .sops.yaml asks for now
     Rotate(RotateArgs),
-    /// Show who can open each stage file and whether .sops.yaml asks for other keys
+    /// Show who can open each stage file; `keys add` / `keys remove` a person's key
+    #[command(args_conflicts_with_subcommands = true)]
     Keys(KeysArgs),
     /// Show the secrets added, removed and changed between two revisions (values masked)
     Diff(DiffArgs),
@@ -240,6 +241,8 @@ pub struct RotateArgs {
 
 #[derive(Args, Debug)]
 pub struct KeysArgs {
+    #[command(subcommand)]
+    pub action: Option<KeysAction>,
     /// Only this stage
     #[arg(long, short = 's')]
     pub stage: Option<String>,
@@ -255,6 +258,59 @@ pub struct KeysArgs {
     pub aws_profile: Option<String>,
     #[command(flatten)]
     pub store: StoreArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysAction {
+    /// Give a key (a new teammate, a CI machine) access: added to .sops.yaml's rules, and each
+    /// stage file's data key wrapped for it (values unchanged)
+    Add(KeysAddArgs),
+    /// Take a key's access away: out of .sops.yaml's rules, each stage file re-encrypted with a
+    /// new data key; then a report of what it could read (offboarding)
+    Remove(KeysRemoveArgs),
+}
+
+/// Which stage files `keys add` / `keys remove` change: exactly one of the two.
+#[derive(Args, Debug)]
+pub struct KeyScopeArgs {
+    /// Only this stage's file (a .sops.yaml rule it shares with other stages is split, so they
+    /// are unaffected)
+    #[arg(long, short = 's')]
+    pub stage: Option<String>,
+    /// Every stage file, and every .sops.yaml rule that matches one
+    #[arg(long)]
+    pub all: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct KeysAddArgs {
+    /// An age recipient: age1... (or age1<plugin>1... for an age plugin)
+    #[arg(long, value_name = "RECIPIENT")]
+    pub age: Option<String>,
+    /// An SSH public key, quoted: "ssh-ed25519 AAAA... alice@laptop" (or ssh-rsa, 2048 bits or more)
+    #[arg(long, value_name = "KEY")]
+    pub ssh: Option<String>,
+    /// An SSH public key file (id_ed25519.pub; GitHub serves a user's at github.com/USER.keys)
+    #[arg(long, value_name = "PATH")]
+    pub ssh_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub scope: KeyScopeArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct KeysRemoveArgs {
+    /// The key as .sops.yaml or the stage files list it (age1..., an SSH key with or without
+    /// its comment), or an SSH key's SHA256 fingerprint as `keys` shows it
+    #[arg(value_name = "RECIPIENT")]
+    pub recipient: Option<String>,
+    /// Or the SSH public key file of the key to remove
+    #[arg(long, value_name = "PATH")]
+    pub ssh_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub scope: KeyScopeArgs,
+    /// Print the offboarding report as JSON (shape in the README)
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]

@@ -82,13 +82,17 @@ pub fn find(start: &Path) -> Option<PathBuf> {
 
 impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let shown = path.display().to_string();
         let text = crate::files::read_text(path).map_err(|source| ConfigError::Io {
-            path: shown.clone(),
+            path: path.display().to_string(),
             source,
         })?;
-        let mut docs = yaml::parse(&text).map_err(|source| ConfigError::Yaml {
-            path: shown,
+        Config::from_text(path, &text)
+    }
+
+    /// The config `path` would be with `text` in it (an edit checked before it is written).
+    pub fn from_text(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        let mut docs = yaml::parse(text).map_err(|source| ConfigError::Yaml {
+            path: path.display().to_string(),
             source,
         })?;
         Ok(Config {
@@ -98,8 +102,13 @@ impl Config {
                 .next()
                 .map(|d| d.items.clone())
                 .unwrap_or_default(),
-            text,
+            text: text.to_owned(),
         })
+    }
+
+    /// The file as written.
+    pub fn text(&self) -> &str {
+        &self.text
     }
 
     fn invalid(&self, why: impl Into<String>) -> ConfigError {
@@ -287,10 +296,15 @@ impl Config {
 /// The comment after `id` on the first line of `text` that holds it (`- age1... # alice`).
 fn comment_beside(text: &str, id: &str) -> Option<String> {
     let line = text.lines().find(|l| l.contains(id))?;
-    let after = &line[line.find(id)? + id.len()..];
+    let at = line.find(id)?;
+    let after = &line[at + id.len()..];
     let (before, comment) = after.split_once('#')?;
-    // `#` starts a comment only after white space; `age1a#b` is one scalar.
-    if !before.ends_with([' ', '\t']) {
+    // `#` starts a comment only after white space; `age1a#b` is one scalar. A line holding
+    // several recipients (`age: a,b # team`) names none of them.
+    if !before.ends_with([' ', '\t'])
+        || !before.trim_matches(['\'', '"', ' ', '\t']).is_empty()
+        || line[..at].contains(',')
+    {
         return None;
     }
     let comment = comment.trim();
@@ -431,6 +445,12 @@ mod tests {
         );
         assert_eq!(comment_beside(text, "age1bob"), None);
         assert_eq!(comment_beside("age: age1a#b\n", "age1a"), None);
+        assert_eq!(comment_beside("age: age1a,age1b # team\n", "age1a"), None);
+        assert_eq!(comment_beside("age: age1a,age1b # team\n", "age1b"), None);
+        assert_eq!(
+            comment_beside("age: 'age1a' # alice\n", "age1a").as_deref(),
+            Some("alice")
+        );
     }
 
     #[test]

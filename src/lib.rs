@@ -8,6 +8,12 @@
 //! - [`sops`]: the SOPS file format: metadata, value cipher, MAC, one tree walk.
 //! - [`keys`]: data-key sources: age identities and AWS KMS.
 //! - [`config`]: `.sops.yaml` creation rules (read, and extended by `init`).
+//! - [`rule_edit`]: text edits of `.sops.yaml` creation rules (a recipient in or out, a rule
+//!   split for one file), keeping every other byte.
+//! - [`people`]: `keys add`/`keys remove`: one recipient into or out of the rules and the
+//!   stage files, planned and checked before anything is written.
+//! - [`history`]: when each value of a stage file last changed (git), for the offboarding report.
+//! - [`offboard`]: the report `keys remove` prints (names, last changes, advice; no value).
 //! - [`conformance`]: whether a stage file is what its creation rule asks for.
 //! - [`render`]: format-preserving edits of `serverless.yml`.
 //! - [`exec`]: runs a child process with the secrets in its environment.
@@ -46,7 +52,10 @@ pub mod history;
 pub mod json;
 pub mod keys;
 pub mod lambda;
+pub mod offboard;
+pub mod people;
 pub mod render;
+pub mod rule_edit;
 pub mod secrets_diff;
 pub mod secrets_merge;
 pub mod seed;

@@ -56,6 +56,10 @@ pub enum StoreError {
     },
     #[error("{path} is already encrypted for KMS key {arn}")]
     KmsKeyPresent { path: PathBuf, arn: String },
+    #[error(
+        "internal error: the new data key's age wrap for {path} does not open to it; nothing was written"
+    )]
+    WrapCheckFailed { path: PathBuf },
     #[error("internal error: {path} did not decrypt to what was written; nothing was changed")]
     VerifyFailed { path: PathBuf },
     #[error("refusing to write {path}: it {what}")]
@@ -295,18 +299,73 @@ pub fn wrap_for_rule(
     key: &DataKey,
     rule: &config::CreationRule,
 ) -> Result<Vec<KeyEntry>, StoreError> {
-    if rule.keys.is_empty() {
+    wrap_keys(path, key, &rule.keys)
+}
+
+/// Wraps a data key for each of `keys` (a rule's, or a file's), in their order.
+fn wrap_keys(path: &Path, key: &DataKey, keys: &[KeyEntry]) -> Result<Vec<KeyEntry>, StoreError> {
+    if keys.is_empty() {
         return Err(StoreError::NoRecipients {
             path: path.to_owned(),
         });
     }
-    keys::wrap_all(key, &rule.keys).map_err(|error| match error {
+    keys::wrap_all(key, keys).map_err(|error| key_error(path, error))
+}
+
+fn key_error(path: &Path, error: KeyError) -> StoreError {
+    match error {
         KeyError::Age(source) => StoreError::Age(source),
         KeyError::Kms(source) => StoreError::Kms {
             path: path.to_owned(),
             source,
         },
-    })
+    }
+}
+
+/// A new data key for an open file, wrapped for `keys` (`rotate`: the rule's; `keys remove`:
+/// the file's but one). Every value gets a new ciphertext when the file is saved, which
+/// checks them against the new key; the new local wraps are checked here, where one of our
+/// identities is among the recipients (a KMS check would cost a call).
+pub fn rekey(
+    path: &Path,
+    file: &mut PlainFile,
+    keys: &[KeyEntry],
+    ids: &AgeIdentities,
+) -> Result<(), StoreError> {
+    let key = DataKey::generate().map_err(|e| StoreError::Io {
+        path: path.to_owned(),
+        source: std::io::Error::other(format!("random number generator: {e}")),
+    })?;
+    let wrapped = wrap_keys(path, &key, keys)?;
+    if let Some(opened) = keys::unwrap_local(&wrapped, ids)
+        && opened.expose() != key.expose()
+    {
+        return Err(StoreError::WrapCheckFailed {
+            path: path.to_owned(),
+        });
+    }
+    file.set_key(key);
+    file.meta.set_keys(wrapped);
+    Ok(())
+}
+
+/// Adds an age recipient (any kind sops accepts) to an open file: the *same* data key is
+/// wrapped for it, so values and their ciphertexts stay as they are (`sops updatekeys`).
+/// Save the file to keep the change.
+pub fn add_age_recipient(
+    path: &Path,
+    file: &mut PlainFile,
+    recipient: &str,
+) -> Result<(), StoreError> {
+    let entry = KeyEntry::Age(AgeEntry {
+        recipient: recipient.to_owned(),
+        enc: String::new(),
+    });
+    let wrapped = keys::source_of(&entry)
+        .wrap(&file.key)
+        .map_err(|error| key_error(path, error))?;
+    file.meta.add_key(wrapped);
+    Ok(())
 }
 
 /// Adds a KMS key to an open file: the *same* data key is wrapped for it (one `Encrypt`), so

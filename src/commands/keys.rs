@@ -1,20 +1,28 @@
-//! `keys [--stage S]`: who can open each stage file, when its data key was last wrapped, and
-//! whether `.sops.yaml` asks for other keys now. `keys --stage S --add-kms ARN` wraps the
+//! `keys [--stage S]`: who can open each stage file (SSH and plugin keys short, with their
+//! comment and `.sops.yaml`'s comment beside them), when its data key was last wrapped, and
+//! whether `.sops.yaml` asks for other keys now. `keys add` and `keys remove` are their own
+//! files (`keys_add.rs`, `keys_remove.rs`). `keys --stage S --add-kms ARN` wraps the
 //! current data key for one more KMS key (values and their ciphertexts unchanged).
 
 use std::path::Path;
 
 use sls_secrets::config::CreationRule;
 use sls_secrets::keys;
+use sls_secrets::people;
 use sls_secrets::sops::Metadata;
 use sls_secrets::sops::metadata::KeyEntry;
 use sls_secrets::store::{self, StoreError};
 use sls_secrets::text::{escape_control, escape_control_lines};
 
 use super::{Context, EXIT_OK, Failure, print_stdout};
-use crate::cli::KeysArgs;
+use crate::cli::{KeysAction, KeysArgs};
 
 pub(crate) fn run(args: &KeysArgs, ctx: &Context) -> Result<u8, Failure> {
+    match &args.action {
+        Some(KeysAction::Add(add)) => return super::keys_add::run(add, ctx),
+        Some(KeysAction::Remove(remove)) => return super::keys_remove::run(remove, ctx),
+        None => {}
+    }
     match (&args.add_kms, &args.stage) {
         (Some(arn), Some(stage)) => add_kms(args, ctx, stage, arn),
         // clap requires --stage with --add-kms.
@@ -51,14 +59,15 @@ fn show(ctx: &Context, only: Option<&str>) -> Result<u8, Failure> {
             Err(e) => return Err(e.into()),
         };
         let meta = &file.meta;
+        let rule = store::creation_rule(&path);
         out.push_str(&format!("{} (stage {stage})\n", path.display()));
-        recipients(&mut out, meta);
+        recipients(&mut out, meta, rule.as_ref().ok());
         out.push_str(&format!("  last modified: {}\n", meta.lastmodified));
         out.push_str(&format!(
             "  data key last wrapped: {}\n",
             last_wrapped(&path, meta)
         ));
-        match store::creation_rule(&path) {
+        match rule {
             Ok(rule) => rule_drift(&mut out, &stage, meta, &rule),
             Err(e) => out.push_str(&format!("  .sops.yaml: {e}\n")),
         }
@@ -76,11 +85,16 @@ fn not_a_stage_file(e: &StoreError) -> bool {
     }
 }
 
-/// One line per key that can open the file.
-fn recipients(out: &mut String, meta: &Metadata) {
+/// One line per key that can open the file: SSH and plugin recipients short, and the
+/// comment `.sops.yaml` has beside the recipient (who it is), if any.
+fn recipients(out: &mut String, meta: &Metadata, rule: Option<&CreationRule>) {
     for key in meta.keys() {
-        let described = keys::source_of(key).describe();
-        out.push_str(&format!("  {}  {described}\n", key.kind()));
+        let described = people::describe_key(key);
+        let comment = rule.and_then(|rule| people::rule_comment(rule, key.id()));
+        match comment {
+            Some(c) => out.push_str(&format!("  {}  {described}  # {c}\n", key.kind())),
+            None => out.push_str(&format!("  {}  {described}\n", key.kind())),
+        }
     }
     for f in &meta.foreign_keys {
         out.push_str(&format!("  {f}  (not usable by sls-secrets)\n"));

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use sls_secrets::envname::NameError;
 use sls_secrets::keys::{AgeEnv, AgeIdentities};
+use sls_secrets::people::{AccessError, Target};
 use sls_secrets::seed;
 use sls_secrets::stages::{self, Resolution, Sourced, StageRules};
 use sls_secrets::store::{self, StoreError};
@@ -27,6 +28,8 @@ pub(crate) mod git_merge;
 pub(crate) mod git_textconv;
 pub(crate) mod init;
 pub(crate) mod keys;
+pub(crate) mod keys_add;
+pub(crate) mod keys_remove;
 pub(crate) mod list;
 pub(crate) mod render;
 pub(crate) mod rm;
@@ -106,6 +109,15 @@ impl From<NameError> for Failure {
     fn from(e: NameError) -> Failure {
         Failure {
             hint: e.hint().map(str::to_owned),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<AccessError> for Failure {
+    fn from(e: AccessError) -> Failure {
+        Failure {
+            hint: e.hint(),
             message: e.to_string(),
         }
     }
@@ -232,6 +244,26 @@ impl Context {
             return Err(Failure::new(format!("no stage files in {}", dir.display())));
         }
         Ok(files)
+    }
+
+    /// The stage files `keys add` / `keys remove` change: `--stage S` (its own file) or
+    /// `--all`, exactly one of them.
+    pub(crate) fn key_scope(&self, stage: Option<&str>, all: bool) -> Result<Vec<Target>, Failure> {
+        let files = match (stage, all) {
+            (Some(_), true) => {
+                return Err(Failure::new("--stage and --all both given; give one")
+                    .hint("--stage STAGE changes one stage's file; --all every stage file"));
+            }
+            (None, false) => {
+                return Err(Failure::new("which stage files? give --stage STAGE or --all")
+                    .hint("--stage STAGE changes one stage's file (and gives it its own .sops.yaml rule when it shares one); --all every stage file and every rule that matches one"));
+            }
+            (stage, _) => self.stage_files(stage)?,
+        };
+        Ok(files
+            .into_iter()
+            .map(|(stage, path)| Target { stage, path })
+            .collect())
     }
 
     /// The stage rules (`.sls-secrets.yml`) for a service folder: with `--secrets-dir DIR`, the

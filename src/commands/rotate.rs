@@ -4,9 +4,7 @@
 
 use std::path::Path;
 
-use sls_secrets::keys;
-use sls_secrets::sops::DataKey;
-use sls_secrets::store;
+use sls_secrets::store::{self, StoreError};
 
 use super::{Context, EXIT_OK, Failure};
 use crate::cli::RotateArgs;
@@ -19,24 +17,10 @@ pub(crate) fn run(args: &RotateArgs, ctx: &Context) -> Result<u8, Failure> {
     // whole rotation with nothing written (sops once wrote an empty file here).
     let mut planned = Vec::new();
     for (stage, path) in &stages {
-        let file = store::open(path, &ids).map_err(|e| Failure::from(e).in_stage(stage))?;
+        let in_stage = |e: StoreError| Failure::from(e).in_stage(stage);
+        let mut file = store::open(path, &ids).map_err(in_stage)?;
         let rule = store::creation_rule(path)?;
-        let key = DataKey::generate()
-            .map_err(|e| Failure::new(format!("random number generator: {e}")))?;
-        let wrapped = store::wrap_for_rule(path, &key, &rule)?;
-        // `save` checks the values against the new key in memory; check the new local wraps
-        // too where one of our identities is among the recipients (a KMS check would cost a
-        // call).
-        if let Some(opened) = keys::unwrap_local(&wrapped, &ids)
-            && opened.expose() != key.expose()
-        {
-            return Err(Failure::new(format!(
-                "stage `{stage}`: internal error: the new data key's age wrap does not open to it; nothing was written"
-            )));
-        }
-        let mut file = file;
-        file.set_key(key);
-        file.meta.set_keys(wrapped);
+        store::rekey(path, &mut file, &rule.keys, &ids).map_err(in_stage)?;
         // The rule also decides which values are encrypted: a file whose `sops:` block was
         // edited (values left in clear) is encrypted by the rule again.
         file.meta.set_encryption(
