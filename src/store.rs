@@ -104,6 +104,9 @@ impl StoreError {
                 )
             }
             StoreError::Kms { source, .. } => return source.hint(),
+            StoreError::Age(keys::AgeError::MissingPlugin { program, .. }) => {
+                format!("install {program} where PATH finds it (sops needs it too)")
+            }
             StoreError::NoRule { .. } | StoreError::NoRecipients { .. } => {
                 "run `sls-secrets init` to add a rule for secrets/*.yml to .sops.yaml".into()
             }
