@@ -487,4 +487,55 @@ mod tests {
         );
         assert!(insert_rule(Some("creation_rules: []\n"), &[], &[]).is_err());
     }
+
+    const ED: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJWYyCUyUulBdR59ahTIXNw/o/ygJlF084qkYEyhWu9M";
+    const PLUGIN: &str =
+        "age1slsnotinstalled1qqqsyqcyq5rqwzqfpg9scrgwpugpzysnzs23v9ccrydpk8qarc0s733nzg";
+
+    fn rule_in(text: &str) -> Result<Option<CreationRule>, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(CONFIG_NAME);
+        std::fs::write(&path, text).unwrap();
+        Config::load(&path)?.rule_for(&dir.path().join("secrets/dev.yml"))
+    }
+
+    #[test]
+    fn ssh_and_plugin_recipients_in_comma_and_yaml_lists() {
+        let x25519 = age::x25519::Identity::generate().to_public().to_string();
+        let ids = |text: &str| -> Vec<String> {
+            let rule = rule_in(text).unwrap().unwrap();
+            rule.keys.iter().map(|k| k.id().to_owned()).collect()
+        };
+        let want = vec![
+            format!("{ED} alice@laptop"),
+            x25519.clone(),
+            PLUGIN.to_owned(),
+        ];
+        assert_eq!(
+            ids(&format!(
+                "creation_rules:\n  - age: {ED} alice@laptop, {x25519},{PLUGIN}\n"
+            )),
+            want
+        );
+        assert_eq!(
+            ids(&format!(
+                "creation_rules:\n  - age:\n      - {ED} alice@laptop # Alice\n      - {x25519}\n      - {PLUGIN}\n"
+            )),
+            want
+        );
+    }
+
+    #[test]
+    fn an_invalid_recipient_is_named_with_its_line_and_why() {
+        let text = format!(
+            "creation_rules:\n  - path_regex: secrets/\n    age:\n      - {ED}\n      - ssh-ed25519 AAAAnotakey bob\n"
+        );
+        let e = rule_in(&text).err().unwrap().to_string();
+        assert!(
+            e.contains(".sops.yaml:5: creation_rules[0].age: `ssh-ed25519 AAAAnotakey bob`"),
+            "{e}"
+        );
+        assert!(e.contains("not a valid SSH public key"), "{e}");
+    }
 }
