@@ -3,7 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::keys::AgeError;
 use crate::keys::age::looks_private;
+use crate::keys::recipient::AgeRecipient;
 use crate::sops::metadata::KeyEntry;
 use crate::sops::rules::Rule;
 use crate::sops::{AgeEntry, KmsEntry};
@@ -165,6 +167,11 @@ impl Config {
                 "{at}: holds an age PRIVATE key (AGE-SECRET-KEY-...); put the public recipient (age1...) there, and treat that private key as leaked"
             )));
         }
+        for recipient in &age {
+            if let Err(e) = AgeRecipient::parse(recipient) {
+                return Err(self.bad_recipient(at, recipient, &e));
+            }
+        }
         let entry = |recipient| {
             KeyEntry::Age(AgeEntry {
                 recipient,
@@ -172,6 +179,35 @@ impl Config {
             })
         };
         Ok(age.into_iter().map(entry).collect())
+    }
+
+    /// A recipient that is not one (a malformed key, RSA under 2048 bits), named by the line
+    /// that holds it, shortened: an RSA key is hundreds of characters.
+    fn bad_recipient(&self, at: &str, recipient: &str, e: &AgeError) -> ConfigError {
+        let why = match e {
+            AgeError::BadRecipient { why, .. } => why.clone(),
+            other => other.to_string(),
+        };
+        // The key part is what a line holds whole, even in a comma list.
+        let needle: String = recipient
+            .split_whitespace()
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" ");
+        let line = self
+            .text
+            .lines()
+            .position(|l| l.contains(&needle))
+            .map(|i| format!(":{}", i + 1))
+            .unwrap_or_default();
+        let mut shown: String = recipient.chars().take(40).collect();
+        if shown.len() < recipient.len() {
+            shown.push('…');
+        }
+        ConfigError::Invalid {
+            path: format!("{}{line}", self.path.display()),
+            why: format!("{at}: `{shown}` is not a valid age recipient: {why}"),
+        }
     }
 
     /// The rule's keys in the `key_groups` form (one group): `age` and `kms` lists, each
@@ -470,5 +506,56 @@ mod tests {
             s.starts_with("stores:\n  yaml:\n    indent: 2\ncreation_rules:\n    - path_regex")
         );
         assert!(insert_rule(Some("creation_rules: []\n"), &[], &[]).is_err());
+    }
+
+    const ED: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJWYyCUyUulBdR59ahTIXNw/o/ygJlF084qkYEyhWu9M";
+    const PLUGIN: &str =
+        "age1slsnotinstalled1qqqsyqcyq5rqwzqfpg9scrgwpugpzysnzs23v9ccrydpk8qarc0s733nzg";
+
+    fn rule_in(text: &str) -> Result<Option<CreationRule>, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(CONFIG_NAME);
+        std::fs::write(&path, text).unwrap();
+        Config::load(&path)?.rule_for(&dir.path().join("secrets/dev.yml"))
+    }
+
+    #[test]
+    fn ssh_and_plugin_recipients_in_comma_and_yaml_lists() {
+        let x25519 = age::x25519::Identity::generate().to_public().to_string();
+        let ids = |text: &str| -> Vec<String> {
+            let rule = rule_in(text).unwrap().unwrap();
+            rule.keys.iter().map(|k| k.id().to_owned()).collect()
+        };
+        let want = vec![
+            format!("{ED} alice@laptop"),
+            x25519.clone(),
+            PLUGIN.to_owned(),
+        ];
+        assert_eq!(
+            ids(&format!(
+                "creation_rules:\n  - age: {ED} alice@laptop, {x25519},{PLUGIN}\n"
+            )),
+            want
+        );
+        assert_eq!(
+            ids(&format!(
+                "creation_rules:\n  - age:\n      - {ED} alice@laptop # Alice\n      - {x25519}\n      - {PLUGIN}\n"
+            )),
+            want
+        );
+    }
+
+    #[test]
+    fn an_invalid_recipient_is_named_with_its_line_and_why() {
+        let text = format!(
+            "creation_rules:\n  - path_regex: secrets/\n    age:\n      - {ED}\n      - ssh-ed25519 AAAAnotakey bob\n"
+        );
+        let e = rule_in(&text).err().unwrap().to_string();
+        assert!(
+            e.contains(".sops.yaml:5: creation_rules[0].age: `ssh-ed25519 AAAAnotakey bob`"),
+            "{e}"
+        );
+        assert!(e.contains("not a valid SSH public key"), "{e}");
     }
 }

@@ -8,6 +8,7 @@
 use std::fmt;
 
 use crate::config::CreationRule;
+use crate::keys::same_id;
 use crate::sops::metadata::KeyEntry;
 use crate::sops::{Metadata, rules::Rule};
 
@@ -120,7 +121,8 @@ fn recipient(rule: &CreationRule, key: &KeyEntry) -> Recipient {
 pub fn mismatches(meta: &Metadata, rule: &CreationRule) -> Vec<Mismatch> {
     let have = file_recipients(meta, rule);
     let want = rule_recipients(rule);
-    let same = |a: &Recipient, b: &Recipient| a.kind == b.kind && a.id == b.id;
+    // By key: an SSH key written with another comment is the same recipient.
+    let same = |a: &Recipient, b: &Recipient| a.kind == b.kind && same_id(&a.kind, &a.id, &b.id);
     let mut out: Vec<Mismatch> = Vec::new();
     for r in &have {
         let extra = Mismatch::Extra(r.clone());
@@ -179,6 +181,17 @@ mod tests {
     #[test]
     fn the_same_recipients_and_the_default_setting_agree() {
         assert!(mismatches(&meta(&["age1a", "age1b"]), &rule(&["age1b", "age1a"])).is_empty());
+    }
+
+    #[test]
+    fn an_ssh_key_with_another_comment_is_the_same_recipient() {
+        const ED: &str =
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJWYyCUyUulBdR59ahTIXNw/o/ygJlF084qkYEyhWu9M";
+        let (laptop, desk) = (format!("{ED} alice@laptop"), format!("{ED} alice@desk"));
+        assert!(mismatches(&meta(&[&laptop, "age1a"]), &rule(&["age1a", &desk])).is_empty());
+        assert!(mismatches(&meta(&[ED]), &rule(&[&laptop])).is_empty());
+        // Another key is still a conflict both ways.
+        assert_eq!(mismatches(&meta(&[&laptop]), &rule(&["age1a"])).len(), 2);
     }
 
     #[test]
