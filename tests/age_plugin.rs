@@ -1,0 +1,308 @@
+//! age plugins (`age1<name>1…` recipients, `AGE-PLUGIN-…` identities) with the real sops and a
+//! real plugin: `age-plugin-slstest` (tests/age-plugin-slstest), built by scripts/test into the
+//! folder `SLS_SECRETS_TEST_AGE_PLUGIN_DIR`. Its stanzas are age's X25519 ones re-tagged
+//! `slstest`, so these tests exercise the plugin protocol as sops speaks it, with no hardware.
+
+mod common;
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::{Repo, TEST_KEY_1, TEST_RECIPIENT_1, assert_error, assert_ok, stderr, stdout};
+
+const PLUGIN: &str = "age-plugin-slstest";
+
+/// The folder holding the test plugin; a missing plugin fails the test.
+fn plugin_dir() -> PathBuf {
+    let dir = common::tool(
+        "SLS_SECRETS_TEST_AGE_PLUGIN_DIR",
+        "target/age-plugin-slstest/debug",
+        "the test age plugin (age-plugin-slstest)",
+    );
+    assert!(
+        dir.join(PLUGIN).is_file(),
+        "{PLUGIN} is missing from {}: run this test with scripts/test, which builds it",
+        dir.display()
+    );
+    dir
+}
+
+/// PATH with the plugin's folder first: how a user who installed the plugin runs things.
+fn path_with_plugin() -> OsString {
+    let inherited = std::env::var_os("PATH").unwrap_or_default();
+    let mut dirs = vec![plugin_dir()];
+    dirs.extend(std::env::split_paths(&inherited));
+    std::env::join_paths(dirs).unwrap()
+}
+
+/// A new plugin identity: (the `AGE-PLUGIN-SLSTEST-1…` line, its `age1slstest1…` recipient).
+fn keygen() -> (String, String) {
+    let o = Command::new(plugin_dir().join(PLUGIN))
+        .arg("--keygen")
+        .output()
+        .unwrap();
+    assert_ok(&o);
+    let text = stdout(&o);
+    let identity = text.lines().find(|l| l.starts_with("AGE-PLUGIN-SLSTEST-1"));
+    let recipient = text.lines().find_map(|l| l.strip_prefix("# recipient: "));
+    match (identity, recipient) {
+        (Some(i), Some(r)) if r.starts_with("age1slstest1") => (i.to_owned(), r.to_owned()),
+        _ => panic!("{PLUGIN} --keygen printed no identity and recipient"),
+    }
+}
+
+/// Writes `home/<name>` holding `lines` (identities); returns its path.
+fn key_file(r: &Repo, name: &str, lines: &[&str]) -> PathBuf {
+    let path = r.path().join("home").join(name);
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    path
+}
+
+/// The real sops with `keys` as SOPS_AGE_KEY_FILE and the plugin on PATH.
+fn sops(r: &Repo, keys: &Path, args: &[&str]) -> Output {
+    Command::new(common::sops())
+        .args(args)
+        .current_dir(r.path())
+        .env_clear()
+        .env("PATH", path_with_plugin())
+        .env("HOME", r.path().join("home"))
+        .env("SOPS_AGE_KEY_FILE", keys)
+        .output()
+        .unwrap()
+}
+
+/// sls-secrets with `keys` as SOPS_AGE_KEY_FILE and the plugin on PATH (or not).
+fn ours(r: &Repo, keys: &Path, plugin_on_path: bool, args: &[&str]) -> Output {
+    let mut c = r.cmd(".");
+    c.env("SOPS_AGE_KEY_FILE", keys);
+    if plugin_on_path {
+        c.env("PATH", path_with_plugin());
+    }
+    c.args(args).output().unwrap()
+}
+
+/// `secrets/dev.yml` written by the real sops for `recipients` (comma-separated).
+fn sops_writes_dev(r: &Repo, recipients: &str) {
+    r.write("home/plain.yml", "DB_PASSWORD: hunter2\nAPI_KEY: abc 123\n");
+    let nobody = key_file(r, "none.txt", &[]);
+    // As if it were secrets/dev.yml (its .sops.yaml rule, if any); `--age` wins over the rule.
+    let args = [
+        "encrypt",
+        "--filename-override",
+        "secrets/dev.yml",
+        "--age",
+        recipients,
+    ];
+    let o = sops(r, &nobody, &[&args[..], &["home/plain.yml"]].concat());
+    assert_ok(&o);
+    r.write("secrets/dev.yml", &stdout(&o));
+}
+
+/// The stanza tags of each age entry (`enc`) in a sops file, in file order.
+fn stanza_tags(file: &str) -> Vec<Vec<String>> {
+    use base64::Engine;
+    let mut out = Vec::new();
+    let mut armor: Option<String> = None;
+    for line in file.lines().map(str::trim) {
+        match (line, armor.as_mut()) {
+            ("-----BEGIN AGE ENCRYPTED FILE-----", _) => armor = Some(String::new()),
+            ("-----END AGE ENCRYPTED FILE-----", Some(b64)) => {
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(b64.as_bytes())
+                    .unwrap();
+                let text = String::from_utf8_lossy(&bytes).into_owned();
+                let header = text.split("\n---").next().unwrap_or_default();
+                let tags = header.lines().filter_map(|l| l.strip_prefix("-> "));
+                out.push(
+                    tags.map(|t| t.split(' ').next().unwrap().to_owned())
+                        .collect(),
+                );
+                armor = None;
+            }
+            (_, Some(b64)) => b64.push_str(line),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// A repo whose `.sops.yaml` wraps new stage files for the plugin recipient and the X25519
+/// test recipient.
+fn repo_with_plugin_rule(plugin_recipient: &str) -> Repo {
+    let r = Repo::new();
+    r.write(
+        ".sops.yaml",
+        &format!(
+            "creation_rules:\n  - path_regex: secrets/.*\\.yml$\n    age: {plugin_recipient},{TEST_RECIPIENT_1}\n"
+        ),
+    );
+    std::fs::create_dir(r.path().join("secrets")).unwrap();
+    r
+}
+
+/// (a) The plugin speaks the protocol sops uses: sops encrypts to it and decrypts with it,
+/// and another identity of the same plugin opens nothing (real cryptography).
+#[test]
+#[ignore = "needs sops and the test age plugin: scripts/test builds them and runs this"]
+fn sops_encrypts_and_decrypts_through_the_plugin() {
+    let (identity, recipient) = keygen();
+    let r = Repo::new();
+    sops_writes_dev(&r, &recipient);
+    let file = r.read("secrets/dev.yml");
+    assert!(file.contains(&format!("recipient: {recipient}")), "{file}");
+    assert_eq!(stanza_tags(&file), [["slstest"]]);
+
+    let keys = key_file(&r, "plugin.txt", &[&identity]);
+    let o = sops(&r, &keys, &["decrypt", "secrets/dev.yml"]);
+    assert_ok(&o);
+    assert_eq!(stdout(&o), "DB_PASSWORD: hunter2\nAPI_KEY: abc 123\n");
+
+    let (other, _) = keygen();
+    let wrong = key_file(&r, "other.txt", &[&other]);
+    let o = sops(&r, &wrong, &["decrypt", "secrets/dev.yml"]);
+    assert!(!o.status.success(), "another plugin key opened the file");
+}
+
+/// (b) sls-secrets opens a file sops wrote for the plugin recipient, with the plugin identity.
+#[test]
+#[ignore = "needs sops and the test age plugin: scripts/test builds them and runs this"]
+fn we_read_what_sops_wrote_for_a_plugin() {
+    let (identity, recipient) = keygen();
+    let r = Repo::new();
+    sops_writes_dev(&r, &recipient);
+    let keys = key_file(&r, "plugin.txt", &[&identity]);
+
+    let o = ours(&r, &keys, true, &["get", "--stage", "dev", "API_KEY"]);
+    assert_ok(&o);
+    assert_eq!(stdout(&o), "abc 123");
+    let o = ours(&r, &keys, true, &["decrypt", "secrets/dev.yml"]);
+    assert_ok(&o);
+    let theirs = sops(&r, &keys, &["decrypt", "secrets/dev.yml"]);
+    assert_ok(&theirs);
+    assert_eq!(stdout(&o), stdout(&theirs));
+}
+
+/// (c) A stage file sls-secrets writes under a rule with a plugin and an X25519 recipient:
+/// sops opens it with the plugin identity alone, and with the X25519 one alone; so do we.
+#[test]
+#[ignore = "needs sops and the test age plugin: scripts/test builds them and runs this"]
+fn sops_reads_what_we_write_for_a_plugin() {
+    let (identity, recipient) = keygen();
+    let r = repo_with_plugin_rule(&recipient);
+    r.write("home/value.txt", "p@ss: word #1\n");
+    let set = [
+        "set",
+        "--stage",
+        "dev",
+        "DB_PASSWORD",
+        "--from-file",
+        "home/value.txt",
+    ];
+    let o = ours(&r, &r.key_file, true, &set);
+    assert_ok(&o);
+    let file = r.read("secrets/dev.yml");
+    assert!(file.contains(&format!("recipient: {recipient}")), "{file}");
+    let tags = stanza_tags(&file);
+    assert!(tags.contains(&vec!["slstest".to_owned()]), "{tags:?}");
+    assert!(tags.contains(&vec!["X25519".to_owned()]), "{tags:?}");
+
+    let plugin_only = key_file(&r, "plugin.txt", &[&identity]);
+    let x25519_only = key_file(&r, "x25519.txt", &[TEST_KEY_1]);
+    for keys in [&plugin_only, &x25519_only] {
+        let o = sops(
+            &r,
+            keys,
+            &[
+                "decrypt",
+                "--extract",
+                "[\"DB_PASSWORD\"]",
+                "secrets/dev.yml",
+            ],
+        );
+        assert_ok(&o);
+        assert_eq!(stdout(&o), "p@ss: word #1\n");
+    }
+    let o = ours(
+        &r,
+        &plugin_only,
+        true,
+        &["get", "--stage", "dev", "DB_PASSWORD"],
+    );
+    assert_ok(&o);
+    assert_eq!(stdout(&o), "p@ss: word #1\n");
+}
+
+/// (d) Writing for a plugin recipient whose program is not on PATH: a clear error naming the
+/// program, exit 2, nothing written (a new file, and a rotation of an existing one).
+#[test]
+#[ignore = "needs sops and the test age plugin: scripts/test builds them and runs this"]
+fn writing_for_a_plugin_that_is_not_installed_fails_clearly() {
+    let (_, recipient) = keygen();
+    let r = repo_with_plugin_rule(&recipient);
+    let o = r.run_stdin(&["set", "--stage", "dev", "DB_PASSWORD"], "hunter2");
+    assert_error(&o);
+    assert!(stderr(&o).contains(PLUGIN), "{}", stderr(&o));
+    assert!(!r.path().join("secrets/dev.yml").exists());
+
+    // An existing file (sops wrote it for the X25519 key only): rotating it for the rule's
+    // plugin recipient fails the same way and leaves it as it was.
+    sops_writes_dev(&r, TEST_RECIPIENT_1);
+    let before = r.read("secrets/dev.yml");
+    let o = r.run(&["rotate", "--stage", "dev"]);
+    assert_error(&o);
+    assert!(stderr(&o).contains(PLUGIN), "{}", stderr(&o));
+    assert_eq!(r.read("secrets/dev.yml"), before);
+}
+
+/// (d) Reading with a plugin identity whose program is not on PATH: exit 2, and the error
+/// lists what was tried (the key file, the plugin) and the file's recipients.
+#[test]
+#[ignore = "needs sops and the test age plugin: scripts/test builds them and runs this"]
+fn reading_with_a_plugin_that_is_not_installed_says_what_was_tried() {
+    let (identity, recipient) = keygen();
+    let r = Repo::new();
+    sops_writes_dev(&r, &recipient);
+    let keys = key_file(&r, "plugin.txt", &[&identity]);
+    let o = ours(&r, &keys, false, &["get", "--stage", "dev", "API_KEY"]);
+    assert_error(&o);
+    let err = stderr(&o);
+    assert!(err.contains(PLUGIN), "{err}");
+    assert!(err.contains(keys.to_str().unwrap()), "{err}");
+    assert!(err.contains(&recipient), "{err}");
+    assert!(
+        !err.contains("abc 123") && !err.contains(&identity),
+        "{err}"
+    );
+}
+
+/// A missing plugin doesn't stop the other identities: a file also wrapped for an X25519 key
+/// opens with that key though the plugin identity beside it can't be used.
+#[test]
+#[ignore = "needs sops and the test age plugin: scripts/test builds them and runs this"]
+fn a_missing_plugin_does_not_stop_other_identities() {
+    let (identity, recipient) = keygen();
+    let r = Repo::new();
+    sops_writes_dev(&r, &format!("{recipient},{TEST_RECIPIENT_1}"));
+    let keys = key_file(&r, "both.txt", &[&identity, TEST_KEY_1]);
+    let o = ours(&r, &keys, false, &["get", "--stage", "dev", "API_KEY"]);
+    assert_ok(&o);
+    assert_eq!(stdout(&o), "abc 123");
+}
+
+/// (e) `keys` lists the plugin recipient of a stage file.
+#[test]
+#[ignore = "needs sops and the test age plugin: scripts/test builds them and runs this"]
+fn keys_lists_the_plugin_recipient() {
+    let (_, recipient) = keygen();
+    let r = Repo::new();
+    sops_writes_dev(&r, &format!("{recipient},{TEST_RECIPIENT_1}"));
+    let o = r.run(&["keys", "--stage", "dev"]);
+    assert_ok(&o);
+    let out = stdout(&o);
+    // The whole recipient, or a short form keeping its start and end.
+    let (head, tail) = (&recipient[..16], &recipient[recipient.len() - 6..]);
+    let line = out.lines().find(|l| l.contains(head) && l.contains(tail));
+    assert!(line.is_some_and(|l| l.contains("slstest")), "{out}");
+    assert!(out.contains(TEST_RECIPIENT_1), "{out}");
+}
