@@ -6,9 +6,14 @@
 mod common;
 
 use std::ffi::OsString;
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
+use age::Identity as _;
+use age_core::format::Stanza;
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use common::{Repo, TEST_KEY_1, TEST_RECIPIENT_1, assert_error, assert_ok, stderr, stdout};
 
 const PLUGIN: &str = "age-plugin-slstest";
@@ -99,25 +104,16 @@ fn sops_writes_dev(r: &Repo, recipients: &str) {
     r.write("secrets/dev.yml", &stdout(&o));
 }
 
-/// The stanza tags of each age entry (`enc`) in a sops file, in file order.
-fn stanza_tags(file: &str) -> Vec<Vec<String>> {
-    use base64::Engine;
+/// The recipient stanzas of each age entry (`enc`) in a sops file, in file order.
+fn stanzas(file: &str) -> Vec<Vec<Stanza>> {
     let mut out = Vec::new();
     let mut armor: Option<String> = None;
     for line in file.lines().map(str::trim) {
         match (line, armor.as_mut()) {
             ("-----BEGIN AGE ENCRYPTED FILE-----", _) => armor = Some(String::new()),
             ("-----END AGE ENCRYPTED FILE-----", Some(b64)) => {
-                let bytes = base64::engine::general_purpose::STANDARD
-                    .decode(b64.as_bytes())
-                    .unwrap();
-                let text = String::from_utf8_lossy(&bytes).into_owned();
-                let header = text.split("\n---").next().unwrap_or_default();
-                let tags = header.lines().filter_map(|l| l.strip_prefix("-> "));
-                out.push(
-                    tags.map(|t| t.split(' ').next().unwrap().to_owned())
-                        .collect(),
-                );
+                let bytes = STANDARD.decode(b64.as_bytes()).unwrap();
+                out.push(header_stanzas(&String::from_utf8_lossy(&bytes)));
                 armor = None;
             }
             (_, Some(b64)) => b64.push_str(line),
@@ -125,6 +121,40 @@ fn stanza_tags(file: &str) -> Vec<Vec<String>> {
         }
     }
     out
+}
+
+/// The stanzas of an age header (c2sp.org/age): `-> TAG ARGS…`, then the body in lines of 64
+/// base64 characters, the last one shorter.
+fn header_stanzas(age_file: &str) -> Vec<Stanza> {
+    let header = age_file.split("\n---").next().unwrap_or_default();
+    let mut lines = header.lines();
+    let mut out = Vec::new();
+    while let Some(line) = lines.next() {
+        let Some(stanza) = line.strip_prefix("-> ") else {
+            continue;
+        };
+        let mut words = stanza.split(' ').map(str::to_owned);
+        let tag = words.next().unwrap();
+        let mut body = String::new();
+        for body_line in lines.by_ref() {
+            body.push_str(body_line);
+            if body_line.len() < 64 {
+                break;
+            }
+        }
+        out.push(Stanza {
+            tag,
+            args: words.collect(),
+            body: STANDARD_NO_PAD.decode(body).unwrap(),
+        });
+    }
+    out
+}
+
+/// The stanza tags of each age entry in a sops file, in file order.
+fn stanza_tags(file: &str) -> Vec<Vec<String>> {
+    let tags = |entry: Vec<Stanza>| entry.into_iter().map(|s| s.tag).collect();
+    stanzas(file).into_iter().map(tags).collect()
 }
 
 /// A repo whose `.sops.yaml` wraps new stage files for the plugin recipient and the X25519
@@ -162,6 +192,64 @@ fn sops_encrypts_and_decrypts_through_the_plugin() {
     let wrong = key_file(&r, "other.txt", &[&other]);
     let o = sops(&r, &wrong, &["decrypt", "secrets/dev.yml"]);
     assert!(!o.status.success(), "another plugin key opened the file");
+}
+
+/// The plugin's stanza is age's X25519 stanza in all but its tag: age's own X25519 identity
+/// for the same key opens it once re-tagged, and one for another key doesn't. So the plugin's
+/// cryptography is age's.
+#[test]
+#[ignore = "needs sops and the test age plugin: scripts/test builds them and runs this"]
+fn the_plugin_stanza_is_age_x25519() {
+    let (identity, recipient) = keygen();
+    let r = Repo::new();
+    sops_writes_dev(&r, &recipient);
+    let native = native_identity(&identity);
+    let same_key = |plugin: &str, native: &str| bech32_bytes(plugin) == bech32_bytes(native);
+    assert!(same_key(&recipient, &native.to_public().to_string()));
+
+    let entries = stanzas(&r.read("secrets/dev.yml"));
+    let [entry] = &entries[..] else {
+        panic!("one age entry expected: {entries:?}")
+    };
+    let [stanza] = &entry[..] else {
+        panic!("one stanza expected: {entry:?}")
+    };
+    assert_eq!((stanza.tag.as_str(), stanza.args.len()), ("slstest", 1));
+    let x25519 = Stanza {
+        tag: "X25519".to_owned(),
+        args: stanza.args.clone(),
+        body: stanza.body.clone(),
+    };
+    assert!(matches!(native.unwrap_stanza(&x25519), Some(Ok(_))));
+    let other = native_identity(&keygen().0);
+    assert!(other.unwrap_stanza(&x25519).is_none());
+}
+
+/// age's X25519 identity for the key of a plugin identity (`age-plugin-slstest --x25519`).
+fn native_identity(plugin_identity: &str) -> age::x25519::Identity {
+    let mut child = Command::new(plugin_dir().join(PLUGIN))
+        .arg("--x25519")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, "{plugin_identity}").unwrap();
+    drop(stdin);
+    let o = child.wait_with_output().unwrap();
+    assert_ok(&o);
+    stdout(&o).trim().parse().unwrap()
+}
+
+/// The data of a bech32 string (any HRP).
+fn bech32_bytes(s: &str) -> Vec<u8> {
+    let decoded = age_core::primitives::bech32_decode(
+        s,
+        |_| "not bech32",
+        |_| Ok(()),
+        |_, bytes| Ok(bytes.collect::<Vec<u8>>()),
+    );
+    decoded.unwrap()
 }
 
 /// (b) sls-secrets opens a file sops wrote for the plugin recipient, with the plugin identity.

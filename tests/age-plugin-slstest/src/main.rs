@@ -1,77 +1,94 @@
 //! `age-plugin-slstest`: the smallest real age plugin, for sls-secrets' tests.
 //!
 //! Recipient `age1slstest1…` holds a 32-byte X25519 public key and identity
-//! `AGE-PLUGIN-SLSTEST-1…` the 32-byte secret. Wrapping computes age's native X25519 stanza
-//! for the same key and re-tags it `slstest`; unwrapping re-tags it `X25519` and lets age's
-//! X25519 identity open it. So the cryptography is age's own, and what the tests exercise is
-//! the plugin protocol (c2sp.org/age-plugin) as age, rage and sops speak it.
+//! `AGE-PLUGIN-SLSTEST-1…` the 32-byte secret. A wrapped file key is age's native X25519
+//! stanza (c2sp.org/age, "X25519 recipient stanza") tagged `slstest` instead of `X25519`:
+//! the same ECDH, HKDF label and ChaCha20-Poly1305, with age-core's primitives.
+//! tests/age_plugin.rs checks that age's own X25519 identity opens these stanzas once
+//! re-tagged. So the cryptography is real, and what the tests exercise is the plugin protocol
+//! (c2sp.org/age-plugin) as the age crate and sops speak it.
+//!
+//! Not the `age` crate itself: it would double this plugin's cold build (i18n, post-quantum
+//! and scrypt code it never runs), which scripts/test pays beside the main build.
 //!
 //! Usage: `age-plugin-slstest --age-plugin=recipient-v1|identity-v1` (run by age clients);
-//! `age-plugin-slstest --keygen` prints a new identity with its recipient in a comment.
+//! `age-plugin-slstest --keygen` prints a new identity with its recipient in a comment;
+//! `age-plugin-slstest --x25519 <identity-file` prints age's X25519 identity for the same key.
 
 use std::collections::{HashMap, HashSet};
 use std::io;
 
-use age::{Identity as _, Recipient as _};
 use age_core::format::{FileKey, Stanza};
-use age_core::primitives::bech32_encode;
+use age_core::primitives::{aead_decrypt, aead_encrypt, bech32_decode, bech32_encode, hkdf};
 use age_core::secrecy::ExposeSecret;
 use age_plugin::{
     Callbacks, PluginHandler, identity, identity::IdentityPluginV1, recipient,
     recipient::RecipientPluginV1, run_state_machine,
 };
+use base64::{Engine, prelude::BASE64_STANDARD_NO_PAD};
 use bech32::Hrp;
+use x25519_dalek::{EphemeralSecret, PublicKey, StaticSecret};
+use zeroize::Zeroizing;
 
 const PLUGIN_NAME: &str = "slstest";
 /// The stanza tag of this plugin's wrapped file keys.
 const TAG: &str = "slstest";
-/// age's native X25519 stanza tag.
-const X25519_TAG: &str = "X25519";
+/// age's X25519 stanza key label: these are X25519 stanzas in all but the tag.
+const X25519_LABEL: &[u8] = b"age-encryption.org/v1/X25519";
+/// A wrapped file key: 16 bytes and the Poly1305 tag.
+const FILE_KEY_BYTES: usize = 16;
 
-/// The key is this plugin's (age passes every name that resolved to this binary) and 32
-/// bytes, like every X25519 key, public or secret.
-fn check_key(plugin_name: &str, key: &[u8]) -> Result<(), String> {
-    match key.len() {
-        _ if plugin_name != PLUGIN_NAME => Err(format!("not an {PLUGIN_NAME} key")),
-        32 => Ok(()),
-        n => Err(format!("expected a 32-byte key, got {n} bytes")),
+/// The 32 bytes of an X25519 key (public or secret), if the key is this plugin's (age passes
+/// the name the recipient or identity was written with).
+fn key_bytes(plugin_name: &str, key: &[u8]) -> Result<Zeroizing<[u8; 32]>, String> {
+    if plugin_name != PLUGIN_NAME {
+        return Err(format!("not an {PLUGIN_NAME} key"));
     }
+    let bytes: [u8; 32] = key
+        .try_into()
+        .map_err(|_| format!("expected a 32-byte key, got {} bytes", key.len()))?;
+    Ok(Zeroizing::new(bytes))
 }
 
-/// Builds age's X25519 recipient from a public key's bytes (via its bech32 form, the only
-/// constructor age offers).
-fn x25519_recipient(plugin_name: &str, public: &[u8]) -> Result<age::x25519::Recipient, String> {
-    check_key(plugin_name, public)?;
-    bech32_encode(Hrp::parse_unchecked("age"), public)
-        .parse()
-        .map_err(|e: &str| e.to_owned())
+/// HKDF-SHA-256 of the shared secret, salted with both public keys: age's X25519 wrap key.
+fn wrap_key(shared: &[u8; 32], ephemeral: &PublicKey, recipient: &PublicKey) -> [u8; 32] {
+    let salt = [ephemeral.as_bytes().as_slice(), recipient.as_bytes()].concat();
+    hkdf(&salt, X25519_LABEL, shared)
 }
 
-/// Builds age's X25519 identity from a secret key's bytes.
-fn x25519_identity(plugin_name: &str, secret: &[u8]) -> Result<age::x25519::Identity, String> {
-    check_key(plugin_name, secret)?;
-    let text = age_core::secrecy::SecretString::from(
-        bech32_encode(Hrp::parse_unchecked("AGE-SECRET-KEY-"), secret).to_uppercase(),
-    );
-    text.expose_secret().parse().map_err(|e: &str| e.to_owned())
+/// Wraps one file key for `recipient`, as age's X25519 recipient does.
+fn wrap(recipient: &PublicKey, file_key: &FileKey) -> Result<Stanza, String> {
+    let ephemeral = EphemeralSecret::random();
+    let share = PublicKey::from(&ephemeral);
+    let shared = ephemeral.diffie_hellman(recipient);
+    if !shared.was_contributory() {
+        return Err("the recipient is a low-order point".to_owned());
+    }
+    let key = Zeroizing::new(wrap_key(shared.as_bytes(), &share, recipient));
+    Ok(Stanza {
+        tag: TAG.to_owned(),
+        args: vec![BASE64_STANDARD_NO_PAD.encode(share.as_bytes())],
+        body: aead_encrypt(&key, file_key.expose_secret()),
+    })
 }
 
-/// The 32 bytes inside a bech32 string (age's X25519 keys, for `--keygen`).
-fn bech32_bytes(s: &str) -> Vec<u8> {
-    bech32::primitives::decode::CheckedHrpstring::new::<bech32::Bech32>(s)
-        .expect("age writes valid bech32")
-        .byte_iter()
-        .collect()
-}
-
-/// Wraps one file key for an X25519 key, as this plugin's stanza.
-fn wrap(recipient: &age::x25519::Recipient, file_key: &FileKey) -> Result<Stanza, String> {
-    let (mut stanzas, _labels) = recipient
-        .wrap_file_key(file_key)
-        .map_err(|e| e.to_string())?;
-    let mut stanza = stanzas.pop().ok_or("age wrote no X25519 stanza")?;
-    stanza.tag = TAG.to_owned();
-    Ok(stanza)
+/// The file key in `stanza` if `identity` opens it; `None` for another key's stanza (which
+/// can't be told apart) or a malformed one.
+fn unwrap(identity: &StaticSecret, stanza: &Stanza) -> Option<FileKey> {
+    let [share] = &stanza.args[..] else {
+        return None;
+    };
+    let share: [u8; 32] = BASE64_STANDARD_NO_PAD.decode(share).ok()?.try_into().ok()?;
+    let share = PublicKey::from(share);
+    let shared = identity.diffie_hellman(&share);
+    if !shared.was_contributory() {
+        return None;
+    }
+    let key = Zeroizing::new(wrap_key(shared.as_bytes(), &share, &identity.into()));
+    let plain = Zeroizing::new(aead_decrypt(&key, FILE_KEY_BYTES, &stanza.body).ok()?);
+    Some(FileKey::init_with_mut(|file_key| {
+        file_key.copy_from_slice(&plain)
+    }))
 }
 
 struct Handler;
@@ -92,7 +109,7 @@ impl PluginHandler for Handler {
 /// `recipient-v1`: wraps file keys for recipients (and for identities, by their public key).
 #[derive(Default)]
 struct RecipientPlugin {
-    recipients: Vec<age::x25519::Recipient>,
+    recipients: Vec<PublicKey>,
 }
 
 impl RecipientPluginV1 for RecipientPlugin {
@@ -102,8 +119,8 @@ impl RecipientPluginV1 for RecipientPlugin {
         plugin_name: &str,
         bytes: &[u8],
     ) -> Result<(), recipient::Error> {
-        x25519_recipient(plugin_name, bytes)
-            .map(|r| self.recipients.push(r))
+        key_bytes(plugin_name, bytes)
+            .map(|key| self.recipients.push(PublicKey::from(*key)))
             .map_err(|message| recipient::Error::Recipient { index, message })
     }
 
@@ -113,8 +130,11 @@ impl RecipientPluginV1 for RecipientPlugin {
         plugin_name: &str,
         bytes: &[u8],
     ) -> Result<(), recipient::Error> {
-        x25519_identity(plugin_name, bytes)
-            .map(|i| self.recipients.push(i.to_public()))
+        key_bytes(plugin_name, bytes)
+            .map(|key| {
+                let public = PublicKey::from(&StaticSecret::from(*key));
+                self.recipients.push(public)
+            })
             .map_err(|message| recipient::Error::Identity { index, message })
     }
 
@@ -138,7 +158,7 @@ impl RecipientPluginV1 for RecipientPlugin {
 /// `identity-v1`: unwraps this plugin's stanzas with the identities it was given.
 #[derive(Default)]
 struct IdentityPlugin {
-    identities: Vec<age::x25519::Identity>,
+    identities: Vec<StaticSecret>,
 }
 
 impl IdentityPluginV1 for IdentityPlugin {
@@ -148,64 +168,62 @@ impl IdentityPluginV1 for IdentityPlugin {
         plugin_name: &str,
         bytes: &[u8],
     ) -> Result<(), identity::Error> {
-        x25519_identity(plugin_name, bytes)
-            .map(|i| self.identities.push(i))
+        key_bytes(plugin_name, bytes)
+            .map(|key| self.identities.push(StaticSecret::from(*key)))
             .map_err(|message| identity::Error::Identity { index, message })
     }
 
+    /// A file whose stanzas none of the identities opens gets no entry: the protocol's "not
+    /// mine", so the client tries its other identities.
     fn unwrap_file_keys(
         &mut self,
         files: Vec<Vec<Stanza>>,
         _callbacks: impl Callbacks<identity::Error>,
     ) -> io::Result<HashMap<usize, Result<FileKey, Vec<identity::Error>>>> {
         let mut file_keys = HashMap::new();
-        for (file_index, stanzas) in files.into_iter().enumerate() {
-            if let Some(result) = self.unwrap_one(file_index, stanzas) {
-                file_keys.insert(file_index, result);
+        for (file_index, stanzas) in files.iter().enumerate() {
+            let ours = stanzas.iter().filter(|stanza| stanza.tag == TAG);
+            let opened = ours
+                .flat_map(|stanza| self.identities.iter().map(move |id| (id, stanza)))
+                .find_map(|(identity, stanza)| unwrap(identity, stanza));
+            if let Some(file_key) = opened {
+                file_keys.insert(file_index, Ok(file_key));
             }
         }
         Ok(file_keys)
     }
 }
 
-impl IdentityPlugin {
-    /// The file key from the first of this plugin's stanzas an identity opens; errors for
-    /// malformed stanzas; `None` when no identity matches (the protocol's "not mine").
-    fn unwrap_one(
-        &self,
-        file_index: usize,
-        stanzas: Vec<Stanza>,
-    ) -> Option<Result<FileKey, Vec<identity::Error>>> {
-        let mut errors = Vec::new();
-        for (stanza_index, mut stanza) in stanzas.into_iter().enumerate() {
-            if stanza.tag != TAG {
-                continue;
-            }
-            stanza.tag = X25519_TAG.to_owned();
-            for identity in &self.identities {
-                match identity.unwrap_stanza(&stanza) {
-                    Some(Ok(file_key)) => return Some(Ok(file_key)),
-                    Some(Err(e)) => errors.push(identity::Error::Stanza {
-                        file_index,
-                        stanza_index,
-                        message: e.to_string(),
-                    }),
-                    None => {}
-                }
-            }
-        }
-        (!errors.is_empty()).then_some(Err(errors))
-    }
-}
-
 /// Prints a new identity, in the format of `age-keygen` and every other plugin.
 fn keygen() {
-    let identity = age::x25519::Identity::generate();
-    let secret = age_core::secrecy::SecretBox::new(Box::new(bech32_bytes(
-        identity.to_string().expose_secret(),
-    )));
-    let public = bech32_bytes(&identity.to_public().to_string());
-    age_plugin::print_new_identity(PLUGIN_NAME, secret.expose_secret(), &public);
+    let identity = StaticSecret::random();
+    let public = PublicKey::from(&identity);
+    age_plugin::print_new_identity(PLUGIN_NAME, identity.as_bytes(), public.as_bytes());
+}
+
+/// Reads this plugin's identity on stdin and prints age's X25519 identity for the same key
+/// (`AGE-SECRET-KEY-1…`), so a test can check with the `age` crate that these stanzas are
+/// age's X25519 ones.
+fn to_x25519() -> io::Result<()> {
+    let mut line = Zeroizing::new(String::new());
+    io::stdin().read_line(&mut line)?;
+    let hrp = format!("AGE-PLUGIN-{}-", PLUGIN_NAME.to_uppercase());
+    let secret = bech32_decode(
+        line.trim(),
+        |_| "not bech32",
+        |found| match found.as_str().eq_ignore_ascii_case(&hrp) {
+            true => Ok(()),
+            false => Err("not an AGE-PLUGIN-SLSTEST-1… identity"),
+        },
+        |_, bytes| Ok(Zeroizing::new(bytes.collect::<Vec<u8>>())),
+    )
+    .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let native = Zeroizing::new(bech32_encode(
+        Hrp::parse_unchecked("AGE-SECRET-KEY-"),
+        &secret,
+    ));
+    println!("{}", native.to_uppercase());
+    Ok(())
 }
 
 fn main() -> io::Result<()> {
@@ -219,8 +237,11 @@ fn main() -> io::Result<()> {
             keygen();
             Ok(())
         }
+        ["--x25519"] => to_x25519(),
         _ => {
-            eprintln!("usage: age-plugin-slstest --keygen | --age-plugin=recipient-v1|identity-v1");
+            eprintln!(
+                "usage: age-plugin-slstest --keygen | --x25519 | --age-plugin=recipient-v1|identity-v1"
+            );
             std::process::exit(2)
         }
     }
