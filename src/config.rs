@@ -3,7 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::keys::AgeError;
 use crate::keys::age::looks_private;
+use crate::keys::recipient::AgeRecipient;
 use crate::sops::metadata::KeyEntry;
 use crate::sops::rules::Rule;
 use crate::sops::{AgeEntry, KmsEntry};
@@ -156,6 +158,11 @@ impl Config {
                 "{at}: holds an age PRIVATE key (AGE-SECRET-KEY-...); put the public recipient (age1...) there, and treat that private key as leaked"
             )));
         }
+        for recipient in &age {
+            if let Err(e) = AgeRecipient::parse(recipient) {
+                return Err(self.bad_recipient(at, recipient, &e));
+            }
+        }
         let entry = |recipient| {
             KeyEntry::Age(AgeEntry {
                 recipient,
@@ -163,6 +170,35 @@ impl Config {
             })
         };
         Ok(age.into_iter().map(entry).collect())
+    }
+
+    /// A recipient that is not one (a malformed key, RSA under 2048 bits), named by the line
+    /// that holds it, shortened: an RSA key is hundreds of characters.
+    fn bad_recipient(&self, at: &str, recipient: &str, e: &AgeError) -> ConfigError {
+        let why = match e {
+            AgeError::BadRecipient { why, .. } => why.clone(),
+            other => other.to_string(),
+        };
+        // The key part is what a line holds whole, even in a comma list.
+        let needle: String = recipient
+            .split_whitespace()
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" ");
+        let line = self
+            .text
+            .lines()
+            .position(|l| l.contains(&needle))
+            .map(|i| format!(":{}", i + 1))
+            .unwrap_or_default();
+        let mut shown: String = recipient.chars().take(40).collect();
+        if shown.len() < recipient.len() {
+            shown.push('…');
+        }
+        ConfigError::Invalid {
+            path: format!("{}{line}", self.path.display()),
+            why: format!("{at}: `{shown}` is not a valid age recipient: {why}"),
+        }
     }
 
     /// The rule's keys in the `key_groups` form (one group): `age` and `kms` lists, each

@@ -8,6 +8,7 @@
 use std::fmt;
 
 use crate::config::CreationRule;
+use crate::keys::same_id;
 use crate::sops::metadata::KeyEntry;
 use crate::sops::{Metadata, rules::Rule};
 
@@ -120,7 +121,8 @@ fn recipient(rule: &CreationRule, key: &KeyEntry) -> Recipient {
 pub fn mismatches(meta: &Metadata, rule: &CreationRule) -> Vec<Mismatch> {
     let have = file_recipients(meta, rule);
     let want = rule_recipients(rule);
-    let same = |a: &Recipient, b: &Recipient| a.kind == b.kind && a.id == b.id;
+    // By key: an SSH key written with another comment is the same recipient.
+    let same = |a: &Recipient, b: &Recipient| a.kind == b.kind && same_id(&a.kind, &a.id, &b.id);
     let mut out: Vec<Mismatch> = Vec::new();
     for r in &have {
         let extra = Mismatch::Extra(r.clone());

@@ -91,10 +91,18 @@ impl StoreError {
             StoreError::NoKey { source, .. } if source.has_kms() && source.file_recipients.is_empty() => {
                 source.details().trim_end().to_owned()
             }
-            StoreError::NoKey { source, .. } => format!(
-                "{}set SOPS_AGE_KEY_FILE to a file holding one of the file's age identities",
-                source.details()
-            ),
+            StoreError::NoKey { source, .. } => {
+                let ssh = source.file_recipients.iter().any(|r| r.starts_with("ssh-"));
+                format!(
+                    "{}set SOPS_AGE_KEY_FILE to a file holding one of the file's age identities{}",
+                    source.details(),
+                    if ssh {
+                        " (SOPS_AGE_SSH_PRIVATE_KEY_FILE for an SSH key)"
+                    } else {
+                        ""
+                    }
+                )
+            }
             StoreError::Kms { source, .. } => return source.hint(),
             StoreError::NoRule { .. } | StoreError::NoRecipients { .. } => {
                 "run `sls-secrets init` to add a rule for secrets/*.yml to .sops.yaml".into()

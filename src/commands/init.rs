@@ -133,7 +133,8 @@ fn sops_config(args: &InitArgs, ctx: &Context) -> Result<(), Failure> {
 
 /// The recipients of your age identities, or of a new one created where sops looks.
 fn own_recipients() -> Result<Vec<String>, Failure> {
-    let env = AgeEnv::from_process();
+    // The age sources only: an SSH key found in ~/.ssh is not a choice to encrypt for.
+    let env = AgeEnv::from_process().age_only();
     let ids = AgeIdentities::load(&env);
     let problems = ids.problems();
     if ids.is_empty() && !problems.is_empty() {
@@ -146,6 +147,14 @@ fn own_recipients() -> Result<Vec<String>, Failure> {
     }
     if !ids.is_empty() {
         let mut age = ids.recipients();
+        if age.is_empty() {
+            // Plugin identities and passphrase-protected identity files don't tell their
+            // recipient without the plugin or the passphrase.
+            return Err(Failure::new(
+                "your age identities don't show their recipients (plugin or passphrase-protected identities)",
+            )
+            .hint("pass --age RECIPIENT (the recipient of your identity)"));
+        }
         age.sort();
         age.dedup();
         return Ok(age);
@@ -186,7 +195,7 @@ fn covered_by_existing_rule(
         !rule
             .keys
             .iter()
-            .any(|key| key.kind() == kind && key.id() == id)
+            .any(|key| key.kind() == kind && sls_secrets::keys::same_id(kind, key.id(), id))
     };
     let missing: Vec<&String> = age
         .iter()

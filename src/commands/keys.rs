@@ -97,9 +97,11 @@ fn rule_drift(out: &mut String, stage: &str, meta: &Metadata, rule: &CreationRul
     let mut diff = Vec::new();
     for kind in keys::KINDS {
         let (have, want) = (ids(meta.keys(), kind), ids(&rule.keys, kind));
-        let missing = want.iter().filter(|id| !have.contains(id));
+        // By key: an SSH key written with another comment is the same key.
+        let within = |list: &[String], id: &str| list.iter().any(|k| keys::same_id(kind, k, id));
+        let missing = want.iter().filter(|id| !within(&have, id));
         diff.extend(missing.map(|id| format!("+ {kind} {id}")));
-        let extra = have.iter().filter(|id| !want.contains(id));
+        let extra = have.iter().filter(|id| !within(&want, id));
         diff.extend(extra.map(|id| format!("- {kind} {id}")));
     }
     if diff.is_empty() {

@@ -34,6 +34,10 @@ pub enum AgeError {
     Source { source_name: String, why: String },
     #[error("age encryption failed: {0}")]
     Wrap(String),
+    #[error(
+        "can't encrypt for the age plugin recipient {recipient}: the program {program} was not found on PATH"
+    )]
+    MissingPlugin { program: String, recipient: String },
 }
 
 /// Why a KMS wrap or unwrap failed. Carries ARNs, names and SDK messages, never key bytes.

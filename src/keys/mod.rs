@@ -12,6 +12,8 @@ pub mod identities;
 pub mod kms;
 pub mod recipient;
 mod source;
+mod ssh;
+pub mod terminal;
 
 use crate::sops::metadata::KeyEntry;
 use crate::sops::{DataKey, Metadata};
@@ -90,7 +92,23 @@ impl NoKey {
                 self.foreign.join(", ")
             ));
         }
+        if self.needs_terminal() {
+            out.push_str(
+                "a passphrase-protected key was not used: run sls-secrets in a terminal to be asked for its passphrase (it is never read from the environment)\n",
+            );
+        }
         out
+    }
+
+    /// Whether a key was left unused only because there was no terminal to ask its
+    /// passphrase on.
+    pub fn needs_terminal(&self) -> bool {
+        self.tried.iter().any(|tried| {
+            tried
+                .problem
+                .as_deref()
+                .is_some_and(|p| p.contains("no terminal"))
+        })
     }
 
     /// Whether a key that needs the network (AWS KMS) was tried, so the fix may be there.
@@ -137,15 +155,31 @@ fn attempt_lines(attempts: &[&Attempt]) -> String {
 
 /// sops' decryption order: entries opened locally first (no network), then the others in
 /// file order; among the local ones, those addressed to one of our identities first (no
-/// wasted X25519 work).
+/// wasted work), and those that need no passphrase before those that do (no question asked
+/// when a key of ours opens the file without one). Recipients compare by key: an SSH key
+/// written with another comment is ours too.
 fn decryption_order<'a>(keys: &'a [KeyEntry], local: &AgeIdentities) -> Vec<&'a KeyEntry> {
-    let ours = local.recipients();
     let mut order: Vec<&KeyEntry> = keys.iter().collect();
     order.sort_by_key(|entry| {
-        let mine = ours.iter().any(|recipient| recipient == entry.id());
-        (!source_of(entry).is_local(), !mine)
+        let is_local = source_of(entry).is_local();
+        let rank = if is_local { local.rank(entry.id()) } else { 0 };
+        (!is_local, rank)
     });
     order
+}
+
+/// Whether two key entries name the same key: age recipients by key (an SSH key's comment
+/// does not count), KMS keys by ARN.
+pub fn same_key(a: &KeyEntry, b: &KeyEntry) -> bool {
+    a.kind() == b.kind() && same_id(a.kind(), a.id(), b.id())
+}
+
+/// [`same_key`] for a kind and two ids (`age` recipients by key, anything else as written).
+pub fn same_id(kind: &str, a: &str, b: &str) -> bool {
+    if a == b {
+        return true;
+    }
+    kind == "age" && recipient::AgeRecipient::parse(a).is_ok_and(|recipient| recipient.same_key(b))
 }
 
 /// Opens a file's data key: the local identities first, then each KMS key in file order
@@ -169,7 +203,7 @@ pub fn unwrap_data_key(meta: &Metadata, local: &AgeIdentities) -> Result<DataKey
         .iter()
         .filter(|entry| source_of(entry).is_local());
     Err(NoKey {
-        tried: local.tried.clone(),
+        tried: local.tried(),
         file_recipients: local_ids.map(|entry| entry.id().to_owned()).collect(),
         attempts,
         foreign: meta.foreign_keys.clone(),

@@ -40,7 +40,7 @@ impl AgeRecipient {
     pub fn parse(text: &str) -> Result<AgeRecipient, AgeError> {
         let text = text.trim();
         let bad = |why: &str| AgeError::BadRecipient {
-            text: super::age::redact_private(text),
+            text: redact_private(text),
             why: why.to_owned(),
         };
         if text.starts_with("ssh-") {
@@ -140,6 +140,21 @@ impl AgeRecipient {
     }
 }
 
+/// Whether text looks like an age private key (or plugin identity) rather than a recipient.
+pub fn looks_private(s: &str) -> bool {
+    let t = s.trim_start().to_ascii_uppercase();
+    t.starts_with("AGE-SECRET-KEY-") || t.starts_with("AGE-PLUGIN-")
+}
+
+/// Never echo a private key, even one given where a recipient belongs.
+pub(crate) fn redact_private(s: &str) -> String {
+    if looks_private(s) {
+        "AGE-SECRET-KEY-… (a private key: treat it as leaked)".to_owned()
+    } else {
+        s.to_owned()
+    }
+}
+
 /// `ssh-ed25519 AAAA… comment` or `ssh-rsa AAAA… comment`: the age crate checks the key
 /// (RSA at least 2048 bits); the comment is kept for lists.
 fn parse_ssh(text: &str) -> Result<AgeRecipient, String> {
@@ -199,7 +214,7 @@ mod tests {
 
     #[test]
     fn x25519_and_bad_recipients() {
-        let (_, recipient) = crate::keys::age::generate();
+        let recipient = age::x25519::Identity::generate().to_public().to_string();
         let r = AgeRecipient::parse(&recipient).unwrap();
         assert_eq!(r.kind(), &RecipientKind::X25519);
         assert!(AgeRecipient::parse("ssh-ed25519 AAAAnotakey").is_err());

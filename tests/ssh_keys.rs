@@ -1,0 +1,396 @@
+//! SSH keys and passphrase-protected identities, end to end with the real tools: keys made by
+//! `ssh-keygen`, files written by the real sops opened by sls-secrets and the other way
+//! round, and passphrases asked on a terminal only (a pty from util-linux `script`; `setsid`
+//! for a run with no terminal at all, even when the tests run in one).
+
+mod common;
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use common::{Repo, assert_error, assert_ok, stderr, stdout};
+
+/// A key made by `ssh-keygen` in the repo's `keys/` folder: its private key file and its
+/// public key line (with the comment).
+fn keygen(
+    r: &Repo,
+    name: &str,
+    kind: &str,
+    bits: Option<&str>,
+    passphrase: &str,
+) -> (PathBuf, String) {
+    let dir = r.path().join("keys");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    let mut c = Command::new("ssh-keygen");
+    c.args([
+        "-q",
+        "-t",
+        kind,
+        "-N",
+        passphrase,
+        "-C",
+        &format!("{name}@laptop"),
+        "-f",
+    ])
+    .arg(&path);
+    if let Some(bits) = bits {
+        c.args(["-b", bits]);
+    }
+    let o = c.output().expect("ssh-keygen is installed");
+    assert_ok(&o);
+    let public = std::fs::read_to_string(path.with_extension("pub")).unwrap();
+    (path, public.trim().to_owned())
+}
+
+/// A repo whose `.sops.yaml` rule lists `age` as written (a YAML list or a comma list).
+fn repo_with_age(age_yaml: &str) -> Repo {
+    let r = Repo::new();
+    r.write(
+        ".sops.yaml",
+        &format!("creation_rules:\n  - path_regex: secrets/.*\\.yml$\n    age:{age_yaml}\n"),
+    );
+    std::fs::create_dir(r.path().join("secrets")).unwrap();
+    r
+}
+
+fn yaml_list(items: &[&str]) -> String {
+    items.iter().map(|i| format!("\n      - {i}")).collect()
+}
+
+/// sls-secrets with no age key at all, and `vars` set.
+fn ours(r: &Repo, vars: &[(&str, &Path)]) -> Command {
+    let mut c = r.cmd(".");
+    c.env_remove("SOPS_AGE_KEY_FILE");
+    for (k, v) in vars {
+        c.env(k, v);
+    }
+    c
+}
+
+/// The real sops with no age key at all, and `vars` set.
+fn sops(r: &Repo, vars: &[(&str, &Path)]) -> Command {
+    let mut c = Command::new(common::sops());
+    c.current_dir(r.path())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", r.path().join("home"))
+        .env("SOPS_DISABLE_VERSION_CHECK", "1");
+    for (k, v) in vars {
+        c.env(k, v);
+    }
+    c
+}
+
+/// `command` in a session of its own, with no controlling terminal.
+fn without_terminal(command: &Command) -> Command {
+    let mut c = Command::new("setsid");
+    c.arg("-w")
+        .arg(command.get_program())
+        .args(command.get_args());
+    copy_env(command, &mut c);
+    c.stdin(Stdio::null());
+    c
+}
+
+fn copy_env(from: &Command, to: &mut Command) {
+    to.env_clear();
+    if let Some(dir) = from.get_current_dir() {
+        to.current_dir(dir);
+    }
+    for (k, v) in from.get_envs() {
+        if let Some(v) = v {
+            to.env(k, v);
+        }
+    }
+}
+
+/// Runs `command` on a new terminal (a pty from util-linux `script`); types `answer` when
+/// the output shows a passphrase prompt. Returns everything shown on the terminal and
+/// whether the command succeeded.
+fn on_terminal(command: &Command, answer: &str) -> (String, bool) {
+    let quote = |s: &std::ffi::OsStr| format!("'{}'", s.to_string_lossy().replace('\'', r"'\''"));
+    let mut line = quote(command.get_program());
+    for arg in command.get_args() {
+        line.push(' ');
+        line.push_str(&quote(arg));
+    }
+    let mut c = Command::new("script");
+    c.args(["-qefc", &line, "/dev/null"]);
+    copy_env(command, &mut c);
+    let mut child = c
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("util-linux script is installed");
+    let mut stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut shown = Vec::new();
+    let mut stdin = child.stdin.take().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !String::from_utf8_lossy(&shown).contains("assphrase") {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(bytes) => shown.extend(bytes),
+            Err(_) => break,
+        }
+    }
+    let _ = stdin.write_all(format!("{answer}\n").as_bytes());
+    let _ = stdin.flush();
+    let status = child.wait().unwrap();
+    drop(stdin);
+    reader.join().unwrap();
+    shown.extend(rx.try_iter().flatten());
+    (
+        String::from_utf8_lossy(&shown).into_owned(),
+        status.success(),
+    )
+}
+
+fn output(c: &mut Command) -> Output {
+    c.stdin(Stdio::null()).output().unwrap()
+}
+
+/// The value of `NAME` in stage `dev`.
+fn get(r: &Repo, vars: &[(&str, &Path)]) -> Output {
+    output(ours(r, vars).args(["get", "--stage", "dev", "NAME"]))
+}
+
+/// The real sops encrypts `NAME: value` as `secrets/dev.yml` under the repo's rule.
+fn sops_writes_dev(r: &Repo) {
+    r.write("home/plain.yml", "NAME: from-sops\n");
+    let o = output(sops(r, &[]).args([
+        "encrypt",
+        "--filename-override",
+        "secrets/dev.yml",
+        "home/plain.yml",
+    ]));
+    assert_ok(&o);
+    r.write("secrets/dev.yml", &stdout(&o));
+}
+
+/// sls-secrets writes `NAME` in stage `dev` under the repo's rule (no key needed to create).
+fn we_write_dev(r: &Repo, value: &str) {
+    assert_ok(&r.run_stdin(&["set", "--stage", "dev", "NAME"], value));
+}
+
+/// On a terminal: asked for the passphrase, the right one opens the file (shows `value`), a
+/// wrong one is a clear error; neither shows key material.
+fn asks_on_terminal(c: &Command, right: &str, value: &str) {
+    let (shown, ok) = on_terminal(c, right);
+    assert!(ok && shown.contains(value), "{shown}");
+    let (shown, ok) = on_terminal(c, "not-it");
+    assert!(!ok && shown.contains("wrong passphrase"), "{shown}");
+    assert!(
+        !shown.contains("AGE-SECRET-KEY") && !shown.contains("PRIVATE KEY"),
+        "{shown}"
+    );
+}
+
+#[test]
+#[ignore = "needs sops, ssh-keygen, setsid and script (scripts/test runs it)"]
+fn we_open_what_sops_writes_for_ssh_keys() {
+    let r = Repo::new();
+    let (ed, ed_pub) = keygen(&r, "alice", "ed25519", None, "");
+    let (rsa, rsa_pub) = keygen(&r, "bob", "rsa", Some("2048"), "");
+    // The YAML list form, and the comma-list form.
+    for age in [
+        yaml_list(&[&ed_pub, &rsa_pub]),
+        format!(" {ed_pub},{rsa_pub}"),
+    ] {
+        let r = repo_with_age(&age);
+        sops_writes_dev(&r);
+        // sops keeps each key's comment in the file.
+        assert!(
+            r.read("secrets/dev.yml").contains(&ed_pub),
+            "{}",
+            r.read("secrets/dev.yml")
+        );
+        for key in [&ed, &rsa] {
+            let o = get(&r, &[("SOPS_AGE_SSH_PRIVATE_KEY_FILE", key)]);
+            assert_ok(&o);
+            assert_eq!(stdout(&o).trim_end(), "from-sops");
+        }
+        // ~/.ssh/id_ed25519 and ~/.ssh/id_rsa, each alone.
+        for (key, name) in [(&ed, "id_ed25519"), (&rsa, "id_rsa")] {
+            let home = r.path().join(format!("home-{name}"));
+            std::fs::create_dir_all(home.join(".ssh")).unwrap();
+            std::fs::copy(key, home.join(".ssh").join(name)).unwrap();
+            let o = get(&r, &[("HOME", &home)]);
+            assert_ok(&o);
+            assert_eq!(stdout(&o).trim_end(), "from-sops");
+        }
+        // No key: the error lists the SSH places looked.
+        let o = get(&r, &[]);
+        assert_error(&o);
+        let e = stderr(&o);
+        assert!(e.contains("SOPS_AGE_SSH_PRIVATE_KEY_FILE: not set"), "{e}");
+        assert!(e.contains(".ssh/id_ed25519: no such file"), "{e}");
+    }
+}
+
+#[test]
+#[ignore = "needs sops, ssh-keygen, setsid and script (scripts/test runs it)"]
+fn sops_opens_what_we_write_for_ssh_keys() {
+    let r = Repo::new();
+    let (ed, ed_pub) = keygen(&r, "alice", "ed25519", None, "");
+    let (rsa, rsa_pub) = keygen(&r, "bob", "rsa", Some("3072"), "");
+    let r2 = repo_with_age(&yaml_list(&[&ed_pub, &rsa_pub]));
+    we_write_dev(&r2, "from-us");
+    let file = r2.read("secrets/dev.yml");
+    assert!(file.contains(&ed_pub) && file.contains(&rsa_pub), "{file}");
+    for key in [&ed, &rsa] {
+        let o = output(sops(&r2, &[("SOPS_AGE_SSH_PRIVATE_KEY_FILE", key)]).args([
+            "decrypt",
+            "--extract",
+            "[\"NAME\"]",
+            "secrets/dev.yml",
+        ]));
+        assert_ok(&o);
+        assert_eq!(stdout(&o), "from-us");
+    }
+    // The same key written with another comment in .sops.yaml is the same recipient.
+    let renamed = ed_pub.replace("alice@laptop", "alice@desktop");
+    r2.write(
+        ".sops.yaml",
+        &format!(
+            "creation_rules:\n  - path_regex: secrets/.*\\.yml$\n    age:{}\n",
+            yaml_list(&[&renamed, &rsa_pub])
+        ),
+    );
+    let o = output(
+        ours(&r2, &[("SOPS_AGE_SSH_PRIVATE_KEY_FILE", &ed)]).args(["check", "--stage", "dev"]),
+    );
+    assert_ok(&o);
+}
+
+#[test]
+#[ignore = "needs sops, ssh-keygen, setsid and script (scripts/test runs it)"]
+fn an_rsa_key_under_2048_bits_is_refused_with_its_line() {
+    let r = Repo::new();
+    let (_, weak) = keygen(&r, "old", "rsa", Some("1024"), "");
+    let r = repo_with_age(&yaml_list(&[common::TEST_RECIPIENT_1, &weak]));
+    let o = r.run_stdin(&["set", "--stage", "dev", "NAME"], "v");
+    assert_error(&o);
+    let e = stderr(&o);
+    assert!(e.contains(".sops.yaml:5: creation_rules[0].age"), "{e}");
+    assert!(e.contains("under 2048 bits"), "{e}");
+    assert!(
+        !r.path().join("secrets/dev.yml").exists(),
+        "nothing written"
+    );
+}
+
+#[test]
+#[ignore = "needs sops, ssh-keygen, setsid and script (scripts/test runs it)"]
+fn a_passphrase_protected_ssh_key_is_asked_for_on_a_terminal_only() {
+    let r = Repo::new();
+    let (locked, locked_pub) = keygen(&r, "carol", "ed25519", None, "correct horse");
+    let (plain, plain_pub) = keygen(&r, "dave", "ed25519", None, "");
+    let home = r.path().join("home");
+    std::fs::create_dir_all(home.join(".ssh")).unwrap();
+    std::fs::copy(&locked, home.join(".ssh/id_ed25519")).unwrap();
+    let both = repo_with_age(&yaml_list(&[&locked_pub, &plain_pub]));
+    we_write_dev(&both, "v1");
+    let vars: [(&str, &Path); 2] = [("HOME", &home), ("SOPS_AGE_SSH_PRIVATE_KEY_FILE", &plain)];
+    // No terminal: the locked key is skipped, the other one opens the file.
+    let mut c = ours(&both, &vars);
+    c.args(["get", "--stage", "dev", "NAME"]);
+    let o = output(&mut without_terminal(&c));
+    assert_ok(&o);
+    assert_eq!(stdout(&o).trim_end(), "v1");
+
+    // Only the locked key can open it.
+    let only = repo_with_age(&yaml_list(&[&locked_pub]));
+    we_write_dev(&only, "v2");
+    let mut c = ours(&only, &vars);
+    c.args(["get", "--stage", "dev", "NAME"]);
+    let o = output(&mut without_terminal(&c));
+    assert_error(&o);
+    let e = stderr(&o);
+    assert!(
+        e.contains(&format!(
+            "{}: can't use it: passphrase-protected; no terminal to ask on: skipped",
+            home.join(".ssh/id_ed25519").display()
+        )),
+        "{e}"
+    );
+    assert!(e.contains("run sls-secrets in a terminal"), "{e}");
+    assert!(
+        !e.contains("PRIVATE KEY") && !e.contains("correct horse"),
+        "{e}"
+    );
+
+    // On a terminal: asked, and it opens.
+    let (shown, _) = on_terminal(&c, "correct horse");
+    assert!(shown.contains("Passphrase for SSH key"), "{shown}");
+    asks_on_terminal(&c, "correct horse", "v2");
+}
+
+/// `identity` encrypted to `passphrase` as `age -p` writes it (a low work factor: fast).
+fn passphrase_file(identity: &str, passphrase: &str, armored: bool) -> Vec<u8> {
+    use age::secrecy::SecretString;
+    let mut scrypt = age::scrypt::Recipient::new(SecretString::from(passphrase.to_owned()));
+    scrypt.set_work_factor(12);
+    let encryptor =
+        age::Encryptor::with_recipients(std::iter::once(&scrypt as &dyn age::Recipient)).unwrap();
+    let format = if armored {
+        age::armor::Format::AsciiArmor
+    } else {
+        age::armor::Format::Binary
+    };
+    let mut out = Vec::new();
+    let armor = age::armor::ArmoredWriter::wrap_output(&mut out, format).unwrap();
+    let mut w = encryptor.wrap_output(armor).unwrap();
+    w.write_all(identity.as_bytes()).unwrap();
+    w.finish().unwrap().finish().unwrap();
+    out
+}
+
+#[test]
+#[ignore = "needs sops, ssh-keygen, setsid and script (scripts/test runs it)"]
+fn a_passphrase_protected_keys_file_is_asked_for_on_a_terminal_only() {
+    for armored in [true, false] {
+        let r = Repo::with_config();
+        r.set("dev", "NAME", "locked-value");
+        std::fs::write(
+            &r.key_file,
+            passphrase_file(&format!("{}\n", common::TEST_KEY_1), "pw-1234", armored),
+        )
+        .unwrap();
+        // No terminal: exit 2 with a clear message; no variable is ever used as the passphrase.
+        let mut c = r.cmd(".");
+        c.args(["get", "--stage", "dev", "NAME"]);
+        for var in [
+            "SOPS_AGE_PASSPHRASE",
+            "AGE_PASSPHRASE",
+            "SOPS_AGE_KEY_PASSPHRASE",
+            "PASSPHRASE",
+        ] {
+            c.env(var, "pw-1234");
+        }
+        let o = output(&mut without_terminal(&c));
+        assert_error(&o);
+        let e = stderr(&o);
+        assert!(
+            e.contains("encrypted with a passphrase, and there is no terminal to ask for it on"),
+            "{e}"
+        );
+        assert!(e.contains("run sls-secrets in a terminal"), "{e}");
+        assert!(
+            !e.contains("pw-1234") && !e.contains("AGE-SECRET-KEY"),
+            "{e}"
+        );
+        asks_on_terminal(&c, "pw-1234", "locked-value");
+    }
+}
