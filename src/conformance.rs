@@ -184,6 +184,17 @@ mod tests {
     }
 
     #[test]
+    fn an_ssh_key_with_another_comment_is_the_same_recipient() {
+        const ED: &str =
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJWYyCUyUulBdR59ahTIXNw/o/ygJlF084qkYEyhWu9M";
+        let (laptop, desk) = (format!("{ED} alice@laptop"), format!("{ED} alice@desk"));
+        assert!(mismatches(&meta(&[&laptop, "age1a"]), &rule(&["age1a", &desk])).is_empty());
+        assert!(mismatches(&meta(&[ED]), &rule(&[&laptop])).is_empty());
+        // Another key is still a conflict both ways.
+        assert_eq!(mismatches(&meta(&[&laptop]), &rule(&["age1a"])).len(), 2);
+    }
+
+    #[test]
     fn extra_and_missing_recipients_and_other_settings_are_named() {
         let mut m = meta(&["age1a", "age1x"]);
         m.rule = Rule::from_key("unencrypted_regex", "^STRIPE_")

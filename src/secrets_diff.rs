@@ -87,6 +87,8 @@ struct Version {
     plain: Option<Vec<(String, Value)>>,
     rule: Rule,
     recipients: Vec<String>,
+    /// Each recipient's kind and id, in the same order, to compare by key.
+    keys: Vec<(String, String)>,
     /// The settings compared across versions, by name.
     settings: Vec<(&'static str, String)>,
 }
@@ -149,8 +151,28 @@ fn read_version(
         plain,
         rule: file.meta.rule.clone(),
         recipients: recipients(&file.meta, rule),
+        keys: conformance::file_recipients(&file.meta, &CreationRule::default())
+            .into_iter()
+            .map(|r| (r.kind, r.id))
+            .collect(),
         settings: settings(&file.meta),
     })
+}
+
+/// The recipients of `a` that `b` lacks, compared by key (an SSH key written with another
+/// comment is the same recipient).
+fn only_in(a: &Version, b: &Version) -> Vec<String> {
+    let has = |(kind, id): &(String, String)| {
+        b.keys
+            .iter()
+            .any(|(k, i)| k == kind && crate::keys::same_id(kind, id, i))
+    };
+    a.recipients
+        .iter()
+        .zip(&a.keys)
+        .filter(|(_, key)| !has(key))
+        .map(|(shown, _)| shown.clone())
+        .collect()
 }
 
 fn find<'a>(entries: &'a [(String, Value)], name: &str) -> Option<&'a Value> {
@@ -192,6 +214,7 @@ pub fn compare(
         plain: Some(Vec::new()),
         rule: Rule::default(),
         recipients: Vec::new(),
+        keys: Vec::new(),
         settings: Vec::new(),
     };
     let (o, n) = (
@@ -232,18 +255,7 @@ pub fn compare(
             new: shown(n, name, clear),
         });
     }
-    let recipients_added: Vec<String> = n
-        .recipients
-        .iter()
-        .filter(|r| !o.recipients.contains(r))
-        .cloned()
-        .collect();
-    let recipients_removed: Vec<String> = o
-        .recipients
-        .iter()
-        .filter(|r| !n.recipients.contains(r))
-        .cloned()
-        .collect();
+    let (recipients_added, recipients_removed) = (only_in(n, o), only_in(o, n));
     let settings: Vec<SettingChange> = o
         .settings
         .iter()

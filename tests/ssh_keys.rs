@@ -221,6 +221,11 @@ fn we_open_what_sops_writes_for_ssh_keys() {
             assert_ok(&o);
             assert_eq!(stdout(&o).trim_end(), "from-sops");
         }
+        // A command that prints the key (split shell-style, run without a shell).
+        let cmd = format!("cat '{}'", rsa.display());
+        let o = get(&r, &[("SOPS_AGE_SSH_PRIVATE_KEY_CMD", Path::new(&cmd))]);
+        assert_ok(&o);
+        assert_eq!(stdout(&o).trim_end(), "from-sops");
         // ~/.ssh/id_ed25519 and ~/.ssh/id_rsa, each alone.
         for (key, name) in [(&ed, "id_ed25519"), (&rsa, "id_rsa")] {
             let home = r.path().join(format!("home-{name}"));

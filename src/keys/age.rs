@@ -114,6 +114,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_plugin_recipient_without_its_program_names_the_program() {
+        // A valid recipient (bech32 of bytes 0..32) for a plugin that does not exist.
+        let recipient =
+            "age1slsnotinstalled1qqqsyqcyq5rqwzqfpg9scrgwpugpzysnzs23v9ccrydpk8qarc0s733nzg";
+        let key = DataKey::generate().unwrap();
+        let Err(e) = wrap(&key, recipient) else {
+            panic!("wrapped without the plugin program")
+        };
+        assert!(
+            e.to_string()
+                .contains("the program age-plugin-slsnotinstalled was not found on PATH"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn a_private_key_given_as_recipient_never_prints() {
         let key = "AGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ";
         let e = parse_recipient(key).unwrap_err();
