@@ -271,6 +271,18 @@ fn we_read_what_sops_wrote_for_a_plugin() {
     let theirs = sops(&r, &keys, &["decrypt", "secrets/dev.yml"]);
     assert_ok(&theirs);
     assert_eq!(stdout(&o), stdout(&theirs));
+
+    // The identity in SOPS_AGE_KEY, as sops also reads it.
+    let o = r
+        .cmd(".")
+        .env_remove("SOPS_AGE_KEY_FILE")
+        .env("SOPS_AGE_KEY", &identity)
+        .env("PATH", path_with_plugin())
+        .args(["get", "--stage", "dev", "DB_PASSWORD"])
+        .output()
+        .unwrap();
+    assert_ok(&o);
+    assert_eq!(stdout(&o), "hunter2");
 }
 
 /// (c) A stage file sls-secrets writes under a rule with a plugin and an X25519 recipient:
