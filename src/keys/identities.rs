@@ -274,8 +274,10 @@ impl AgeIdentities {
         }
         ids.add_plugins(plugins, &terminal);
         ids.load_ssh(env, &terminal);
-        // Stable: within each group, sops' order of sources.
-        ids.local.sort_by_key(|local| local.asks);
+        // Keys that never ask first, plugins (a process each time) after the other keys;
+        // stable, so within each group in sops' order of sources.
+        ids.local
+            .sort_by_key(|local| (local.asks, local.plugin.is_some()));
         ids
     }
 
