@@ -24,7 +24,6 @@
 //!   [`gitignore`]: keeping `.serverless/` (plaintext values after `sls package`) out of git.
 //! - [`secrets_diff`]: key-level comparison of two versions of a stage file (`diff`);
 //!   [`secrets_merge`]: their three-way merge per key (`git-merge`).
-//! - [`history`]: when each value last changed, from the stage file's git history (offboarding).
 //! - [`check`]: what `check` verifies about stage files (CI, pre-commit).
 //! - [`glob`]: name globs for stage rules and scoping.
 //! - [`json`]: the JSON strings the command line prints.

@@ -484,7 +484,7 @@ fn keys_lists_an_ssh_recipient_short_with_its_comments() {
 /// Wrapping for an SSH recipient comes with issue 25 item 1 (branch wt-ssh): until that
 /// lands this test fails at the wrap.
 #[test]
-#[ignore = "needs SSH recipients (issue 25 item 1, wt-ssh), the sops binary and ssh-keygen"]
+#[ignore = "needs the sops binary and ssh-keygen: scripts/test sets them up and runs this"]
 fn add_ssh_file_edits_the_rule_and_wraps_for_the_key() {
     let r = two_stages();
     let public = ssh_key(&r, "bob", &["-t", "ed25519"]);
