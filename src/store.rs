@@ -95,6 +95,11 @@ impl StoreError {
             StoreError::NoKey { source, .. } if source.has_kms() && source.file_recipients.is_empty() => {
                 source.details().trim_end().to_owned()
             }
+            StoreError::NoKey { source, .. } if !source.missing_plugins().is_empty() => format!(
+                "{}install {} where PATH finds it (sops needs it too)",
+                source.details(),
+                source.missing_plugins().join(" and ")
+            ),
             StoreError::NoKey { source, .. } => {
                 let ssh = source.file_recipients.iter().any(|r| r.starts_with("ssh-"));
                 format!(

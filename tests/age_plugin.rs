@@ -384,6 +384,17 @@ fn reading_with_a_plugin_that_is_not_installed_says_what_was_tried() {
         "{err}"
     );
     assert!(err.contains(&recipient), "{err}");
+    // The fix is the plugin, not another key file.
+    assert!(
+        err.contains("1 plugin identity, tried below") && !err.contains("not one of the file's"),
+        "{err}"
+    );
+    assert!(
+        err.trim_end().ends_with(&format!(
+            "install {PLUGIN} where PATH finds it (sops needs it too)"
+        )),
+        "{err}"
+    );
     assert!(
         !err.contains("abc 123") && !err.contains(&identity),
         "{err}"

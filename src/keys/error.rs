@@ -34,9 +34,7 @@ pub enum AgeError {
     Source { source_name: String, why: String },
     #[error("age encryption failed: {0}")]
     Wrap(String),
-    #[error(
-        "can't encrypt for the age plugin recipient {recipient}: the program {program} was not found on PATH"
-    )]
+    #[error("can't encrypt for {recipient}: the program {program} was not found on PATH")]
     MissingPlugin { program: String, recipient: String },
 }
 

@@ -414,7 +414,18 @@ impl AgeIdentities {
         };
         match identity_lines(text, name) {
             Ok(lines) => {
-                self.found(name, lines.len());
+                // A plugin's identities are tried, and reported, through their plugin.
+                let plugin = lines
+                    .iter()
+                    .filter(|l| matches!(l, Line::Plugin(..)))
+                    .count();
+                match (lines.len() - plugin, plugin) {
+                    (0, 1) => self.note(&format!("{name}: 1 plugin identity, tried below")),
+                    (0, n) if n > 1 => {
+                        self.note(&format!("{name}: {n} plugin identities, tried below"))
+                    }
+                    (x25519, _) => self.found(name, x25519),
+                }
                 for line in lines {
                     match line {
                         Line::X25519(id) => self.push_x25519(id, name),

@@ -100,6 +100,19 @@ impl NoKey {
         out
     }
 
+    /// The plugin programs that identities needed and PATH did not have.
+    pub fn missing_plugins(&self) -> Vec<String> {
+        let problems = self.tried.iter().filter_map(|t| t.problem.as_deref());
+        problems
+            .filter_map(|p| {
+                let program = p
+                    .strip_prefix("the program ")?
+                    .strip_suffix(" was not found on PATH")?;
+                Some(program.to_owned())
+            })
+            .collect()
+    }
+
     /// Whether a key was left unused only because there was no terminal to ask its
     /// passphrase on.
     pub fn needs_terminal(&self) -> bool {
