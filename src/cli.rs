@@ -117,7 +117,8 @@ impl Command {
 
 #[derive(Args, Debug)]
 pub struct InitArgs {
-    /// age recipient (age1...) that can open the stage files; repeatable
+    /// age recipient that can open the stage files: age1..., an age plugin's age1<name>1...,
+    /// or an SSH public key ("ssh-ed25519 AAAA... you@host"); repeatable
     #[arg(long = "age", value_name = "RECIPIENT")]
     pub age: Vec<String>,
     /// AWS KMS key ARN that can open the stage files; repeatable

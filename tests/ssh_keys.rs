@@ -399,3 +399,42 @@ fn a_passphrase_protected_keys_file_is_asked_for_on_a_terminal_only() {
         asks_on_terminal(&c, "pw-1234", "locked-value");
     }
 }
+
+/// `init --age` takes an SSH public key (a developer's only key), quoting it when its comment
+/// needs it; sops reads the rule and opens what we write with the SSH key.
+#[test]
+#[ignore = "needs sops and ssh-keygen (scripts/test runs it)"]
+fn init_takes_an_ssh_key_and_sops_reads_the_rule() {
+    let r = Repo::new();
+    let (key, public) = keygen(&r, "carol", "ed25519", None, "");
+    // A comment YAML would cut at ` #` unless quoted.
+    let public = format!("{public} #laptop: 2");
+    let o = output(r.cmd(".").args(["init", "--age", &public]));
+    assert_ok(&o);
+    let config = r.read(".sops.yaml");
+    assert!(config.contains(&format!("age: '{public}'")), "{config}");
+    we_write_dev(&r, "from-init");
+    let o = output(sops(&r, &[("SOPS_AGE_SSH_PRIVATE_KEY_FILE", &key)]).args([
+        "decrypt",
+        "--extract",
+        "[\"NAME\"]",
+        "secrets/dev.yml",
+    ]));
+    assert_ok(&o);
+    assert_eq!(stdout(&o), "from-init");
+    // sops itself picks the same recipient from our rule for a file it creates.
+    r.write("secrets/new.yml", "A: b\n");
+    let o = output(sops(&r, &[]).args(["encrypt", "-i", "secrets/new.yml"]));
+    assert_ok(&o);
+    assert!(
+        r.read("secrets/new.yml").contains(&public),
+        "{}",
+        r.read("secrets/new.yml")
+    );
+    // A comma would be two recipients to sops.
+    let r2 = Repo::new();
+    let o = output(r2.cmd(".").args(["init", "--age", &format!("{public}, x")]));
+    assert_error(&o);
+    assert!(stderr(&o).contains("holds a comma"), "{}", stderr(&o));
+    assert!(!r2.path().join(".sops.yaml").exists());
+}

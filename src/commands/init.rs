@@ -7,9 +7,10 @@
 use std::path::{Path, PathBuf};
 
 use sls_secrets::config::{self, Config};
+use sls_secrets::keys::recipient::AgeRecipient;
 use sls_secrets::keys::{AgeEnv, AgeIdentities};
 use sls_secrets::text::escape_control;
-use sls_secrets::{git, git_drivers, gitignore, store, timefmt};
+use sls_secrets::{git, git_drivers, gitignore, rule_edit, store, timefmt};
 use zeroize::Zeroizing;
 
 use super::{Context, EXIT_OK, Failure};
@@ -103,7 +104,18 @@ fn git_drivers(ctx: &Context) -> Result<(), Failure> {
 
 fn sops_config(args: &InitArgs, ctx: &Context) -> Result<(), Failure> {
     for r in &args.age {
-        sls_secrets::keys::age::parse_recipient(r).map_err(|e| Failure::new(e.to_string()))?;
+        // Any recipient sops takes: X25519, an age plugin's, an SSH public key.
+        AgeRecipient::parse(r).map_err(|e| Failure::new(e.to_string()))?;
+        // sops splits an `age` value at commas, so an SSH comment must not hold one.
+        if r.contains(',') {
+            return Err(Failure::new(format!(
+                "`{}` holds a comma, which sops reads as two recipients",
+                escape_control(r)
+            ))
+            .hint(
+                "give each recipient its own --age, and an SSH key without a comma in its comment",
+            ));
+        }
     }
     for arn in &args.kms {
         if !arn.starts_with("arn:") || !arn.contains(":kms:") {
@@ -126,7 +138,10 @@ fn sops_config(args: &InitArgs, ctx: &Context) -> Result<(), Failure> {
     if existing.is_some() && covered_by_existing_rule(&cfg_path, &secrets, &age, kms)? {
         return Ok(());
     }
-    let text = config::insert_rule(existing.as_deref(), &age, kms)
+    // One scalar, quoted when an SSH key's comment needs it (`: ` or ` #`).
+    let quoted = [rule_edit::quote(&age.join(","))];
+    let listed: &[String] = if age.is_empty() { &[] } else { &quoted };
+    let text = config::insert_rule(existing.as_deref(), listed, kms)
         .map_err(|e| Failure::new(format!("{}: {e}", cfg_path.display())))?;
     store::write_atomic(&cfg_path, text.as_bytes(), 0o644)?;
     create_dir(&secrets)?;

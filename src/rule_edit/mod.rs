@@ -15,6 +15,12 @@ mod scalar;
 #[cfg(test)]
 mod tests;
 
+/// `s` as a block-context scalar of a new rule: plain when it reads back the same, else
+/// single-quoted.
+pub fn quote(s: &str) -> String {
+    scalar::scalar(s)
+}
+
 use locate::{AgeValue, Doc, Region, age_value, find_key, holder, indent, item_region, rules};
 use scalar::{InlineKind, decode, encode, flow_items, flow_scalar, list_add, list_remove};
 
