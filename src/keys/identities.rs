@@ -596,8 +596,11 @@ fn read_data_key(mut reader: impl Read) -> Option<DataKey> {
     DataKey::from_bytes(&key[..n])
 }
 
+/// A key file, read only if it is a regular file of a bounded size: `~/.ssh/id_ed25519` as a
+/// FIFO must not hang every command (the merge driver, `git diff`), nor a symlink to
+/// `/dev/zero` exhaust memory.
 fn read_key_file(path: &Path, name: &str) -> Result<Zeroizing<Vec<u8>>, AgeError> {
-    std::fs::read(path)
+    crate::files::read_bytes(path)
         .map(Zeroizing::new)
         .map_err(|e| AgeError::Source {
             source_name: name.to_owned(),
