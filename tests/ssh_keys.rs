@@ -399,3 +399,35 @@ fn a_passphrase_protected_keys_file_is_asked_for_on_a_terminal_only() {
         asks_on_terminal(&c, "pw-1234", "locked-value");
     }
 }
+
+/// Ctrl-C at the passphrase prompt interrupts sls-secrets and leaves the terminal as it was:
+/// echo on (rpassword raised SIGINT with echo still off, so the shell typed blind after it).
+#[test]
+#[ignore = "needs ssh-keygen and script (scripts/test runs it)"]
+fn ctrl_c_at_the_passphrase_prompt_leaves_the_terminal_echoing() {
+    let r = Repo::new();
+    let (locked, locked_pub) = keygen(&r, "erin", "ed25519", None, "correct horse");
+    let only = repo_with_age(&yaml_list(&[&locked_pub]));
+    we_write_dev(&only, "v1");
+    let c = ours(&only, &[("SOPS_AGE_SSH_PRIVATE_KEY_FILE", &locked)]);
+    // The same run inside a shell that then shows the terminal's settings.
+    let mut line = format!("'{}'", c.get_program().to_string_lossy());
+    for arg in ["get", "--stage", "dev", "NAME"] {
+        line.push_str(&format!(" {arg}"));
+    }
+    let mut shell = Command::new("sh");
+    shell.args(["-c", &format!("{line}; echo \"exit=$?\"; stty -a")]);
+    copy_env(&c, &mut shell);
+    let (shown, _) = on_terminal(&shell, "\x03");
+    assert!(shown.contains("Passphrase for SSH key"), "{shown}");
+    assert!(
+        shown.contains("exit=130"),
+        "interrupted as by Ctrl-C: {shown}"
+    );
+    let settings: Vec<&str> = shown.split_whitespace().collect();
+    assert!(
+        settings.contains(&"echo") && !settings.contains(&"-echo"),
+        "{shown}"
+    );
+    assert!(settings.contains(&"icanon"), "{shown}");
+}
