@@ -431,3 +431,29 @@ fn ctrl_c_at_the_passphrase_prompt_leaves_the_terminal_echoing() {
     );
     assert!(settings.contains(&"icanon"), "{shown}");
 }
+
+/// An SSH private key given where its public key belongs (`--ssh "$(cat ~/.ssh/id_ed25519)"`)
+/// is refused with exit 2 and never echoed, neither by our check nor by the argument parser.
+#[test]
+#[ignore = "needs ssh-keygen (scripts/test runs it)"]
+fn an_ssh_private_key_given_as_a_recipient_is_never_echoed() {
+    let r = Repo::new();
+    let (private, public) = keygen(&r, "frank", "ed25519", None, "");
+    let r = repo_with_age(&yaml_list(&[&public]));
+    we_write_dev(&r, "v1");
+    let key = std::fs::read_to_string(&private).unwrap();
+    let body = key.lines().nth(2).unwrap().to_owned();
+    let runs: [&[&str]; 4] = [
+        &["keys", "add", "--ssh", &key, "--all"],
+        &["keys", "add", "--age", &key, "--all"],
+        &["keys", "remove", &key, "--all"],
+        &["keys", "add", &format!("--ssh={key}"), "--all"],
+    ];
+    for args in runs {
+        let o = output(ours(&r, &[]).args(args));
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        let e = stderr(&o);
+        assert!(!e.contains(&body) && !stdout(&o).contains(&body), "{e}");
+        assert!(e.contains("an SSH private key"), "{e}");
+    }
+}

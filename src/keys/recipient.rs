@@ -140,18 +140,28 @@ impl AgeRecipient {
     }
 }
 
-/// Whether text looks like an age private key (or plugin identity) rather than a recipient.
+/// Whether text looks like a private key rather than a recipient: an age private key or
+/// plugin identity, or an SSH private key (`id_ed25519` pasted instead of `id_ed25519.pub`).
 pub fn looks_private(s: &str) -> bool {
     let t = s.trim_start().to_ascii_uppercase();
-    t.starts_with("AGE-SECRET-KEY-") || t.starts_with("AGE-PLUGIN-")
+    t.starts_with("AGE-SECRET-KEY-") || t.starts_with("AGE-PLUGIN-") || looks_ssh_private(&t)
+}
+
+/// `-----BEGIN OPENSSH PRIVATE KEY-----` and the PEM forms, or a PuTTY key file (uppercased).
+fn looks_ssh_private(upper: &str) -> bool {
+    let pem = upper.starts_with("-----BEGIN") && upper.contains("PRIVATE KEY");
+    pem || upper.starts_with("PUTTY-USER-KEY-FILE")
 }
 
 /// Never echo a private key, even one given where a recipient belongs.
 pub(crate) fn redact_private(s: &str) -> String {
-    if looks_private(s) {
-        "AGE-SECRET-KEY-… (a private key: treat it as leaked)".to_owned()
-    } else {
+    if !looks_private(s) {
         s.to_owned()
+    } else if looks_ssh_private(&s.trim_start().to_ascii_uppercase()) {
+        "-----BEGIN … PRIVATE KEY----- (an SSH private key: give the .pub file's line instead; treat this one as leaked)"
+            .to_owned()
+    } else {
+        "AGE-SECRET-KEY-… (a private key: treat it as leaked)".to_owned()
     }
 }
 
@@ -210,6 +220,21 @@ mod tests {
             r.short()
                 .starts_with("ssh-ed25519 SHA256:9X2NeS9pwDGr… alice@laptop")
         );
+    }
+
+    /// An SSH private key pasted where its public key belongs is never echoed.
+    #[test]
+    fn an_ssh_private_key_given_as_recipient_never_prints() {
+        let private = crate::keys::ssh::test_keys::PLAIN;
+        let body = private.lines().nth(2).unwrap();
+        for text in [private.to_owned(), format!("  {private}")] {
+            let e = AgeRecipient::parse(&text).unwrap_err();
+            let (shown, debug) = (e.to_string(), format!("{e:?}"));
+            assert!(!shown.contains(body) && !debug.contains(body), "{shown}");
+            assert!(shown.contains("an SSH private key"), "{shown}");
+        }
+        assert!(looks_private("-----BEGIN RSA PRIVATE KEY-----\nMIIE"));
+        assert!(!looks_private(ED));
     }
 
     #[test]
