@@ -46,6 +46,12 @@ impl AgeRecipient {
         if text.starts_with("ssh-") {
             return parse_ssh(text).map_err(|why| bad(&why));
         }
+        // sops tells the kinds apart by these exact prefixes: `AGE1…` is no recipient to it.
+        if !text.starts_with("age1") && text.to_ascii_lowercase().starts_with("age1") {
+            return Err(bad(
+                "age recipients are written in lowercase (sops refuses any other case)",
+            ));
+        }
         if let Ok(r) = age::x25519::Recipient::from_str(text) {
             return Ok(AgeRecipient {
                 text: text.to_owned(),
@@ -244,5 +250,7 @@ mod tests {
         assert_eq!(r.kind(), &RecipientKind::X25519);
         assert!(AgeRecipient::parse("ssh-ed25519 AAAAnotakey").is_err());
         assert!(AgeRecipient::parse("age1nope").is_err());
+        let e = AgeRecipient::parse(&recipient.to_uppercase()).unwrap_err();
+        assert!(e.to_string().contains("lowercase"), "{e}");
     }
 }
