@@ -175,13 +175,11 @@ pub(crate) fn redact_private(s: &str) -> String {
 /// (RSA at least 2048 bits); the comment is kept for lists.
 fn parse_ssh(text: &str) -> Result<AgeRecipient, String> {
     use age::ssh::ParseRecipientKeyError as E;
-    let mut parts = text.splitn(3, char::is_whitespace);
-    let key_type = parts.next().unwrap_or_default();
-    let blob = parts.next().unwrap_or_default();
-    let comment = parts
-        .next()
-        .map(str::trim)
-        .filter(|comment| !comment.is_empty());
+    // Fields apart by any run of spaces or tabs, as Go's ssh.ParseAuthorizedKey (sops) reads them.
+    let (key_type, rest) = text.split_once(char::is_whitespace).unwrap_or((text, ""));
+    let rest = rest.trim_start();
+    let (blob, comment) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+    let comment = Some(comment.trim()).filter(|comment| !comment.is_empty());
     let key = format!("{key_type} {blob}");
     match age::ssh::Recipient::from_str(&key) {
         Ok(_) => Ok(AgeRecipient {
@@ -217,6 +215,10 @@ mod tests {
         assert_eq!(r.comment(), Some("alice@laptop"));
         assert!(r.same_key(ED));
         assert!(r.same_key(&format!("{ED} other comment")));
+        // Any run of spaces or tabs between the fields, as sops reads them.
+        let spaced = ED.replace(' ', " \t ") + "\talice@laptop";
+        let r2 = AgeRecipient::parse(&spaced).unwrap();
+        assert_eq!((r2.key(), r2.comment()), (ED, Some("alice@laptop")));
         // ssh-keygen -lf of this key prints this fingerprint.
         assert_eq!(
             r.fingerprint().unwrap(),
