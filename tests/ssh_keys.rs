@@ -457,3 +457,56 @@ fn an_ssh_private_key_given_as_a_recipient_is_never_echoed() {
         assert!(e.contains("an SSH private key"), "{e}");
     }
 }
+
+/// A key command's stderr is never shown (sops does not show it either): a command that
+/// prints the private key there, working or failing, leaks nothing into our output.
+#[test]
+#[ignore = "needs ssh-keygen (scripts/test runs it)"]
+fn a_key_commands_stderr_is_never_shown() {
+    let r = Repo::new();
+    let (private, public) = keygen(&r, "gina", "ed25519", None, "");
+    let r = repo_with_age(&yaml_list(&[&public]));
+    we_write_dev(&r, "v1");
+    let key = private.display().to_string();
+    let body = std::fs::read_to_string(&private)
+        .unwrap()
+        .lines()
+        .nth(2)
+        .unwrap()
+        .to_owned();
+    for (var, script, works) in [
+        (
+            "SOPS_AGE_SSH_PRIVATE_KEY_CMD",
+            format!("cat '{key}' >&2; cat '{key}'"),
+            true,
+        ),
+        (
+            "SOPS_AGE_SSH_PRIVATE_KEY_CMD",
+            format!("cat '{key}' >&2; exit 3"),
+            false,
+        ),
+        (
+            "SOPS_AGE_KEY_CMD",
+            format!("echo GARBAGE-ON-STDERR >&2; cat '{key}' >&2; exit 3"),
+            false,
+        ),
+    ] {
+        // In a file, so that the command the error names does not hold what it prints.
+        r.write("keycmd.sh", &script);
+        let cmd = format!("sh '{}'", r.path().join("keycmd.sh").display());
+        let o = get(&r, &[(var, Path::new(&cmd))]);
+        let (out, e) = (stdout(&o), stderr(&o));
+        assert!(!e.contains(&body) && !out.contains(&body), "{var}: {e}");
+        assert!(!e.contains("GARBAGE-ON-STDERR"), "{e}");
+        if works {
+            assert_ok(&o);
+            assert_eq!(out.trim_end(), "v1");
+        } else {
+            assert_error(&o);
+            assert!(
+                e.contains("exited with") && e.contains("stderr is not shown"),
+                "{e}"
+            );
+        }
+    }
+}

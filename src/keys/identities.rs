@@ -618,15 +618,20 @@ fn run_key_cmd(cmd: &str, name: &str) -> Result<Zeroizing<Vec<u8>>, AgeError> {
     let (prog, args) = argv
         .split_first()
         .ok_or_else(|| err("empty command".into()))?;
+    // Its stderr is not shown, as sops does not show it: a key command that goes wrong may
+    // print the key there, and our stderr ends up in CI logs and `git diff` output.
     let out = std::process::Command::new(prog)
         .args(args)
         .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::inherit())
+        .stderr(std::process::Stdio::null())
         .output()
         .map_err(|e| err(e.to_string()))?;
     let stdout = Zeroizing::new(out.stdout);
     if !out.status.success() {
-        return Err(err(format!("exited with {}", out.status)));
+        return Err(err(format!(
+            "exited with {} (its stderr is not shown: it could hold key material; run the command yourself to see it)",
+            out.status
+        )));
     }
     Ok(stdout)
 }
