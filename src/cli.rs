@@ -118,7 +118,7 @@ impl Command {
 #[derive(Args, Debug)]
 pub struct InitArgs {
     /// age recipient (age1...) that can open the stage files; repeatable
-    #[arg(long = "age", value_name = "RECIPIENT")]
+    #[arg(long = "age", value_name = "RECIPIENT", allow_hyphen_values = true)]
     pub age: Vec<String>,
     /// AWS KMS key ARN that can open the stage files; repeatable
     #[arg(long = "kms", value_name = "ARN")]
