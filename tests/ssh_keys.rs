@@ -432,15 +432,22 @@ fn ctrl_c_at_the_passphrase_prompt_leaves_the_terminal_echoing() {
     assert!(settings.contains(&"icanon"), "{shown}");
 }
 
+/// A repo whose rule lists a new ed25519 key of `name` (no passphrase), with `NAME: v1` in
+/// stage `dev`: the repo holding the key (keep it), the repo, the key file and public key.
+fn repo_for_new_key(name: &str) -> (Repo, Repo, PathBuf, String) {
+    let keys = Repo::new();
+    let (private, public) = keygen(&keys, name, "ed25519", None, "");
+    let r = repo_with_age(&yaml_list(&[&public]));
+    we_write_dev(&r, "v1");
+    (keys, r, private, public)
+}
+
 /// An SSH private key given where its public key belongs (`--ssh "$(cat ~/.ssh/id_ed25519)"`)
 /// is refused with exit 2 and never echoed, neither by our check nor by the argument parser.
 #[test]
 #[ignore = "needs ssh-keygen (scripts/test runs it)"]
 fn an_ssh_private_key_given_as_a_recipient_is_never_echoed() {
-    let r = Repo::new();
-    let (private, public) = keygen(&r, "frank", "ed25519", None, "");
-    let r = repo_with_age(&yaml_list(&[&public]));
-    we_write_dev(&r, "v1");
+    let (_keys, r, private, _) = repo_for_new_key("frank");
     let key = std::fs::read_to_string(&private).unwrap();
     let body = key.lines().nth(2).unwrap().to_owned();
     let runs: [&[&str]; 4] = [
@@ -463,10 +470,7 @@ fn an_ssh_private_key_given_as_a_recipient_is_never_echoed() {
 #[test]
 #[ignore = "needs ssh-keygen (scripts/test runs it)"]
 fn a_key_commands_stderr_is_never_shown() {
-    let r = Repo::new();
-    let (private, public) = keygen(&r, "gina", "ed25519", None, "");
-    let r = repo_with_age(&yaml_list(&[&public]));
-    we_write_dev(&r, "v1");
+    let (_keys, r, private, _) = repo_for_new_key("gina");
     let key = private.display().to_string();
     let body = std::fs::read_to_string(&private)
         .unwrap()
@@ -509,4 +513,26 @@ fn a_key_commands_stderr_is_never_shown() {
             );
         }
     }
+}
+
+/// A recipient's SSH comment with a line break (the stage file is anyone's to push) shows as
+/// one escaped line in `keys`, never as a key line of its own.
+#[test]
+#[ignore = "needs ssh-keygen (scripts/test runs it)"]
+fn a_line_break_in_an_ssh_comment_cannot_forge_a_line_in_keys() {
+    let (_keys, r, _, public) = repo_for_new_key("hana");
+    let key: Vec<&str> = public.split(' ').take(2).collect();
+    let forged = format!("\"{} x\\n  age  age1forged\"", key.join(" "));
+    let file = r.read("secrets/dev.yml").replace(&public, &forged);
+    assert!(file.contains("age1forged"), "{file}");
+    r.write("secrets/dev.yml", &file);
+    let o = output(ours(&r, &[]).args(["keys", "--stage", "dev"]));
+    assert_ok(&o);
+    let out = stdout(&o);
+    assert!(
+        !out.lines()
+            .any(|l| l.trim_start().starts_with("age  age1forged")),
+        "{out}"
+    );
+    assert!(out.contains("x\\u{a}  age  age1forged"), "{out}");
 }
