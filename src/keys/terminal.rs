@@ -168,6 +168,7 @@ impl Drop for Restore<'_> {
 }
 
 /// How typing a hidden line ended.
+#[cfg_attr(not(unix), allow(dead_code))]
 enum Typed {
     Line(Zeroizing<Vec<u8>>),
     /// Ctrl-D on an empty line, end of input, or a read error.
@@ -178,6 +179,7 @@ enum Typed {
 
 /// The line typed, with backspace, Ctrl-U and arrow keys (ignored) handled as a terminal's
 /// line editing would. The bytes are wiped when dropped, also when the buffer grows.
+#[cfg_attr(not(unix), allow(dead_code))]
 fn typed_line(mut input: impl Read) -> Typed {
     let mut line = Zeroizing::new(Vec::with_capacity(128));
     let mut byte = Zeroizing::new([0u8; 1]);
