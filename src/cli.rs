@@ -119,7 +119,7 @@ impl Command {
 pub struct InitArgs {
     /// age recipient that can open the stage files: age1..., an age plugin's age1<name>1...,
     /// or an SSH public key ("ssh-ed25519 AAAA... you@host"); repeatable
-    #[arg(long = "age", value_name = "RECIPIENT")]
+    #[arg(long = "age", value_name = "RECIPIENT", allow_hyphen_values = true)]
     pub age: Vec<String>,
     /// AWS KMS key ARN that can open the stage files; repeatable
     #[arg(long = "kms", value_name = "ARN")]
@@ -286,10 +286,11 @@ pub struct KeyScopeArgs {
 #[derive(Args, Debug)]
 pub struct KeysAddArgs {
     /// An age recipient: age1... (or age1<plugin>1... for an age plugin)
-    #[arg(long, value_name = "RECIPIENT")]
+    // Hyphen values reach our check, which never echoes a private key (clap's error would).
+    #[arg(long, value_name = "RECIPIENT", allow_hyphen_values = true)]
     pub age: Option<String>,
     /// An SSH public key, quoted: "ssh-ed25519 AAAA... alice@laptop" (or ssh-rsa, 2048 bits or more)
-    #[arg(long, value_name = "KEY")]
+    #[arg(long, value_name = "KEY", allow_hyphen_values = true)]
     pub ssh: Option<String>,
     /// An SSH public key file (id_ed25519.pub; GitHub serves a user's at github.com/USER.keys)
     #[arg(long, value_name = "PATH")]
@@ -302,7 +303,7 @@ pub struct KeysAddArgs {
 pub struct KeysRemoveArgs {
     /// The key as .sops.yaml or the stage files list it (age1..., an SSH key with or without
     /// its comment), or an SSH key's SHA256 fingerprint as `keys` shows it
-    #[arg(value_name = "RECIPIENT")]
+    #[arg(value_name = "RECIPIENT", allow_hyphen_values = true)]
     pub recipient: Option<String>,
     /// Or the SSH public key file of the key to remove
     #[arg(long, value_name = "PATH")]

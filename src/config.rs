@@ -164,7 +164,7 @@ impl Config {
         let age = string_list(items, "age").map_err(|why| self.invalid(format!("{at}: {why}")))?;
         if age.iter().any(|recipient| looks_private(recipient)) {
             return Err(self.invalid(format!(
-                "{at}: holds an age PRIVATE key (AGE-SECRET-KEY-...); put the public recipient (age1...) there, and treat that private key as leaked"
+                "{at}: holds a PRIVATE key (AGE-SECRET-KEY-... or an SSH private key); put the public recipient there (age1..., or the ssh-ed25519 ... line of the .pub file), and treat that private key as leaked"
             )));
         }
         for recipient in &age {

@@ -11,6 +11,7 @@ use crate::config::CreationRule;
 use crate::keys::same_id;
 use crate::sops::metadata::KeyEntry;
 use crate::sops::{Metadata, rules::Rule};
+use crate::text::escape_control;
 
 /// A key that can open a file, or that the rule lists.
 #[derive(Clone, PartialEq, Eq)]
@@ -23,12 +24,15 @@ pub struct Recipient {
     pub comment: Option<String>,
 }
 
+/// Escaped: the kind and id come from a stage file anyone can push, and a line break in an
+/// SSH key's comment must not start a line of its own in `check` or a merge conflict.
 impl fmt::Display for Recipient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = escape_control(&self.kind);
         if self.id.is_empty() {
-            return write!(f, "{} keys (not usable by sls-secrets)", self.kind);
+            return write!(f, "{kind} keys (not usable by sls-secrets)");
         }
-        write!(f, "{} `{}`", self.kind, self.id)?;
+        write!(f, "{kind} `{}`", escape_control(&self.id))?;
         if let Some(c) = &self.comment {
             write!(f, " ({c})")?;
         }
@@ -68,7 +72,8 @@ impl fmt::Display for Mismatch {
             ),
             Mismatch::Encryption { file, rule } => write!(
                 f,
-                "encryption setting: the file says `{file}`, .sops.yaml's rule says `{rule}`"
+                "encryption setting: the file says `{}`, .sops.yaml's rule says `{rule}`",
+                escape_control(file)
             ),
             Mismatch::MacOnlyEncrypted { file, rule } => write!(
                 f,
@@ -190,6 +195,13 @@ mod tests {
         let (laptop, desk) = (format!("{ED} alice@laptop"), format!("{ED} alice@desk"));
         assert!(mismatches(&meta(&[&laptop, "age1a"]), &rule(&["age1a", &desk])).is_empty());
         assert!(mismatches(&meta(&[ED]), &rule(&[&laptop])).is_empty());
+        // A line break in a comment (a pushed file) stays on the mismatch's one line.
+        let forged = format!("{ED} x\nFORGED");
+        let shown = mismatches(&meta(&[&forged]), &rule(&["age1a"]))[0].to_string();
+        assert!(
+            !shown.contains('\n') && shown.contains("x\\u{a}FORGED"),
+            "{shown}"
+        );
         // Another key is still a conflict both ways.
         assert_eq!(mismatches(&meta(&[&laptop]), &rule(&["age1a"])).len(), 2);
     }

@@ -19,7 +19,9 @@ pub fn read_text(path: &Path) -> io::Result<String> {
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "is not UTF-8 text"))
 }
 
-fn read_bytes(path: &Path) -> io::Result<Vec<u8>> {
+/// The whole of `path` as bytes, on the same terms as [`read_text`] (key files: an age file
+/// encrypted with a passphrase may be binary).
+pub fn read_bytes(path: &Path) -> io::Result<Vec<u8>> {
     let file = open_nonblocking(path)?;
     // The type of what was opened, not of what the path named a moment earlier.
     let meta = file.metadata()?;
@@ -45,7 +47,7 @@ fn too_large() -> io::Error {
     io::Error::new(
         io::ErrorKind::FileTooLarge,
         format!(
-            "is larger than {} MiB, far more than any stage file or serverless.yml",
+            "is larger than {} MiB, far more than any stage file, serverless.yml or key file",
             MAX_TEXT_BYTES / (1024 * 1024)
         ),
     )

@@ -431,3 +431,97 @@ fn keys_lists_the_plugin_recipient() {
     assert!(line.is_some_and(|l| l.contains("slstest")), "{out}");
     assert!(out.contains(TEST_RECIPIENT_1), "{out}");
 }
+
+/// Reading a file never runs a plugin program that its recipients name, only the plugins of
+/// the user's own identities: `git merge` (the merge driver), `git log -p` (textconv), `get`,
+/// `check`, `keys` and `diff` on a branch's file wrapped for a plugin run no `age-plugin-*`
+/// (here one on PATH that would leave a mark) when the user's identity is an X25519 key.
+#[test]
+#[ignore = "needs sops, git and the test age plugin: scripts/test builds them and runs this"]
+fn reading_a_file_never_runs_a_plugin_its_recipients_name() {
+    let (_, recipient) = keygen();
+    let r = common::git_repo();
+    r.write(
+        ".sops.yaml",
+        &format!(
+            "creation_rules:\n  - path_regex: secrets/.*\\.yml$\n    age: {recipient},{TEST_RECIPIENT_1}\n"
+        ),
+    );
+    assert_ok(&r.run(&["init", "--git"]));
+    let set = |name: &str, value: &str| {
+        r.write("home/value.txt", value);
+        let value = std::fs::File::open(r.path().join("home/value.txt")).unwrap();
+        let mut c = r.cmd(".");
+        c.env("PATH", path_with_plugin()).stdin(value);
+        assert_ok(&c.args(["set", "--stage", "prod", name]).output().unwrap());
+    };
+    set("A1", "value-one");
+    common::commit_all(&r, "first");
+    common::git_ok(&r, &["checkout", "-q", "-b", "other"]);
+    set("B1", "value-two");
+    common::commit_all(&r, "theirs");
+    common::git_ok(&r, &["checkout", "-q", "main"]);
+    set("C1", "value-three");
+    common::commit_all(&r, "ours");
+
+    // From here on, the only age-plugin-slstest on PATH leaves a mark when run.
+    let fake = r.path().join("home/bin");
+    std::fs::create_dir_all(&fake).unwrap();
+    let mark = r.path().join("home/plugin-was-run");
+    let script = fake.join(PLUGIN);
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\ntouch '{}'\nexit 1\n", mark.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let mut dirs = vec![fake];
+    dirs.extend(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    ));
+    let path = std::env::join_paths(dirs).unwrap();
+
+    let merged = common::git_cmd(&r)
+        .env("PATH", &path)
+        .args(["merge", "--no-edit", "other"])
+        .output()
+        .unwrap();
+    assert_ok(&merged);
+    let log = common::git_cmd(&r)
+        .env("PATH", &path)
+        .args(["log", "-p"])
+        .output()
+        .unwrap();
+    assert_ok(&log);
+    for args in [
+        &["get", "--stage", "prod", "B1"][..],
+        &["check"],
+        &["keys"],
+        &["diff", "--stage", "prod"],
+    ] {
+        let o = r.cmd(".").env("PATH", &path).args(args).output().unwrap();
+        assert!(
+            !mark.exists(),
+            "`sls-secrets {}` ran the plugin: {}",
+            args.join(" "),
+            stderr(&o)
+        );
+    }
+    assert!(!mark.exists(), "a plugin named by the file was run");
+    let o = r
+        .cmd(".")
+        .env("PATH", &path)
+        .args(["get", "--stage", "prod", "B1"])
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&o), "value-two");
+    // The mark works: writing for the rule's plugin recipient does run the program on PATH.
+    let o = r
+        .cmd(".")
+        .env("PATH", &path)
+        .args(["rotate", "--stage", "prod"])
+        .output()
+        .unwrap();
+    assert_error(&o);
+    assert!(mark.exists(), "rotate did not run {PLUGIN}: {}", stderr(&o));
+}

@@ -438,3 +438,140 @@ fn init_takes_an_ssh_key_and_sops_reads_the_rule() {
     assert!(stderr(&o).contains("holds a comma"), "{}", stderr(&o));
     assert!(!r2.path().join(".sops.yaml").exists());
 }
+
+/// Ctrl-C at the passphrase prompt interrupts sls-secrets and leaves the terminal as it was:
+/// echo on (rpassword raised SIGINT with echo still off, so the shell typed blind after it).
+#[test]
+#[ignore = "needs ssh-keygen and script (scripts/test runs it)"]
+fn ctrl_c_at_the_passphrase_prompt_leaves_the_terminal_echoing() {
+    let r = Repo::new();
+    let (locked, locked_pub) = keygen(&r, "erin", "ed25519", None, "correct horse");
+    let only = repo_with_age(&yaml_list(&[&locked_pub]));
+    we_write_dev(&only, "v1");
+    let c = ours(&only, &[("SOPS_AGE_SSH_PRIVATE_KEY_FILE", &locked)]);
+    // The same run inside a shell that then shows the terminal's settings.
+    let mut line = format!("'{}'", c.get_program().to_string_lossy());
+    for arg in ["get", "--stage", "dev", "NAME"] {
+        line.push_str(&format!(" {arg}"));
+    }
+    let mut shell = Command::new("sh");
+    shell.args(["-c", &format!("{line}; echo \"exit=$?\"; stty -a")]);
+    copy_env(&c, &mut shell);
+    let (shown, _) = on_terminal(&shell, "\x03");
+    assert!(shown.contains("Passphrase for SSH key"), "{shown}");
+    assert!(
+        shown.contains("exit=130"),
+        "interrupted as by Ctrl-C: {shown}"
+    );
+    let settings: Vec<&str> = shown.split_whitespace().collect();
+    assert!(
+        settings.contains(&"echo") && !settings.contains(&"-echo"),
+        "{shown}"
+    );
+    assert!(settings.contains(&"icanon"), "{shown}");
+}
+
+/// A repo whose rule lists a new ed25519 key of `name` (no passphrase), with `NAME: v1` in
+/// stage `dev`: the repo holding the key (keep it), the repo, the key file and public key.
+fn repo_for_new_key(name: &str) -> (Repo, Repo, PathBuf, String) {
+    let keys = Repo::new();
+    let (private, public) = keygen(&keys, name, "ed25519", None, "");
+    let r = repo_with_age(&yaml_list(&[&public]));
+    we_write_dev(&r, "v1");
+    (keys, r, private, public)
+}
+
+/// An SSH private key given where its public key belongs (`--ssh "$(cat ~/.ssh/id_ed25519)"`)
+/// is refused with exit 2 and never echoed, neither by our check nor by the argument parser.
+#[test]
+#[ignore = "needs ssh-keygen (scripts/test runs it)"]
+fn an_ssh_private_key_given_as_a_recipient_is_never_echoed() {
+    let (_keys, r, private, _) = repo_for_new_key("frank");
+    let key = std::fs::read_to_string(&private).unwrap();
+    let body = key.lines().nth(2).unwrap().to_owned();
+    let runs: [&[&str]; 4] = [
+        &["keys", "add", "--ssh", &key, "--all"],
+        &["keys", "add", "--age", &key, "--all"],
+        &["keys", "remove", &key, "--all"],
+        &["keys", "add", &format!("--ssh={key}"), "--all"],
+    ];
+    for args in runs {
+        let o = output(ours(&r, &[]).args(args));
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        let e = stderr(&o);
+        assert!(!e.contains(&body) && !stdout(&o).contains(&body), "{e}");
+        assert!(e.contains("an SSH private key"), "{e}");
+    }
+}
+
+/// A key command's stderr is never shown (sops does not show it either): a command that
+/// prints the private key there, working or failing, leaks nothing into our output.
+#[test]
+#[ignore = "needs ssh-keygen (scripts/test runs it)"]
+fn a_key_commands_stderr_is_never_shown() {
+    let (_keys, r, private, _) = repo_for_new_key("gina");
+    let key = private.display().to_string();
+    let body = std::fs::read_to_string(&private)
+        .unwrap()
+        .lines()
+        .nth(2)
+        .unwrap()
+        .to_owned();
+    for (var, script, works) in [
+        (
+            "SOPS_AGE_SSH_PRIVATE_KEY_CMD",
+            format!("cat '{key}' >&2; cat '{key}'"),
+            true,
+        ),
+        (
+            "SOPS_AGE_SSH_PRIVATE_KEY_CMD",
+            format!("cat '{key}' >&2; exit 3"),
+            false,
+        ),
+        (
+            "SOPS_AGE_KEY_CMD",
+            format!("echo GARBAGE-ON-STDERR >&2; cat '{key}' >&2; exit 3"),
+            false,
+        ),
+    ] {
+        // In a file, so that the command the error names does not hold what it prints.
+        r.write("keycmd.sh", &script);
+        let cmd = format!("sh '{}'", r.path().join("keycmd.sh").display());
+        let o = get(&r, &[(var, Path::new(&cmd))]);
+        let (out, e) = (stdout(&o), stderr(&o));
+        assert!(!e.contains(&body) && !out.contains(&body), "{var}: {e}");
+        assert!(!e.contains("GARBAGE-ON-STDERR"), "{e}");
+        if works {
+            assert_ok(&o);
+            assert_eq!(out.trim_end(), "v1");
+        } else {
+            assert_error(&o);
+            assert!(
+                e.contains("exited with") && e.contains("stderr is not shown"),
+                "{e}"
+            );
+        }
+    }
+}
+
+/// A recipient's SSH comment with a line break (the stage file is anyone's to push) shows as
+/// one escaped line in `keys`, never as a key line of its own.
+#[test]
+#[ignore = "needs ssh-keygen (scripts/test runs it)"]
+fn a_line_break_in_an_ssh_comment_cannot_forge_a_line_in_keys() {
+    let (_keys, r, _, public) = repo_for_new_key("hana");
+    let key: Vec<&str> = public.split(' ').take(2).collect();
+    let forged = format!("\"{} x\\n  age  age1forged\"", key.join(" "));
+    let file = r.read("secrets/dev.yml").replace(&public, &forged);
+    assert!(file.contains("age1forged"), "{file}");
+    r.write("secrets/dev.yml", &file);
+    let o = output(ours(&r, &[]).args(["keys", "--stage", "dev"]));
+    assert_ok(&o);
+    let out = stdout(&o);
+    assert!(
+        !out.lines()
+            .any(|l| l.trim_start().starts_with("age  age1forged")),
+        "{out}"
+    );
+    assert!(out.contains("x\\u{a}  age  age1forged"), "{out}");
+}

@@ -88,8 +88,11 @@ fn not_a_stage_file(e: &StoreError) -> bool {
 /// One line per key that can open the file: SSH and plugin recipients short, and the
 /// comment `.sops.yaml` has beside the recipient (who it is), if any.
 fn recipients(out: &mut String, meta: &Metadata, rule: Option<&CreationRule>) {
+    // One line each: a recipient's text (an SSH comment) may hold a line break, which would
+    // show as a key of its own.
     for key in meta.keys() {
         let described = people::describe_key(key);
+        let described = escape_control(&described);
         let comment = rule.and_then(|rule| people::rule_comment(rule, key.id()));
         match comment {
             Some(c) => out.push_str(&format!("  {}  {described}  # {c}\n", key.kind())),
@@ -97,6 +100,7 @@ fn recipients(out: &mut String, meta: &Metadata, rule: Option<&CreationRule>) {
         }
     }
     for f in &meta.foreign_keys {
+        let f = escape_control(f);
         out.push_str(&format!("  {f}  (not usable by sls-secrets)\n"));
     }
 }
@@ -114,9 +118,9 @@ fn rule_drift(out: &mut String, stage: &str, meta: &Metadata, rule: &CreationRul
         // By key: an SSH key written with another comment is the same key.
         let within = |list: &[String], id: &str| list.iter().any(|k| keys::same_id(kind, k, id));
         let missing = want.iter().filter(|id| !within(&have, id));
-        diff.extend(missing.map(|id| format!("+ {kind} {id}")));
+        diff.extend(missing.map(|id| format!("+ {kind} {}", escape_control(id))));
         let extra = have.iter().filter(|id| !within(&want, id));
-        diff.extend(extra.map(|id| format!("- {kind} {id}")));
+        diff.extend(extra.map(|id| format!("- {kind} {}", escape_control(id))));
     }
     if diff.is_empty() {
         out.push_str("  .sops.yaml: up to date\n");
@@ -135,6 +139,7 @@ fn rule_drift(out: &mut String, stage: &str, meta: &Metadata, rule: &CreationRul
         .iter()
         .find(|arn| !have_kms.contains(arn))
     {
+        let arn = escape_control(arn);
         out.push_str(&format!(
             "  or keep the data key and add a KMS key: `sls-secrets keys --stage {stage} --add-kms {arn}`\n"
         ));

@@ -59,9 +59,11 @@ fn read_value(key: &str, from_file: Option<&Path>) -> Result<Text, Failure> {
             std::fs::read(p).map_err(|e| Failure::new(format!("{}: {e}", p.display())))?,
         ),
         None if std::io::stdin().is_terminal() => {
-            let v = rpassword::prompt_password(format!("Value for {key} (input hidden): "))
-                .map_err(|e| Failure::new(format!("reading the value: {e}")))?;
-            Zeroizing::new(v.into_bytes())
+            let prompt = format!("Value for {key} (input hidden): ");
+            let mut v = sls_secrets::keys::terminal::read_hidden(&prompt)
+                .map_err(|e| Failure::new(format!("reading the value: {e}")))?
+                .ok_or_else(|| Failure::new("reading the value: nothing typed (Ctrl-D)"))?;
+            Zeroizing::new(std::mem::take(&mut *v).into_bytes())
         }
         None => {
             let mut buf = Zeroizing::new(Vec::new());

@@ -314,6 +314,41 @@ mod opening {
         }
     }
 
+    /// A key file that is a FIFO or a device is refused, not read: the load returns (no
+    /// wait for a writer, no endless read of `/dev/zero`) and says what the file is.
+    #[cfg(unix)]
+    #[test]
+    fn key_files_that_are_fifos_devices_or_folders_are_refused_not_read() {
+        let home = home_with(&[]);
+        let fifo = home.path().join(".ssh/id_ed25519");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.unwrap().success(), "mkfifo");
+        std::os::unix::fs::symlink("/dev/zero", home.path().join(".ssh/id_rsa")).unwrap();
+        std::fs::create_dir(home.path().join("keys.txt")).unwrap();
+        let env = AgeEnv {
+            home: Some(home.path().to_owned()),
+            key_file: Some(home.path().join("keys.txt")),
+            ssh_key_file: Some(home.path().join(".ssh/id_rsa")),
+            ..AgeEnv::default()
+        };
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(AgeIdentities::load(&env).problems());
+        });
+        let problems = rx
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("loading the identities returns")
+            .join("\n");
+        for what in ["FIFO", "character device", "directory"] {
+            assert!(problems.contains(what), "{what}: {problems}");
+        }
+        assert_eq!(
+            problems.matches("character device").count(),
+            2,
+            "{problems}"
+        );
+    }
+
     #[test]
     fn a_plugin_identity_without_its_program_is_reported() {
         let plugin = age::plugin::Identity::default_for_plugin("slsnotinstalled").unwrap();

@@ -596,8 +596,11 @@ fn read_data_key(mut reader: impl Read) -> Option<DataKey> {
     DataKey::from_bytes(&key[..n])
 }
 
+/// A key file, read only if it is a regular file of a bounded size: `~/.ssh/id_ed25519` as a
+/// FIFO must not hang every command (the merge driver, `git diff`), nor a symlink to
+/// `/dev/zero` exhaust memory.
 fn read_key_file(path: &Path, name: &str) -> Result<Zeroizing<Vec<u8>>, AgeError> {
-    std::fs::read(path)
+    crate::files::read_bytes(path)
         .map(Zeroizing::new)
         .map_err(|e| AgeError::Source {
             source_name: name.to_owned(),
@@ -615,15 +618,20 @@ fn run_key_cmd(cmd: &str, name: &str) -> Result<Zeroizing<Vec<u8>>, AgeError> {
     let (prog, args) = argv
         .split_first()
         .ok_or_else(|| err("empty command".into()))?;
+    // Its stderr is not shown, as sops does not show it: a key command that goes wrong may
+    // print the key there, and our stderr ends up in CI logs and `git diff` output.
     let out = std::process::Command::new(prog)
         .args(args)
         .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::inherit())
+        .stderr(std::process::Stdio::null())
         .output()
         .map_err(|e| err(e.to_string()))?;
     let stdout = Zeroizing::new(out.stdout);
     if !out.status.success() {
-        return Err(err(format!("exited with {}", out.status)));
+        return Err(err(format!(
+            "exited with {} (its stderr is not shown: it could hold key material; run the command yourself to see it)",
+            out.status
+        )));
     }
     Ok(stdout)
 }

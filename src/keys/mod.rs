@@ -17,6 +17,7 @@ pub mod terminal;
 
 use crate::sops::metadata::KeyEntry;
 use crate::sops::{DataKey, Metadata};
+use crate::text::escape_control;
 
 pub use self::error::{AgeError, KeyError, KmsError};
 pub use self::identities::{AgeEnv, AgeIdentities, Tried};
@@ -67,8 +68,9 @@ impl NoKey {
         }
         if !self.file_recipients.is_empty() {
             out.push_str("the file is encrypted for these age recipients:\n");
+            // Escaped: a pushed file's recipient (an SSH comment) may hold a line break.
             for recipient in &self.file_recipients {
-                out.push_str(&format!("  - {recipient}\n"));
+                out.push_str(&format!("  - {}\n", escape_control(recipient)));
             }
         }
         let mut nouns: Vec<&str> = Vec::new();
@@ -89,7 +91,7 @@ impl NoKey {
         if !self.foreign.is_empty() {
             out.push_str(&format!(
                 "it also has {} keys, which sls-secrets can't use\n",
-                self.foreign.join(", ")
+                escape_control(&self.foreign.join(", "))
             ));
         }
         if self.needs_terminal() {
@@ -149,9 +151,10 @@ fn attempt_lines(attempts: &[&Attempt]) -> String {
         // Most messages name the key already.
         let message = attempt.error.to_string();
         if message.contains(&attempt.id) {
-            out.push_str(&format!("  - {message}\n"));
+            out.push_str(&format!("  - {}\n", escape_control(&message)));
         } else {
-            out.push_str(&format!("  - {}: {message}\n", attempt.id));
+            let (id, message) = (escape_control(&attempt.id), escape_control(&message));
+            out.push_str(&format!("  - {id}: {message}\n"));
         }
     }
     let mut hints: Vec<String> = Vec::new();
@@ -306,6 +309,9 @@ mod tests {
         let nobody = AgeIdentities::from_identities(Vec::new(), "nowhere");
         let error = unwrap_data_key(&meta, &nobody).err().expect("no key");
         assert!(error.has_kms());
+        let forged = Metadata::with_keys(vec![age("ssh-ed25519 AAAA x\nFORGED")]);
+        let shown = unwrap_data_key(&forged, &nobody).err().unwrap().details();
+        assert!(!shown.contains("\nFORGED"), "{shown}");
         assert_eq!(
             error.details(),
             format!(

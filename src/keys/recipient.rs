@@ -46,6 +46,12 @@ impl AgeRecipient {
         if text.starts_with("ssh-") {
             return parse_ssh(text).map_err(|why| bad(&why));
         }
+        // sops tells the kinds apart by these exact prefixes: `AGE1…` is no recipient to it.
+        if !text.starts_with("age1") && text.to_ascii_lowercase().starts_with("age1") {
+            return Err(bad(
+                "age recipients are written in lowercase (sops refuses any other case)",
+            ));
+        }
         if let Ok(r) = age::x25519::Recipient::from_str(text) {
             return Ok(AgeRecipient {
                 text: text.to_owned(),
@@ -140,18 +146,28 @@ impl AgeRecipient {
     }
 }
 
-/// Whether text looks like an age private key (or plugin identity) rather than a recipient.
+/// Whether text looks like a private key rather than a recipient: an age private key or
+/// plugin identity, or an SSH private key (`id_ed25519` pasted instead of `id_ed25519.pub`).
 pub fn looks_private(s: &str) -> bool {
     let t = s.trim_start().to_ascii_uppercase();
-    t.starts_with("AGE-SECRET-KEY-") || t.starts_with("AGE-PLUGIN-")
+    t.starts_with("AGE-SECRET-KEY-") || t.starts_with("AGE-PLUGIN-") || looks_ssh_private(&t)
+}
+
+/// `-----BEGIN OPENSSH PRIVATE KEY-----` and the PEM forms, or a PuTTY key file (uppercased).
+fn looks_ssh_private(upper: &str) -> bool {
+    let pem = upper.starts_with("-----BEGIN") && upper.contains("PRIVATE KEY");
+    pem || upper.starts_with("PUTTY-USER-KEY-FILE")
 }
 
 /// Never echo a private key, even one given where a recipient belongs.
 pub(crate) fn redact_private(s: &str) -> String {
-    if looks_private(s) {
-        "AGE-SECRET-KEY-… (a private key: treat it as leaked)".to_owned()
-    } else {
+    if !looks_private(s) {
         s.to_owned()
+    } else if looks_ssh_private(&s.trim_start().to_ascii_uppercase()) {
+        "-----BEGIN … PRIVATE KEY----- (an SSH private key: give the .pub file's line instead; treat this one as leaked)"
+            .to_owned()
+    } else {
+        "AGE-SECRET-KEY-… (a private key: treat it as leaked)".to_owned()
     }
 }
 
@@ -159,13 +175,11 @@ pub(crate) fn redact_private(s: &str) -> String {
 /// (RSA at least 2048 bits); the comment is kept for lists.
 fn parse_ssh(text: &str) -> Result<AgeRecipient, String> {
     use age::ssh::ParseRecipientKeyError as E;
-    let mut parts = text.splitn(3, char::is_whitespace);
-    let key_type = parts.next().unwrap_or_default();
-    let blob = parts.next().unwrap_or_default();
-    let comment = parts
-        .next()
-        .map(str::trim)
-        .filter(|comment| !comment.is_empty());
+    // Fields apart by any run of spaces or tabs, as Go's ssh.ParseAuthorizedKey (sops) reads them.
+    let (key_type, rest) = text.split_once(char::is_whitespace).unwrap_or((text, ""));
+    let rest = rest.trim_start();
+    let (blob, comment) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+    let comment = Some(comment.trim()).filter(|comment| !comment.is_empty());
     let key = format!("{key_type} {blob}");
     match age::ssh::Recipient::from_str(&key) {
         Ok(_) => Ok(AgeRecipient {
@@ -201,6 +215,10 @@ mod tests {
         assert_eq!(r.comment(), Some("alice@laptop"));
         assert!(r.same_key(ED));
         assert!(r.same_key(&format!("{ED} other comment")));
+        // Any run of spaces or tabs between the fields, as sops reads them.
+        let spaced = ED.replace(' ', " \t ") + "\talice@laptop";
+        let r2 = AgeRecipient::parse(&spaced).unwrap();
+        assert_eq!((r2.key(), r2.comment()), (ED, Some("alice@laptop")));
         // ssh-keygen -lf of this key prints this fingerprint.
         assert_eq!(
             r.fingerprint().unwrap(),
@@ -212,6 +230,21 @@ mod tests {
         );
     }
 
+    /// An SSH private key pasted where its public key belongs is never echoed.
+    #[test]
+    fn an_ssh_private_key_given_as_recipient_never_prints() {
+        let private = crate::keys::ssh::test_keys::PLAIN;
+        let body = private.lines().nth(2).unwrap();
+        for text in [private.to_owned(), format!("  {private}")] {
+            let e = AgeRecipient::parse(&text).unwrap_err();
+            let (shown, debug) = (e.to_string(), format!("{e:?}"));
+            assert!(!shown.contains(body) && !debug.contains(body), "{shown}");
+            assert!(shown.contains("an SSH private key"), "{shown}");
+        }
+        assert!(looks_private("-----BEGIN RSA PRIVATE KEY-----\nMIIE"));
+        assert!(!looks_private(ED));
+    }
+
     #[test]
     fn x25519_and_bad_recipients() {
         let recipient = age::x25519::Identity::generate().to_public().to_string();
@@ -219,5 +252,7 @@ mod tests {
         assert_eq!(r.kind(), &RecipientKind::X25519);
         assert!(AgeRecipient::parse("ssh-ed25519 AAAAnotakey").is_err());
         assert!(AgeRecipient::parse("age1nope").is_err());
+        let e = AgeRecipient::parse(&recipient.to_uppercase()).unwrap_err();
+        assert!(e.to_string().contains("lowercase"), "{e}");
     }
 }

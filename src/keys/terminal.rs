@@ -2,9 +2,10 @@
 //! an age plugin asks for. Only ever on the terminal (`/dev/tty`), never from the environment
 //! or stdin, so a passphrase can't end up in a script, a CI variable or a pipe.
 
-use std::io::{BufRead, Write};
+use std::io::{BufRead, Read, Write};
 
 use age::secrecy::SecretString;
+use zeroize::Zeroizing;
 
 /// Whether there is a terminal to ask on (the process has a controlling terminal).
 pub fn has_terminal() -> bool {
@@ -99,9 +100,153 @@ impl age::Callbacks for Terminal {
         if !self.ask {
             return None;
         }
-        // rpassword reads from /dev/tty with echo off; a failure (no terminal, Ctrl-D) is
-        // "no passphrase".
-        let pass = rpassword::prompt_password(format!("{description} ")).ok()?;
-        Some(SecretString::from(pass))
+        // A failure (no terminal, Ctrl-D) is "no passphrase".
+        let pass = read_hidden(&format!("{description} ")).ok()??;
+        Some(SecretString::from(pass.to_string()))
+    }
+}
+
+/// Reads a line typed on the terminal (`/dev/tty`) with echo off: `Ok(None)` for Ctrl-D on an
+/// empty line. On Ctrl-C the terminal is restored first and then the process is interrupted
+/// as Ctrl-C would (rpassword raises SIGINT while echo is still off, leaving the shell blind).
+#[cfg(unix)]
+pub fn read_hidden(prompt: &str) -> std::io::Result<Option<Zeroizing<String>>> {
+    use rustix::termios::{LocalModes, OptionalActions, SpecialCodeIndex, tcgetattr, tcsetattr};
+    let tty = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(tty_path())?;
+    let saved = tcgetattr(&tty)?;
+    let mut quiet = saved.clone();
+    // No echo, byte by byte, and Ctrl-C as a byte, so that it is seen here.
+    quiet.local_modes -= LocalModes::ECHO | LocalModes::ICANON | LocalModes::ISIG;
+    quiet.special_codes[SpecialCodeIndex::VMIN] = 1;
+    quiet.special_codes[SpecialCodeIndex::VTIME] = 0;
+    let typed = {
+        // Restored however the read ends, a panic included.
+        let _restore = Restore {
+            tty: &tty,
+            saved: &saved,
+        };
+        tcsetattr(&tty, OptionalActions::Now, &quiet)?;
+        // The prompt only once keys are read here: a Ctrl-C typed on seeing it must reach
+        // this reader, not interrupt the whole foreground group.
+        (&tty).write_all(prompt.as_bytes())?;
+        typed_line(&tty)
+    };
+    let _ = (&tty).write_all(b"\n");
+    match typed {
+        Typed::Line(bytes) => String::from_utf8(bytes.to_vec())
+            .map(|text| Some(Zeroizing::new(text)))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8")),
+        Typed::End => Ok(None),
+        Typed::Interrupt => {
+            // Die of SIGINT as Ctrl-C would, even where SIGINT was inherited ignored (a job
+            // started with `&` by a script): the default action, then the signal.
+            let _ = signal_hook::low_level::emulate_default_handler(signal_hook::consts::SIGINT);
+            Err(std::io::ErrorKind::Interrupted.into())
+        }
+    }
+}
+
+#[cfg(not(unix))]
+pub fn read_hidden(prompt: &str) -> std::io::Result<Option<Zeroizing<String>>> {
+    rpassword::prompt_password(prompt).map(|text| Some(Zeroizing::new(text)))
+}
+
+#[cfg(unix)]
+struct Restore<'a> {
+    tty: &'a std::fs::File,
+    saved: &'a rustix::termios::Termios,
+}
+
+#[cfg(unix)]
+impl Drop for Restore<'_> {
+    fn drop(&mut self) {
+        let now = rustix::termios::OptionalActions::Now;
+        let _ = rustix::termios::tcsetattr(self.tty, now, self.saved);
+    }
+}
+
+/// How typing a hidden line ended.
+#[cfg_attr(not(unix), allow(dead_code))]
+enum Typed {
+    Line(Zeroizing<Vec<u8>>),
+    /// Ctrl-D on an empty line, end of input, or a read error.
+    End,
+    /// Ctrl-C.
+    Interrupt,
+}
+
+/// The line typed, with backspace, Ctrl-U and arrow keys (ignored) handled as a terminal's
+/// line editing would. The bytes are wiped when dropped, also when the buffer grows.
+#[cfg_attr(not(unix), allow(dead_code))]
+fn typed_line(mut input: impl Read) -> Typed {
+    let mut line = Zeroizing::new(Vec::with_capacity(128));
+    let mut byte = Zeroizing::new([0u8; 1]);
+    // 1 after ESC, 2 inside an escape sequence (`ESC [ … final`).
+    let mut escape = 0;
+    loop {
+        match input.read(&mut byte[..]) {
+            Ok(0) if line.is_empty() => return Typed::End,
+            Ok(0) => return Typed::Line(line),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => return Typed::End,
+        }
+        let b = byte[0];
+        if escape == 1 {
+            escape = if matches!(b, b'[' | b'O') { 2 } else { 0 };
+            continue;
+        }
+        if escape == 2 {
+            escape = if (0x40..=0x7e).contains(&b) { 0 } else { 2 };
+            continue;
+        }
+        match b {
+            b'\r' | b'\n' => return Typed::Line(line),
+            0x03 => return Typed::Interrupt,
+            0x04 if line.is_empty() => return Typed::End,
+            0x1b => escape = 1,
+            0x7f | 0x08 => {
+                // The whole last character, however many bytes its UTF-8 has.
+                while line.pop().is_some_and(|b| b & 0xc0 == 0x80) {}
+            }
+            0x15 => line.clear(),
+            b if b < 0x20 => {}
+            b => {
+                if line.len() == line.capacity() {
+                    let mut bigger = Zeroizing::new(Vec::with_capacity(line.capacity() * 2));
+                    bigger.extend_from_slice(&line);
+                    line = bigger;
+                }
+                line.push(b);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn typed(input: &[u8]) -> Option<String> {
+        match typed_line(input) {
+            Typed::Line(bytes) => Some(String::from_utf8(bytes.to_vec()).unwrap()),
+            Typed::End => None,
+            Typed::Interrupt => Some("^C".into()),
+        }
+    }
+
+    #[test]
+    fn line_editing_of_a_hidden_line() {
+        assert_eq!(typed(b"ab\x7fc\n").as_deref(), Some("ac"));
+        assert_eq!(typed("pé\x7f\x7fx\r".as_bytes()).as_deref(), Some("x"));
+        assert_eq!(typed(b"junk\x15pw\x1b[Ax\n").as_deref(), Some("pwx"));
+        assert_eq!(typed(b"secret\x03more\n").as_deref(), Some("^C"));
+        assert_eq!(typed(b"\x04").as_deref(), None);
+        assert_eq!(typed(b"").as_deref(), None);
+        let long = "x".repeat(1000);
+        assert_eq!(typed(format!("{long}\n").as_bytes()), Some(long));
     }
 }
