@@ -1344,3 +1344,52 @@ fn sealed_delivery_osls_4() {
         "4",
     );
 }
+
+/// What sealed delivery can't do is refused before anything is packaged, with the reason:
+/// a value the declared schema does not allow (`configValidationMode: error`), no key, a
+/// layer binary that is not a Linux executable for the functions (a macOS build would fail only
+/// at cold start).
+#[test]
+#[ignore = "needs the npm tarballs, a local registry, the frameworks and moto: scripts/test sets them up and runs this"]
+fn sealed_delivery_refusals_in_serverless_v3() {
+    let sls = serverless_v3_and_registry();
+    let m = common::moto();
+    let r = repo_with_plugin_secrets();
+    registry().project(&r, &[]);
+    r.write("handler.js", "exports.handler = async () => ({});\n");
+    r.write("not-elf.sh", "#!/bin/sh\n");
+    let cases = [
+        ("delivery: seal", None, "slsSecrets"),
+        ("delivery: sealed", None, "kmsKeyArn is not set"),
+        (
+            "delivery: sealed",
+            Some(r.path().join("not-elf.sh")),
+            "is not a Linux x86_64 executable",
+        ),
+    ];
+    for (setting, binary, needle) in cases {
+        r.write(
+            "serverless.yml",
+            &format!(
+                "service: app\nframeworkVersion: '3'\nconfigValidationMode: error\nplugins:\n  - sls-secrets\n\
+                 custom:\n  slsSecrets:\n    {setting}\n{}provider:\n  name: aws\n  runtime: nodejs20.x\n\
+                 functions:\n  api:\n    handler: handler.handler\n",
+                binary.as_ref().map_or(String::new(), |_| format!("    kmsKeyArn: {}\n", m.arn)),
+            ),
+        );
+        let mut c = framework_cmd(&sls, &r);
+        if let Some(b) = &binary {
+            c.env("SLS_SECRETS_LAYER_BINARY", b);
+        }
+        let o = c.args(["package", "--stage", "prod"]).output().unwrap();
+        let log = both(&o);
+        assert!(!o.status.success(), "{setting}: {log}");
+        assert!(log.contains(needle), "{setting}: {log}");
+        assert!(
+            !r.path()
+                .join(".serverless/cloudformation-template-update-stack.json")
+                .exists(),
+            "{setting}"
+        );
+    }
+}

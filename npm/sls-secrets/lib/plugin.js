@@ -101,7 +101,7 @@ class SlsSecretsPlugin {
       'before:offline:start': local,
       // Sealed delivery compiles its own layer (lib/sealed.js: `package` stays offline).
       'before:package:compileLayers': () => {
-        this.sealedLayer = sealed.hideLayer(this.serverless.service);
+        if (this.sealing) this.sealedLayer = sealed.hideLayer(this.serverless.service);
       },
       'after:package:compileLayers': () => {
         if (this.sealedLayer) sealed.compileLayer(this.serverless, this.sealedLayer);
@@ -248,6 +248,7 @@ class SlsSecretsPlugin {
       return;
     }
     sealed.writeLayer(dir, binary);
+    this.sealing = true;
     sealed.apply({ serverless: this.serverless, service, stage, arn, sealed: data.functions, warn: this.warn, fail });
     const names = new Set(functions.flatMap((f) => data.functions[f].names));
     this.info(

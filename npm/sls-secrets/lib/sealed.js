@@ -135,6 +135,9 @@ function apply({ serverless, service, stage, arn, sealed, warn, fail }) {
     }
   }
   service.layers = isMap(service.layers) ? service.layers : {};
+  if (service.layers[LAYER_KEY]) {
+    throw fail(`sls-secrets: serverless.yml defines a layer \`${LAYER_KEY}\`; sealed delivery needs that name for its own`);
+  }
   service.layers[LAYER_KEY] = {
     path: LAYER,
     name: `${service.service}-${stage}-sls-secrets`,
