@@ -1348,10 +1348,11 @@ fn sealed_delivery_osls_4() {
 /// What sealed delivery can't do is refused before anything is packaged, with the reason:
 /// a value the declared schema does not allow (`configValidationMode: error`), no key, a
 /// layer binary that is not a Linux executable for the functions (a macOS build would fail only
-/// at cold start).
+/// at cold start). A local run packages nothing: `invoke local` gets the secrets in the
+/// environment, as with environment delivery.
 #[test]
 #[ignore = "needs the npm tarballs, a local registry, the frameworks and moto: scripts/test sets them up and runs this"]
-fn sealed_delivery_refusals_in_serverless_v3() {
+fn sealed_delivery_refusals_and_local_runs_in_serverless_v3() {
     let sls = serverless_v3_and_registry();
     let m = common::moto();
     let r = repo_with_plugin_secrets();
@@ -1392,4 +1393,24 @@ fn sealed_delivery_refusals_in_serverless_v3() {
             "{setting}"
         );
     }
+    r.write(
+        "handler.js",
+        "exports.handler = async () => ({ db: process.env.DB_PASSWORD });\n",
+    );
+    let yml = r.read("serverless.yml");
+    r.write(
+        "serverless.yml",
+        &yml.replace("configValidationMode: error\n", ""),
+    );
+    let o = framework_cmd(&sls, &r)
+        .args(["invoke", "local", "-f", "api", "--stage", "prod"])
+        .output()
+        .unwrap();
+    assert_ok(&o);
+    let want = serde_json::to_string(PLUGIN_SECRETS[0].1).unwrap();
+    assert!(
+        stdout(&o).contains(&format!("\"db\": {want}")),
+        "{}",
+        both(&o)
+    );
 }
