@@ -81,6 +81,11 @@ pub enum Command {
     GitTextconv(GitTextconvArgs),
     /// Print the stage's secrets as JSON or shell assignments, for the Serverless plugin and scripts (to a pipe only)
     Export(ExportArgs),
+    /// Lambda exec wrapper (sealed delivery): open the function's sealed secrets, then exec the runtime with them
+    Wrap(WrapArgs),
+    /// Seal each function's secrets for one KMS key, for the Serverless plugin (docs/sealed.md)
+    #[command(hide = true)]
+    Seal(SealArgs),
 }
 
 impl Command {
@@ -91,7 +96,8 @@ impl Command {
             | Command::Decrypt(_)
             | Command::GitDiff(_)
             | Command::GitMerge(_)
-            | Command::GitTextconv(_) => {
+            | Command::GitTextconv(_)
+            | Command::Wrap(_) => {
                 return None;
             }
             Command::Set(a) => &a.store,
@@ -107,6 +113,7 @@ impl Command {
             Command::Diff(a) => &a.store,
             Command::Check(a) => &a.store,
             Command::Export(a) => &a.store,
+            Command::Seal(a) => &a.store,
         };
         store
             .secrets_dir
@@ -415,6 +422,27 @@ pub struct ExportArgs {
     pub place: bool,
     #[command(flatten)]
     pub store: StoreArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct SealArgs {
+    #[command(flatten)]
+    pub stage: StageArg,
+    /// The KMS key ARN the payloads are sealed for (custom.slsSecrets.kmsKeyArn)
+    #[arg(long, value_name = "ARN")]
+    pub kms_key: String,
+    /// Folder the payloads are written to, one `<function>.yml` each (created)
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct WrapArgs {
+    /// The runtime and its arguments, after `--` (what Lambda passes AWS_LAMBDA_EXEC_WRAPPER)
+    #[arg(last = true, required = true, value_name = "RUNTIME")]
+    pub command: Vec<std::ffi::OsString>,
 }
 
 #[derive(Args, Debug)]

@@ -414,10 +414,11 @@ fn read_scope(settings: &[MapItem]) -> Result<Scope, String> {
                         .push((function.to_owned(), names(listed, &what)?));
                 }
             }
-            "enabled" => {}
+            // The plugin's: how the secrets are delivered (docs/sealed.md); placement is the same.
+            "enabled" | "delivery" | "kmsKeyArn" => {}
             other => {
                 return Err(format!(
-                    "custom.slsSecrets has an unknown key `{other}` (include, exclude, functions, enabled)"
+                    "custom.slsSecrets has an unknown key `{other}` (include, exclude, functions, enabled, delivery, kmsKeyArn)"
                 ));
             }
         }

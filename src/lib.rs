@@ -28,6 +28,8 @@
 //! - [`glob`]: name globs for stage rules and scoping.
 //! - [`json`]: the JSON strings the command line prints.
 //! - [`lambda`]: Lambda's rules for where secrets go (scope, placement, 4 KB), for render and the plugin.
+//! - [`sealed`]: sealed delivery: each function's secrets sealed for one KMS key in its package,
+//!   opened at cold start by the Lambda exec wrapper.
 //! - [`envname`]: which names Lambda accepts as environment variables.
 //! - [`envpolicy`]: which variables a stage file may not set for `exec` (one table, sourced).
 //! - [`yaml`]: typed YAML tree for SOPS files (parse and emit, go-yaml v3 compatible).
@@ -55,6 +57,7 @@ pub mod offboard;
 pub mod people;
 pub mod render;
 pub mod rule_edit;
+pub mod sealed;
 pub mod secrets_diff;
 pub mod secrets_merge;
 pub mod seed;

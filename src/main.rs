@@ -39,6 +39,8 @@ fn dispatch(command: &Command, ctx: &Context) -> Result<u8, Failure> {
         Command::GitMerge(args) => git_merge::run(args, ctx),
         Command::GitTextconv(args) => git_textconv::run(args, ctx),
         Command::Export(args) => export::run(args, ctx).map_err(in_stage(&args.stage.stage)),
+        Command::Seal(args) => seal::run(args, ctx).map_err(in_stage(&args.stage.stage)),
+        Command::Wrap(args) => wrap::run(args, ctx),
     }
 }
 

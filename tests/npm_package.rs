@@ -453,6 +453,14 @@ fn framework_cmd(framework: &Path, r: &Repo) -> Command {
         .env("SLS_TELEMETRY_DISABLED", "1")
         .env("SLS_NOTIFICATIONS_MODE", "off")
         .env_remove("SLS_SECRETS_BINARY")
+        // Sealed delivery's layer binary: the host build, from the platform package.
+        .env(
+            "SLS_SECRETS_LAYER_BINARY",
+            r.path()
+                .join("node_modules")
+                .join(host_package())
+                .join("bin/sls-secrets"),
+        )
         .stdin(Stdio::null());
     c
 }
@@ -1121,5 +1129,288 @@ fn render_and_the_plugin_land_secrets_alike_in_osls_4() {
         ),
         "4",
         false,
+    );
+}
+
+// --- Sealed delivery: no value in the artifacts, the wrapper opens them (docs/sealed.md) -----
+
+/// A secret `custom.slsSecrets.functions` sends to `plain` only.
+const SCOPED: (&str, &str) = ("PLAIN_ONLY", "scoped-to-plain-0nly");
+
+/// `FRAMEWORK package --stage prod` of [`run_package`]'s service with sealed delivery for
+/// moto's key; then: no secret value in any file under `.serverless/` (the zips unpacked too),
+/// the template holds the layer, the two variables and `kms:Decrypt` on that key only, and the
+/// layer's wrapper, run with each function's environment from the template and the unpacked
+/// package, execs a fake runtime (`env -0`) that sees exactly the secrets that function gets.
+fn judge_sealed(framework: &Path, framework_version: &str) {
+    let m = common::moto();
+    let custom = format!(
+        "custom:\n  slsSecrets:\n    delivery: sealed\n    kmsKeyArn: {}\n    functions:\n      plain: [{}]\n",
+        m.arn, SCOPED.0
+    );
+    let (r, o) = run_package(framework, framework_version, "", |r| {
+        r.set("prod", SCOPED.0, SCOPED.1);
+        let yml = r.read("serverless.yml");
+        r.write(
+            "serverless.yml",
+            &yml.replace("provider:\n", &format!("{custom}provider:\n")),
+        );
+    });
+    let log = both(&o);
+    assert!(
+        o.status.success(),
+        "{} package:\n{log}",
+        framework.display()
+    );
+    assert!(log.contains("sls-secrets: sealed DB_PASSWORD"), "{log}");
+    let tpl: serde_json::Value =
+        serde_json::from_str(&r.read(".serverless/cloudformation-template-update-stack.json"))
+            .unwrap();
+    let resources = tpl["Resources"].as_object().unwrap();
+    let functions: Vec<(&String, &serde_json::Value)> = resources
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::Lambda::Function")
+        .collect();
+    assert_eq!(functions.len(), 2, "{log}");
+    // The package (one for the service) and the layer, unpacked as Lambda unpacks them.
+    let unpacked = tempfile::tempdir().unwrap();
+    let zip_of = |key: &serde_json::Value| {
+        let name = key.as_str().unwrap().rsplit('/').next().unwrap().to_owned();
+        unzip(
+            &r.path().join(".serverless").join(&name),
+            &unpacked.path().join(&name),
+        )
+    };
+    let opt = zip_of(&resources["SlsSecretsLambdaLayer"]["Properties"]["Content"]["S3Key"]);
+    let task = zip_of(&functions[0].1["Properties"]["Code"]["S3Key"]);
+    // No value, as written or JSON-escaped, anywhere.
+    let values: Vec<&str> = PLUGIN_SECRETS
+        .iter()
+        .map(|(_, v)| *v)
+        .chain([SCOPED.1])
+        .collect();
+    let files = [
+        files_under(&r.path().join(".serverless")),
+        files_under(unpacked.path()),
+    ];
+    for file in files.iter().flatten() {
+        let bytes = std::fs::read(file).unwrap();
+        for v in values.iter().filter(|v| v.len() > 4) {
+            let escaped = serde_json::to_string(v).unwrap();
+            for form in [*v, &escaped[1..escaped.len() - 1]] {
+                assert!(
+                    !contains(&bytes, form.as_bytes()),
+                    "{v:?} in {}",
+                    file.display()
+                );
+            }
+        }
+    }
+    for (id, res) in &functions {
+        let props = &res["Properties"];
+        assert_eq!(
+            props["Layers"],
+            serde_json::json!([{"Ref": "SlsSecretsLambdaLayer"}]),
+            "{id}"
+        );
+        assert_eq!(
+            props["Code"]["S3Key"],
+            functions[0].1["Properties"]["Code"]["S3Key"]
+        );
+        let env = props["Environment"]["Variables"].as_object().unwrap();
+        assert_eq!(
+            env["AWS_LAMBDA_EXEC_WRAPPER"], "/opt/sls-secrets-wrapper",
+            "{id}"
+        );
+        // The function's own values are still there; the wrapper's secrets win over them.
+        assert_eq!(
+            env.get("DB_PASSWORD").map(|v| v == "old"),
+            id.starts_with("Shadowing").then_some(true)
+        );
+        let seen = run_wrapper(&opt, &task, env);
+        for (k, v) in PLUGIN_SECRETS {
+            assert_eq!(seen.get(*k).map(String::as_str), Some(*v), "{id}: {k}");
+        }
+        let scoped = seen.get(SCOPED.0).map(String::as_str);
+        assert_eq!(scoped, id.starts_with("Plain").then_some(SCOPED.1), "{id}");
+        assert_eq!(seen["LOG_LEVEL"], "info", "{id}");
+    }
+    let statements = &resources["IamRoleLambdaExecution"]["Properties"]["Policies"][0]["PolicyDocument"]
+        ["Statement"];
+    let kms: Vec<&serde_json::Value> = statements
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s.to_string().contains("kms:"))
+        .collect();
+    assert_eq!(
+        kms,
+        [&serde_json::json!({"Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": m.arn})],
+        "{statements}"
+    );
+}
+
+/// `zip` unpacked into `to` by `unzip` (which keeps the executable bits Lambda keeps).
+fn unzip(zip: &Path, to: &Path) -> PathBuf {
+    let o = Command::new("unzip")
+        .arg("-q")
+        .arg(zip)
+        .arg("-d")
+        .arg(to)
+        .output()
+        .unwrap_or_else(|e| panic!("unzip is needed to unpack {}: {e}", zip.display()));
+    assert_ok(&o);
+    to.to_owned()
+}
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The layer's wrapper as Lambda runs it (only the function's variables, Lambda's and the
+/// role's credentials), with `env -0` as the runtime; the environment the runtime saw.
+fn run_wrapper(
+    opt: &Path,
+    task: &Path,
+    env: &serde_json::Map<String, serde_json::Value>,
+) -> std::collections::HashMap<String, String> {
+    let mut c = Command::new(opt.join("sls-secrets-wrapper"));
+    c.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("LAMBDA_TASK_ROOT", task)
+        .args(["env", "-0"]);
+    for (k, v) in env {
+        c.env(k, v.as_str().unwrap());
+    }
+    common::pass_aws_env(&mut c);
+    let o = c.output().unwrap();
+    assert_ok(&o);
+    String::from_utf8(o.stdout)
+        .unwrap()
+        .split('\0')
+        .filter_map(|e| e.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+#[test]
+#[ignore = "needs the npm tarballs, a local registry, the frameworks and moto: scripts/test sets them up and runs this"]
+fn sealed_delivery_serverless_v3() {
+    judge_sealed(
+        &common::tool(
+            "SLS_SECRETS_TEST_SERVERLESS",
+            "tests/serverless/node_modules/.bin/serverless",
+            "Serverless v3",
+        ),
+        "3",
+    );
+}
+
+#[test]
+#[ignore = "needs the npm tarballs, a local registry, the frameworks and moto: scripts/test sets them up and runs this"]
+fn sealed_delivery_osls_3() {
+    judge_sealed(
+        &common::tool(
+            "SLS_SECRETS_TEST_OSLS3",
+            "tests/npm/osls3/node_modules/.bin/serverless",
+            "osls 3",
+        ),
+        "3",
+    );
+}
+
+#[test]
+#[ignore = "needs the npm tarballs, a local registry, the frameworks and moto: scripts/test sets them up and runs this"]
+fn sealed_delivery_osls_4() {
+    judge_sealed(
+        &common::tool(
+            "SLS_SECRETS_TEST_OSLS4",
+            "tests/npm/osls4/node_modules/.bin/serverless",
+            "osls 4",
+        ),
+        "4",
+    );
+}
+
+/// What sealed delivery can't do is refused before anything is packaged, with the reason:
+/// a value the declared schema does not allow (`configValidationMode: error`), no key, a
+/// layer binary that is not a Linux executable for the functions (a macOS build would fail only
+/// at cold start). A local run packages nothing: `invoke local` gets the secrets in the
+/// environment, as with environment delivery.
+#[test]
+#[ignore = "needs the npm tarballs, a local registry, the frameworks and moto: scripts/test sets them up and runs this"]
+fn sealed_delivery_refusals_and_local_runs_in_serverless_v3() {
+    let sls = serverless_v3_and_registry();
+    let m = common::moto();
+    let r = repo_with_plugin_secrets();
+    registry().project(&r, &[]);
+    r.write("handler.js", "exports.handler = async () => ({});\n");
+    r.write("not-elf.sh", "#!/bin/sh\n");
+    let cases = [
+        ("delivery: seal", None, "slsSecrets"),
+        ("delivery: sealed", None, "kmsKeyArn is not set"),
+        (
+            "delivery: sealed",
+            Some(r.path().join("not-elf.sh")),
+            "is not a Linux x86_64 executable",
+        ),
+    ];
+    for (setting, binary, needle) in cases {
+        r.write(
+            "serverless.yml",
+            &format!(
+                "service: app\nframeworkVersion: '3'\nconfigValidationMode: error\nplugins:\n  - sls-secrets\n\
+                 custom:\n  slsSecrets:\n    {setting}\n{}provider:\n  name: aws\n  runtime: nodejs20.x\n\
+                 functions:\n  api:\n    handler: handler.handler\n",
+                binary.as_ref().map_or(String::new(), |_| format!("    kmsKeyArn: {}\n", m.arn)),
+            ),
+        );
+        let mut c = framework_cmd(&sls, &r);
+        if let Some(b) = &binary {
+            c.env("SLS_SECRETS_LAYER_BINARY", b);
+        }
+        let o = c.args(["package", "--stage", "prod"]).output().unwrap();
+        let log = both(&o);
+        assert!(!o.status.success(), "{setting}: {log}");
+        assert!(log.contains(needle), "{setting}: {log}");
+        assert!(
+            !r.path()
+                .join(".serverless/cloudformation-template-update-stack.json")
+                .exists(),
+            "{setting}"
+        );
+    }
+    r.write(
+        "handler.js",
+        "exports.handler = async () => ({ db: process.env.DB_PASSWORD });\n",
+    );
+    let yml = r.read("serverless.yml");
+    r.write(
+        "serverless.yml",
+        &yml.replace("configValidationMode: error\n", ""),
+    );
+    let o = framework_cmd(&sls, &r)
+        .args(["invoke", "local", "-f", "api", "--stage", "prod"])
+        .output()
+        .unwrap();
+    assert_ok(&o);
+    let want = serde_json::to_string(PLUGIN_SECRETS[0].1).unwrap();
+    assert!(
+        stdout(&o).contains(&format!("\"db\": {want}")),
+        "{}",
+        both(&o)
     );
 }

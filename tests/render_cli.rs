@@ -335,17 +335,22 @@ fn render_keeps_only_lambdas_rule_so_build_variables_render() {
     // render writes it.
     let r = repo();
     r.set("staging", "NODE_OPTIONS", "--enable-source-maps");
+    let out = rendered(&r);
+    assert!(
+        out.contains("NODE_OPTIONS: \"--enable-source-maps\""),
+        "{out}"
+    );
+}
+
+/// `render -s staging` of `svc/serverless.yml`: what it prints.
+fn rendered(r: &Repo) -> String {
     let o = r
         .cmd("svc")
         .args(["render", "-s", "staging"])
         .output()
         .unwrap();
     assert_ok(&o);
-    assert!(
-        stdout(&o).contains("NODE_OPTIONS: \"--enable-source-maps\""),
-        "{}",
-        stdout(&o)
-    );
+    stdout(&o)
 }
 
 #[test]
@@ -564,4 +569,49 @@ fn a_large_render_works_where_no_thread_can_be_made() {
             "      API_KEY: \"prod-api-key-9999\"\n",
         );
     assert!(stdout(&o) == expected, "{}", stderr(&o));
+}
+
+/// `custom.slsSecrets.delivery: sealed` is the plugin's (docs/sealed.md): render refuses it,
+/// at its line, with the plugin as the hint, and writes nothing; `environment` renders as
+/// without the key, and so does a `kmsKeyArn` beside it.
+#[test]
+fn sealed_delivery_is_refused_with_the_plugin_as_hint() {
+    let r = repo();
+    let custom = |delivery: &str| {
+        SERVICE.replace(
+            "provider:\n",
+            &format!(
+                "custom:\n  slsSecrets:\n    kmsKeyArn: arn:aws:kms:eu-west-1:111122223333:key/k\n    delivery: {delivery}\nprovider:\n"
+            ),
+        )
+    };
+    for (delivery, needle) in [
+        ("sealed", "custom.slsSecrets.delivery is `sealed`"),
+        ("${self:custom.mode}", "holds a variable"),
+        ("plain", "neither `environment` nor `sealed`"),
+    ] {
+        r.write("svc/serverless.yml", &custom(delivery));
+        let o = r
+            .cmd("svc")
+            .args(["render", "-s", "staging", "-o", "out.yml"])
+            .output()
+            .unwrap();
+        assert_error(&o);
+        let err = stderr(&o);
+        assert!(
+            err.contains("serverless.yml:5") && err.contains(needle),
+            "{err}"
+        );
+        if delivery == "sealed" {
+            assert!(
+                err.contains("hint: sealed delivery is done by the Serverless plugin"),
+                "{err}"
+            );
+        }
+        assert!(!err.contains("staging-api-key-1234"), "{err}");
+        assert!(!r.path().join("svc/out.yml").exists());
+    }
+    r.write("svc/serverless.yml", &custom("environment"));
+    let out = rendered(&r);
+    assert!(out.contains("API_KEY: \"staging-api-key-1234\""), "{out}");
 }

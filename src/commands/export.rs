@@ -61,7 +61,7 @@ pub(crate) fn run(args: &ExportArgs, ctx: &Context) -> Result<u8, Failure> {
         true if args.format != ExportFormat::Json => {
             return Err(Failure::new("--place goes with --format json"));
         }
-        true => Some(place_from_stdin(&env)?),
+        true => Some(place_from_stdin(&env)?.1),
         false => None,
     };
     let out = match args.format {
@@ -82,8 +82,10 @@ pub(crate) fn run(args: &ExportArgs, ctx: &Context) -> Result<u8, Failure> {
 
 /// `--place`: the resolved service from stdin (docs/npm.md), and where Lambda's rules put each
 /// secret in it ([`lambda::place`]: scope, shadowing functions, a variable provider
-/// environment, 4 KB). The plugin applies the result as it is.
-fn place_from_stdin(env: &[(String, Text)]) -> Result<Placement, Failure> {
+/// environment, 4 KB). The plugin applies the result as it is; `seal` seals it.
+pub(crate) fn place_from_stdin(
+    env: &[(String, Text)],
+) -> Result<(lambda::Service, Placement), Failure> {
     use std::io::Read;
     let mut text = String::new();
     std::io::stdin()
@@ -96,8 +98,9 @@ fn place_from_stdin(env: &[(String, Text)]) -> Result<Placement, Failure> {
     })?;
     let names: Vec<&str> = env.iter().map(|(n, _)| n.as_str()).collect();
     let value_len: Vec<usize> = env.iter().map(|(_, v)| v.len()).collect();
-    lambda::place(&service, &names, &value_len, &scope)
-        .map_err(|e| Failure::new(e.to_string()).hint(e.hint()))
+    let placement = lambda::place(&service, &names, &value_len, &scope)
+        .map_err(|e| Failure::new(e.to_string()).hint(e.hint()))?;
+    Ok((service, placement))
 }
 
 /// `export ... > file` would leave plaintext in a file the shell made 0644, and `>>
@@ -200,7 +203,7 @@ fn capacity(env: &[(String, Text)]) -> usize {
 
 /// Names and values the plugin and a shell can take: `render`'s name checks, and no NUL byte
 /// for a shell.
-fn check_secret(secret: &Sourced, format: ExportFormat) -> Result<(), Failure> {
+pub(crate) fn check_secret(secret: &Sourced, format: ExportFormat) -> Result<(), Failure> {
     let (name, path) = (&secret.name, secret.path.display());
     envname::check_secret(name).map_err(|e| {
         let mut f = Failure::from(e);

@@ -34,7 +34,9 @@ pub(crate) mod list;
 pub(crate) mod render;
 pub(crate) mod rm;
 pub(crate) mod rotate;
+pub(crate) mod seal;
 pub(crate) mod set;
+pub(crate) mod wrap;
 
 /// Exit codes (documented in the README).
 pub(crate) const EXIT_OK: u8 = 0;

@@ -283,19 +283,48 @@ fn scope_of(tree: &Tree<'_>, root: Option<NodeId>) -> Result<(Scope, Option<Node
             "exclude" => scope.exclude = names_list(tree, v, "custom.slsSecrets.exclude")?,
             "functions" => scope.functions = function_lists(tree, v)?,
             // Read by the plugin; the render leaves `enabled` to `--no-set-env` and seed.yml.
-            "enabled" => {}
+            "enabled" | "kmsKeyArn" => {}
+            "delivery" => environment_delivery(tree, v)?,
             other => {
                 return Err(scope_shape(
                     tree,
                     v,
                     &format!(
-                        "custom.slsSecrets has an unknown key `{other}` (include, exclude, functions, enabled)"
+                        "custom.slsSecrets has an unknown key `{other}` (include, exclude, functions, enabled, delivery, kmsKeyArn)"
                     ),
                 ));
             }
         }
     }
     Ok((scope, Some(key)))
+}
+
+/// `custom.slsSecrets.delivery`: the render writes values into the environment, so it goes on
+/// only for `environment`. `sealed` needs what only packaging can do (a KMS-sealed payload in
+/// the package, the wrapper layer, the role's `kms:Decrypt`), which is the plugin's; a variable
+/// may resolve to `sealed`, so it is refused too (docs/sealed.md).
+fn environment_delivery(tree: &Tree<'_>, v: NodeId) -> Result<(), Error> {
+    let node = tree.deref(v);
+    match tree.node(node).scalar() {
+        Some("environment") => Ok(()),
+        Some("sealed") => Err(unsupported(
+            tree,
+            node,
+            "custom.slsSecrets.delivery is `sealed`: render writes values into serverless.yml's environment".into(),
+            "sealed delivery is done by the Serverless plugin at package time (plugins: [sls-secrets]; docs/sealed.md)",
+        )),
+        Some(text) if text.contains("${") => Err(unsupported(
+            tree,
+            node,
+            "custom.slsSecrets.delivery holds a variable, which the render can't resolve".into(),
+            "write `environment` to render, or use the Serverless plugin, which reads resolved values",
+        )),
+        _ => Err(scope_shape(
+            tree,
+            node,
+            "custom.slsSecrets.delivery is neither `environment` nor `sealed`",
+        )),
+    }
 }
 
 /// `custom.slsSecrets.functions`: function name → list of secret names.

@@ -109,23 +109,26 @@ impl Repo {
 
     /// Runs with `stdin` piped in.
     pub fn run_stdin(&self, args: &[&str], stdin: &str) -> Output {
-        let mut child = self
-            .cmd(".")
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        // The command may exit before reading stdin (e.g. a rejected name).
-        let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
-        child.wait_with_output().unwrap()
+        output_with_stdin(self.cmd(".").args(args), stdin)
     }
 
     pub fn set(&self, stage: &str, key: &str, value: &str) {
         let out = self.run_stdin(&["set", "--stage", stage, key], value);
         assert_ok(&out);
     }
+}
+
+/// Runs `c` with `stdin` piped in; its output.
+pub fn output_with_stdin(c: &mut Command, stdin: &str) -> Output {
+    let mut child = c
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The command may exit before reading stdin (e.g. a rejected name).
+    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+    child.wait_with_output().unwrap()
 }
 
 pub fn stdout(o: &Output) -> String {

@@ -8,9 +8,13 @@
 // is written; values need no `${` escaping because variables are resolved before plugin hooks
 // run. Logs names, never values. Local runs (`invoke local`, `offline`) of a stage without a secrets file go on
 // with serverless.yml's values and a warning; `package`/`deploy` refuse such a stage.
+// `custom.slsSecrets.delivery: sealed` puts no value in any environment: lib/sealed.js.
 
 const { execFileSync } = require('child_process');
+const fs = require('fs');
+const path = require('path');
 const { findBinary, BinaryError } = require('./binary');
+const sealed = require('./sealed');
 
 const EXPORT_VERSION = 1;
 
@@ -60,6 +64,9 @@ const SETTINGS_SCHEMA = {
       type: 'object',
       additionalProperties: { anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }] },
     },
+    // environment (the default): values in the functions' environment; sealed: docs/sealed.md.
+    delivery: { enum: ['environment', 'sealed'] },
+    kmsKeyArn: { type: 'string' },
   },
   additionalProperties: false,
 };
@@ -92,13 +99,24 @@ class SlsSecretsPlugin {
       'before:invoke:local:loadEnvVars': () => this.injectIntoProcess(),
       'before:offline:start:init': local,
       'before:offline:start': local,
+      // Sealed delivery compiles its own layer (lib/sealed.js: `package` stays offline).
+      'before:package:compileLayers': () => {
+        if (this.sealing) this.sealedLayer = sealed.hideLayer(this.serverless.service);
+      },
+      'after:package:compileLayers': () => {
+        if (this.sealedLayer) sealed.compileLayer(this.serverless, this.sealedLayer);
+      },
     };
   }
 
-  isInvokeLocal() {
+  isCommand(first, second) {
     const input = this.serverless.processedInput;
     const commands = (input && input.commands) || [];
-    return commands[0] === 'invoke' && commands[1] === 'local';
+    return commands[0] === first && commands[1] === second;
+  }
+
+  isInvokeLocal() {
+    return this.isCommand('invoke', 'local');
   }
 
   // `invoke local` without the `initialize` hook (an older framework, or a lifecycle spawned by
@@ -129,6 +147,22 @@ class SlsSecretsPlugin {
   // A local run asks with `--allow-missing`: the binary decides (its stage rules first) and says
   // which file is missing in `missing`; a deploy never asks, so it fails on such a stage.
   exportSecrets(stage, { local }, input) {
+    const args = ['export', '--stage', stage, '--format', 'json', '--place'];
+    if (local) args.push('--allow-missing');
+    const data = this.runBinary(args, input, `export failed for stage ${stage}`);
+    if (data.missing) {
+      this.warn(
+        `sls-secrets: stage ${stage} has no secrets file (${data.missing}); ` +
+          "this local run uses serverless.yml's values. Add secrets with " +
+          `\`sls-secrets set --stage ${stage} NAME\` (package and deploy refuse the stage until then)`
+      );
+      return null;
+    }
+    return data;
+  }
+
+  // Runs the binary in the service folder with `input` on stdin; its JSON answer.
+  runBinary(args, input, what) {
     let bin;
     try {
       bin = findBinary();
@@ -136,8 +170,6 @@ class SlsSecretsPlugin {
       if (e instanceof BinaryError) throw this.fail(e.message);
       throw e;
     }
-    const args = ['export', '--stage', stage, '--format', 'json', '--place'];
-    if (local) args.push('--allow-missing');
     let out;
     try {
       out = execFileSync(bin, args, {
@@ -150,19 +182,11 @@ class SlsSecretsPlugin {
     } catch (e) {
       // stderr holds names and hints only; the binary never prints values there.
       const why = (e.stderr || '').toString().trim() || e.message;
-      throw this.fail(`sls-secrets export failed for stage ${stage}:\n${why}`);
+      throw this.fail(`sls-secrets ${what}:\n${why}`);
     }
     const data = JSON.parse(out);
     if (data.version !== EXPORT_VERSION) {
       throw this.fail(`sls-secrets: the binary speaks export version ${data.version}, this plugin ${EXPORT_VERSION}; install matching versions`);
-    }
-    if (data.missing) {
-      this.warn(
-        `sls-secrets: stage ${stage} has no secrets file (${data.missing}); ` +
-          "this local run uses serverless.yml's values. Add secrets with " +
-          `\`sls-secrets set --stage ${stage} NAME\` (package and deploy refuse the stage until then)`
-      );
-      return null;
     }
     return data;
   }
@@ -177,6 +201,8 @@ class SlsSecretsPlugin {
       return;
     }
     const stage = this.stage();
+    // Local runs put nothing in an artifact: they get the secrets in the environment either way.
+    if (!local && custom.delivery === 'sealed') return this.seal(service, custom, stage);
     const data = this.exportSecrets(stage, { local }, serviceShape(service, custom));
     if (data === null) return;
     if (!data.setEnv) {
@@ -192,6 +218,44 @@ class SlsSecretsPlugin {
     }
     if (names.size) this.info(`sls-secrets: set ${[...names].join(', ')} for stage ${stage}`);
     for (const note of data.place.notes) this.info(`sls-secrets: ${note}`);
+  }
+
+  // Sealed delivery (lib/sealed.js, docs/sealed.md): the binary seals each function's secrets
+  // for the KMS key into the package; the service gets the layer, two variables per function
+  // (no value) and the role's kms:Decrypt.
+  seal(service, custom, stage) {
+    const fail = (m) => this.fail(m);
+    if (this.isCommand('deploy', 'function')) {
+      throw fail('sls-secrets: `deploy function` can\'t update a sealed payload, its layer and its role; run `serverless deploy`');
+    }
+    const arn = custom.kmsKeyArn;
+    if (typeof arn !== 'string' || !arn) {
+      throw fail('sls-secrets: custom.slsSecrets.delivery is sealed but custom.slsSecrets.kmsKeyArn is not set\nhint: the ARN of the KMS key the functions\' role may decrypt with (docs/sealed.md)');
+    }
+    const binary = sealed.layerBinary(fail, sealed.checkService(service, fail));
+    const dir = this.serviceDir();
+    fs.rmSync(path.join(dir, sealed.BASE), { recursive: true, force: true });
+    const args = ['seal', '--stage', stage, '--kms-key', arn, '--out', path.join(dir, sealed.PAYLOADS)];
+    const data = this.runBinary(args, serviceShape(service, custom), `seal failed for stage ${stage}`);
+    if (!data.setEnv) {
+      this.info('sls-secrets: seed.yml sets sls_set_secret_envs: false; nothing sealed');
+      return;
+    }
+    if (data.from) this.info(`sls-secrets: ${data.from}`);
+    const functions = Object.keys(data.functions);
+    if (functions.length === 0) {
+      this.info(`sls-secrets: no function gets secrets for stage ${stage}; nothing sealed`);
+      return;
+    }
+    sealed.writeLayer(dir, binary);
+    this.sealing = true;
+    sealed.apply({ serverless: this.serverless, service, stage, arn, sealed: data.functions, warn: this.warn, fail });
+    const names = new Set(functions.flatMap((f) => data.functions[f].names));
+    this.info(
+      `sls-secrets: sealed ${[...names].join(', ')} for stage ${stage} with KMS key ${arn} ` +
+        `(functions ${functions.join(', ')}; no value in their environment)`
+    );
+    for (const note of data.notes) this.info(`sls-secrets: ${note}`);
   }
 
   // Sets what the binary placed (Lambda's rules are the binary's: names, reserved names,

@@ -1,0 +1,290 @@
+//! Sealed delivery (docs/sealed.md): instead of a function's environment, its package carries
+//! the secrets it would get there, as a sops file whose data key is wrapped for one AWS KMS key
+//! only ([`seal`], run by `sls-secrets seal` for the Serverless plugin); at cold start the
+//! Lambda exec wrapper opens it with the function role's credentials ([`open`], run by
+//! `sls-secrets wrap`) and execs the runtime with the secrets in its environment.
+//!
+//! One payload per function, holding exactly what [`crate::lambda::place`] gives it in
+//! environment delivery (the provider's secrets and its own), so scoping reads the same either
+//! way. One data key and one KMS `Encrypt` per packaging; one `Decrypt` per cold start.
+
+use std::path::{Path, PathBuf};
+
+use crate::envname::{self, NameError};
+use crate::keys::kms::{self, KmsError};
+use crate::lambda::Placement;
+use crate::sops::metadata::KeyEntry;
+use crate::sops::{self, DataKey, KmsEntry, Metadata, PlainFile, SopsError};
+use crate::yaml::{MapItem, Text, Value};
+
+/// The function's variable naming its payload, relative to `LAMBDA_TASK_ROOT`.
+pub const PAYLOAD_VAR: &str = "SLS_SECRETS_SEALED";
+/// Where Lambda unpacks the function's package.
+pub const TASK_ROOT_VAR: &str = "LAMBDA_TASK_ROOT";
+
+#[derive(Debug, thiserror::Error)]
+pub enum SealError {
+    #[error(
+        "custom.slsSecrets.kmsKeyArn `{0}` is not a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID)"
+    )]
+    BadKeyArn(String),
+    #[error("function `{0}`: its name can't name a payload file (letters, digits, `-` and `_`)")]
+    BadFunction(String),
+    #[error("{0}")]
+    Kms(#[from] KmsError),
+    #[error("sealing: {0}")]
+    Sops(#[from] SopsError),
+    #[error("the random number generator failed")]
+    Random,
+    #[error("{0} is not set (the function's package location, set by Lambda)")]
+    NoVar(&'static str),
+    #[error("{PAYLOAD_VAR}=`{0}` is not a relative path inside the function's package")]
+    BadPayloadPath(String),
+    #[error("can't read the sealed payload {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the sealed payload {path} is not sealed for exactly one KMS key")]
+    NotSealed { path: PathBuf },
+    #[error("the sealed payload {path} was altered or is not a sops file: {source}")]
+    Tampered {
+        path: PathBuf,
+        #[source]
+        source: SopsError,
+    },
+    #[error("the sealed payload {path}: {why}")]
+    BadEntry { path: PathBuf, why: String },
+}
+
+impl SealError {
+    /// What to do about it (one sentence: the wrapper prints one line).
+    pub fn hint(&self) -> Option<String> {
+        Some(match self {
+            SealError::BadKeyArn(_) => {
+                "use the key's ARN (an alias can't be granted kms:Decrypt by IAM)".into()
+            }
+            SealError::Kms(e) => return e.hint(),
+            SealError::NoVar(_) | SealError::BadPayloadPath(_) | SealError::Read { .. } => {
+                "package and deploy the service again with the sls-secrets plugin (delivery: sealed)"
+                    .into()
+            }
+            SealError::NotSealed { .. } | SealError::Tampered { .. } => {
+                "deploy the service again from its repository".into()
+            }
+            _ => return None,
+        })
+    }
+}
+
+/// The KMS key a service seals for: a key ARN (its region in it), not an alias (IAM grants
+/// `kms:Decrypt` on keys) and no role (the function's own role decrypts).
+pub fn key_spec(arn: &str) -> Result<KmsEntry, SealError> {
+    let bad = || SealError::BadKeyArn(arn.to_owned());
+    let spec = kms::parse_key(arn).map_err(|_| bad())?;
+    let resource = spec.arn.rsplit(':').next().unwrap_or("");
+    if !spec.role.is_empty()
+        || !resource.starts_with("key/")
+        || kms::region_from_arn(&spec.arn).is_none()
+    {
+        return Err(bad());
+    }
+    Ok(spec)
+}
+
+/// One function's payload: the names it holds (for the log) and the sops text.
+pub struct Payload {
+    pub function: String,
+    pub names: Vec<String>,
+    pub text: String,
+}
+
+/// The payload of every function of `functions` that gets secrets under `placement` (the
+/// provider's secrets reach every function). Nothing is sealed (and KMS is not called) when no
+/// function gets any.
+pub fn seal(
+    env: &[(String, Text)],
+    placement: &Placement,
+    functions: &[&str],
+    spec: &KmsEntry,
+) -> Result<Vec<Payload>, SealError> {
+    let mut wanted: Vec<(&str, Vec<usize>)> = Vec::new();
+    for &function in functions {
+        let mut indices = placement.provider.clone();
+        for f in placement.functions.iter().filter(|f| f.name == function) {
+            indices.extend(f.all());
+        }
+        indices.sort_unstable();
+        indices.dedup();
+        if indices.is_empty() {
+            continue;
+        }
+        if function.is_empty()
+            || !function
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(SealError::BadFunction(function.to_owned()));
+        }
+        wanted.push((function, indices));
+    }
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
+    let key = DataKey::generate().map_err(|_| SealError::Random)?;
+    let wrapped = kms::wrap(&key, spec)?;
+    let meta = Metadata::with_keys(vec![KeyEntry::Kms(wrapped)]);
+    let now = crate::timefmt::now_utc();
+    wanted
+        .into_iter()
+        .map(|(function, indices)| {
+            let copy = DataKey::from_bytes(key.expose()).ok_or(SealError::Random)?;
+            let mut file = PlainFile::new(copy, meta.clone());
+            for &i in &indices {
+                let (name, value) = &env[i];
+                file.top_mut()
+                    .push(MapItem::Entry(name.clone(), Value::Str(value.clone())));
+            }
+            Ok(Payload {
+                function: function.to_owned(),
+                names: indices.iter().map(|&i| env[i].0.clone()).collect(),
+                text: file.encrypt(&now)?,
+            })
+        })
+        .collect()
+}
+
+/// The payload's path from the function's environment: `LAMBDA_TASK_ROOT` joined with the
+/// relative path in [`PAYLOAD_VAR`] (no absolute path, no `..`: it stays in the package).
+pub fn payload_path(
+    task_root: Option<&std::ffi::OsStr>,
+    payload: Option<&std::ffi::OsStr>,
+) -> Result<PathBuf, SealError> {
+    let root = task_root
+        .filter(|r| !r.is_empty())
+        .ok_or(SealError::NoVar(TASK_ROOT_VAR))?;
+    let rel = payload
+        .filter(|p| !p.is_empty())
+        .ok_or(SealError::NoVar(PAYLOAD_VAR))?;
+    let rel = Path::new(rel);
+    let inside = rel
+        .components()
+        .all(|c| matches!(c, std::path::Component::Normal(_)));
+    if !inside {
+        return Err(SealError::BadPayloadPath(rel.display().to_string()));
+    }
+    Ok(Path::new(root).join(rel))
+}
+
+/// Opens a payload: exactly one KMS key (one `Decrypt` with the credential chain's
+/// credentials), the MAC checked, every entry a valid variable name with a value an
+/// environment can hold. Errors never hold a value.
+pub fn open(path: &Path) -> Result<Vec<(String, Text)>, SealError> {
+    let text = crate::files::read_text(path).map_err(|source| SealError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let tampered = |source| SealError::Tampered {
+        path: path.to_owned(),
+        source,
+    };
+    let file = sops::parse(&text).map_err(tampered)?;
+    let entry = match file.meta.keys() {
+        [KeyEntry::Kms(entry)] => entry.clone(),
+        _ => {
+            return Err(SealError::NotSealed {
+                path: path.to_owned(),
+            });
+        }
+    };
+    let key = kms::unwrap(&entry)?;
+    let plain = file.decrypt(key).map_err(tampered)?;
+    let bad = |why: String| SealError::BadEntry {
+        path: path.to_owned(),
+        why,
+    };
+    let mut out = Vec::new();
+    for item in plain.top() {
+        let MapItem::Entry(name, value) = item else {
+            continue;
+        };
+        envname::check_secret(name).map_err(|e: NameError| bad(e.to_string()))?;
+        let value = crate::store::value_text(value)
+            .ok_or_else(|| bad(format!("`{name}` is a nested value")))?;
+        if value.contains('\0') {
+            return Err(bad(format!("`{name}` holds a NUL byte")));
+        }
+        out.push((name.clone(), value));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn the_key_must_be_a_key_arn() {
+        assert!(key_spec("arn:aws:kms:eu-west-1:111122223333:key/abc").is_ok());
+        for bad in [
+            "arn:aws:kms:eu-west-1:111122223333:alias/prod",
+            "alias/prod",
+            "arn:aws:kms:eu-west-1:111122223333:key/abc+arn:aws:iam::111122223333:role/r",
+            "arn:aws:kms::111122223333:key/abc",
+        ] {
+            assert!(
+                matches!(key_spec(bad), Err(SealError::BadKeyArn(_))),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_payload_stays_in_the_package() {
+        let root = Some(OsStr::new("/var/task"));
+        assert_eq!(
+            payload_path(root, Some(OsStr::new(".serverless/s/api.yml"))).unwrap(),
+            Path::new("/var/task/.serverless/s/api.yml")
+        );
+        for bad in ["/etc/passwd", "../x.yml", "a/../../x.yml", "./a.yml"] {
+            assert!(
+                matches!(
+                    payload_path(root, Some(OsStr::new(bad))),
+                    Err(SealError::BadPayloadPath(_))
+                ),
+                "{bad}"
+            );
+        }
+        assert!(matches!(
+            payload_path(None, Some(OsStr::new("a.yml"))),
+            Err(SealError::NoVar(TASK_ROOT_VAR))
+        ));
+        assert!(matches!(
+            payload_path(root, Some(OsStr::new(""))),
+            Err(SealError::NoVar(PAYLOAD_VAR))
+        ));
+    }
+
+    #[test]
+    fn nothing_to_seal_makes_no_call() {
+        let spec = key_spec("arn:aws:kms:eu-west-1:111122223333:key/abc").unwrap();
+        let sealed = seal(&[], &Placement::default(), &["api"], &spec).unwrap();
+        assert!(sealed.is_empty());
+    }
+
+    #[test]
+    fn a_function_name_that_is_not_a_file_name_is_refused() {
+        let spec = key_spec("arn:aws:kms:eu-west-1:111122223333:key/abc").unwrap();
+        let env = vec![("A1".to_owned(), Text::new("v".to_owned()))];
+        let placement = Placement {
+            provider: vec![0],
+            ..Placement::default()
+        };
+        assert!(matches!(
+            seal(&env, &placement, &["../x"], &spec),
+            Err(SealError::BadFunction(_))
+        ));
+    }
+}
