@@ -367,6 +367,29 @@ fn no_credentials_is_one_clear_message() {
     assert!(out.contains("PROBE-HINT set AWS_ACCESS_KEY_ID"), "{out}");
 }
 
+/// The SDK panics on an empty endpoint override: it is a clear error before any call.
+#[test]
+fn an_empty_endpoint_variable_is_an_error_not_a_panic() {
+    let arn = "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000000";
+    for var in ["AWS_ENDPOINT_URL_KMS", "AWS_ENDPOINT_URL"] {
+        let (out, _) = probe(
+            &[
+                ("PROBE_ARN", arn),
+                (var, ""),
+                ("AWS_ACCESS_KEY_ID", "test"),
+                ("AWS_SECRET_ACCESS_KEY", "test"),
+            ],
+            "unwrap",
+        );
+        assert!(
+            out.contains(&format!("PROBE-ERR {var} is set but empty")),
+            "{out}"
+        );
+        assert!(out.contains("PROBE-HINT unset it"), "{out}");
+        assert!(!out.contains("panicked"), "{out}");
+    }
+}
+
 #[test]
 fn missing_profile_is_named() {
     let arn = "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000000";

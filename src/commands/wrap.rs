@@ -26,15 +26,6 @@ pub(crate) fn run(args: &WrapArgs, _ctx: &Context) -> Result<u8, Failure> {
         std::env::var_os(PAYLOAD_VAR).as_deref(),
     )
     .map_err(failure)?;
-    // The SDK panics on an empty endpoint override; say so instead.
-    for var in ["AWS_ENDPOINT_URL_KMS", "AWS_ENDPOINT_URL"] {
-        if std::env::var_os(var).is_some_and(|v| v.is_empty()) {
-            return Err(one_line(
-                format!("{var} is set but empty"),
-                Some("unset it, or set it to the KMS endpoint's URL".into()),
-            ));
-        }
-    }
     let secrets = sealed::open(&path).map_err(failure)?;
     let err = std::process::Command::new(runtime)
         .args(rest)

@@ -48,6 +48,9 @@ pub enum KmsError {
     BadEnc { arn: String },
     #[error("can't start the runtime for AWS calls: {0}")]
     Runtime(String),
+    /// The SDK panics on an empty endpoint override: refused before it is reached.
+    #[error("{var} is set but empty")]
+    EmptyEndpoint { var: &'static str },
     #[error("no AWS region for KMS key {arn}")]
     NoRegion { arn: String },
     #[error("no AWS credentials for KMS key {arn}{via}: {chain}")]
@@ -121,6 +124,9 @@ impl KmsError {
     /// What the user can do about it.
     pub fn hint(&self) -> Option<String> {
         Some(match self {
+            KmsError::EmptyEndpoint { .. } => {
+                "unset it, or set it to the KMS endpoint's URL".into()
+            }
             KmsError::BadArn(_) => {
                 "a KMS key ARN looks like arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab (append +arn:aws:iam::…:role/NAME to assume a role)".into()
             }

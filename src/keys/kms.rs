@@ -404,6 +404,11 @@ fn timeout(arn: &str, endpoint: &str) -> KmsError {
 /// Loads the SDK config for one (region, profile, role), resolves credentials once (assuming
 /// the role when asked), and builds a KMS client that uses them.
 async fn make_client(arn: &str, ck: &ClientKey) -> Result<Client, KmsError> {
+    for var in ["AWS_ENDPOINT_URL_KMS", "AWS_ENDPOINT_URL"] {
+        if std::env::var_os(var).is_some_and(|v| v.is_empty()) {
+            return Err(KmsError::EmptyEndpoint { var });
+        }
+    }
     let timeouts = TimeoutConfig::builder()
         .connect_timeout(CONNECT_TIMEOUT)
         .read_timeout(ATTEMPT_TIMEOUT)
