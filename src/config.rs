@@ -158,6 +158,21 @@ impl Config {
         Ok(None)
     }
 
+    /// A merge key (`<<: *team`) brings in keys and settings sops applies and this reader
+    /// would not see: a rule read without them would encrypt for fewer people, and an edit
+    /// (`keys add`) would write an `age` that overrides the merged one.
+    fn refuse_merge(&self, items: &[MapItem], at: &str) -> Result<(), ConfigError> {
+        let merge = items
+            .iter()
+            .any(|item| matches!(item, MapItem::Entry(key, _) if key == "<<"));
+        if merge {
+            return Err(self.invalid(format!(
+                "{at}: a YAML merge key (`<<`), which sls-secrets does not read; write the rule's keys and settings out in it"
+            )));
+        }
+        Ok(())
+    }
+
     /// The age recipients of `items` (`age:`), as entries. A private key pasted where a
     /// recipient belongs must not be echoed anywhere.
     fn age_keys(&self, items: &[MapItem], at: &str) -> Result<Vec<KeyEntry>, ConfigError> {
@@ -232,6 +247,7 @@ impl Config {
             )));
         }
         let group = groups[0];
+        self.refuse_merge(group, &at("key_groups[0]"))?;
         let mut keys = self.age_keys(group, &at("key_groups[0].age"))?;
         if let Some(Value::Seq(kms)) = yaml::value::get(group, "kms") {
             for key in kms {
@@ -282,6 +298,7 @@ impl Config {
 
     fn parse_rule(&self, index: usize, rule: &[MapItem]) -> Result<CreationRule, ConfigError> {
         let at = |what: &str| format!("creation_rules[{index}].{what}");
+        self.refuse_merge(rule, &format!("creation_rules[{index}]"))?;
         let keys = match yaml::value::get(rule, "key_groups") {
             Some(groups) => self.group_keys(index, groups)?,
             None => self.flat_keys(index, rule)?,
@@ -518,6 +535,21 @@ mod tests {
         let path = dir.path().join(CONFIG_NAME);
         std::fs::write(&path, text).unwrap();
         Config::load(&path)?.rule_for(&dir.path().join("secrets/dev.yml"))
+    }
+
+    /// sops reads the recipients a merge key brings in; a reader that ignored them would
+    /// see a rule with fewer keys (and `keys add` would write an `age` overriding them).
+    #[test]
+    fn a_merge_key_in_a_rule_or_group_is_refused() {
+        let rule = "x-team: &team\n  age: age1abc\ncreation_rules:\n  - path_regex: secrets/\n    <<: *team\n";
+        let e = rule_in(rule).err().expect("refused").to_string();
+        assert!(e.contains("creation_rules[0]: a YAML merge key"), "{e}");
+        let group = "x: &g\n  age: age1abc\ncreation_rules:\n  - key_groups:\n      - <<: *g\n";
+        let e = rule_in(group).err().expect("refused").to_string();
+        assert!(
+            e.contains("creation_rules[0].key_groups[0]: a YAML merge key"),
+            "{e}"
+        );
     }
 
     #[test]
