@@ -189,10 +189,33 @@ pub fn show(root: &Path, rev: &str, rel: &str) -> Result<Option<String>, GitErro
         })
 }
 
-/// The commits that changed file `rel`, newest first: `<commit>\t<committer date>` lines.
+/// The commits that changed file `rel`, newest first, across renames: NUL-separated
+/// `<commit>\t<committer date>` records, each followed by a `\n<path then>` record (none for
+/// a merge that kept the file as it was).
 pub fn log_file(root: &Path, rel: &str) -> Result<String, GitError> {
-    let out = checked(root, &["log", "--format=%H%x09%cI", "--", rel])?;
+    let out = checked(
+        root,
+        &[
+            "log",
+            "--follow",
+            "-z",
+            "--name-only",
+            "--format=%H%x09%cI",
+            "--",
+            rel,
+        ],
+    )?;
     Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// The commits a shallow clone's history is cut at (their parents were not fetched); empty
+/// for a full clone.
+pub fn shallow_commits(root: &Path) -> Result<Vec<String>, GitError> {
+    let out = checked(root, &["rev-parse", "--git-path", "shallow"])?;
+    let rel = String::from_utf8_lossy(&out).trim_end().to_owned();
+    Ok(std::fs::read_to_string(root.join(rel))
+        .map(|text| text.lines().map(str::to_owned).collect())
+        .unwrap_or_default())
 }
 
 /// The file names directly inside folder `rel_dir` at `rev` (no subfolders).
