@@ -189,7 +189,8 @@ pub fn show(root: &Path, rev: &str, rel: &str) -> Result<Option<String>, GitErro
         })
 }
 
-/// The commits that changed file `rel`, newest first, across renames: NUL-separated
+/// The commits that changed file `rel` on the current branch (first parents), newest first,
+/// across renames: NUL-separated
 /// `<commit>\t<committer date>` records, each followed by a `\n<path then>` record (none for
 /// a merge that kept the file as it was).
 pub fn log_file(root: &Path, rel: &str) -> Result<String, GitError> {
@@ -198,6 +199,10 @@ pub fn log_file(root: &Path, rel: &str) -> Result<String, GitError> {
         &[
             "log",
             "--follow",
+            // This branch's history: a side branch's older commits interleaved by date
+            // would read as changes; a merge is listed (`-m`: against its first parent).
+            "--first-parent",
+            "-m",
             "-z",
             "--name-only",
             "--format=%H%x09%cI",

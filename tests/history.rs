@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{Repo, TEST_KEY_1, assert_ok, git_cmd, git_ok, git_repo};
+use common::{Repo, TEST_KEY_1, assert_ok, git, git_cmd, git_ok, git_repo};
 use sls_secrets::history::{Changed, last_changes};
 use sls_secrets::keys::AgeIdentities;
 
@@ -208,4 +208,31 @@ fn a_shallow_clone_does_not_date_a_value_at_its_cut() {
     // The full history dates it.
     let full = changed_at(&r.path().join("secrets/prod.yml"), &["OLD_KEY"]);
     assert_eq!(date_of(&full[0]), "2026-01-01T10:00:00Z");
+}
+
+/// Across a merge, the walk follows this branch (first parents): a value brought in by the
+/// merge dates from the merge, and the side branch's commits, interleaved by date, don't
+/// read as changes (nor make a committed value look uncommitted).
+#[test]
+fn a_merged_value_dates_from_the_merge_on_this_branch() {
+    let r = git_repo();
+    r.set("prod", "API_KEY", "a0");
+    r.set("prod", "DB_PASS", "b0");
+    commit_at(&r, "2026-01-01T10:00:00Z");
+    git_ok(&r, &["checkout", "-q", "-b", "feat"]);
+    r.set("prod", "API_KEY", "a1");
+    commit_at(&r, "2026-02-01T10:00:00Z");
+    git_ok(&r, &["checkout", "-q", "main"]);
+    r.set("prod", "DB_PASS", "b1");
+    commit_at(&r, "2026-03-01T10:00:00Z");
+    // No merge driver here: the stage file conflicts; take feat's and set DB_PASS again.
+    let _ = git(&r, &["merge", "-q", "--no-ff", "--no-edit", "feat"]);
+    git_ok(&r, &["checkout", "-q", "--theirs", "secrets/prod.yml"]);
+    r.set("prod", "DB_PASS", "b1");
+    commit_at(&r, "2026-05-01T10:00:00Z");
+    let parents = git_ok(&r, &["log", "-1", "--format=%P"]);
+    assert_eq!(parents.split_whitespace().count(), 2, "a merge commit");
+    let got = changed(&r, &["API_KEY", "DB_PASS"]);
+    assert_eq!(date_of(&got[0].1), "2026-05-01T10:00:00Z");
+    assert_eq!(date_of(&got[1].1), "2026-03-01T10:00:00Z");
 }
