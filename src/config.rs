@@ -138,6 +138,18 @@ impl Config {
         }
     }
 
+    /// Every rule that parses, whatever files it matches (one that doesn't is left out).
+    pub fn all_rules(&self) -> Vec<CreationRule> {
+        let Ok(rules) = self.rules() else {
+            return Vec::new();
+        };
+        rules
+            .into_iter()
+            .enumerate()
+            .filter_map(|(index, rule)| self.parse_rule(index, rule).ok())
+            .collect()
+    }
+
     /// The first rule whose `path_regex` matches `file` (relative to the config's folder),
     /// or that has no `path_regex`.
     pub fn rule_for(&self, file: &Path) -> Result<Option<CreationRule>, ConfigError> {

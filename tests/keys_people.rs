@@ -722,3 +722,26 @@ fn a_write_failing_midway_is_reported_with_what_was_written() {
     assert_eq!(r.read(".sops.yaml"), rules);
     assert_ok(&decrypt_with(&r, &key, "secrets/dev.yml"));
 }
+
+/// `keys remove --all` edits the rules the stage files use; a rule for other files that still
+/// holds the key is named in the summary, so the offboarding is not thought complete.
+#[test]
+fn remove_all_names_a_rule_for_other_files_that_keeps_the_key() {
+    let r = Repo::with_config();
+    let (_, leaver) = identity();
+    r.write(
+        ".sops.yaml",
+        &format!(
+            "creation_rules:\n  - path_regex: secrets/.*\\.yml$\n    age: {TEST_RECIPIENT_1},{leaver}\n  - path_regex: config/.*\\.json$\n    age: {leaver}\n"
+        ),
+    );
+    r.set("dev", "DB_PASSWORD", "dev-db-V4LUE");
+    let o = r.run(&["keys", "remove", &leaver, "--all"]);
+    assert_ok(&o);
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!("creation_rules[1] still has {leaver}")),
+        "{err}"
+    );
+    assert!(!r.read("secrets/dev.yml").contains(&leaver));
+}

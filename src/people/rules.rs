@@ -63,8 +63,32 @@ impl RuleEdit<'_> {
             }
         }
         notes.reverse();
+        if self.change == Change::Remove && !self.only_stage {
+            notes.extend(self.left_in_other_rules(&by_rule));
+        }
         self.check(&text)?;
         Ok((text, notes))
+    }
+
+    /// The rules no stage file uses that still hold the recipient being removed: whoever
+    /// offboards someone should know the key stays there (other files sops creates).
+    fn left_in_other_rules(
+        &self,
+        edited: &BTreeMap<usize, (CreationRule, Vec<&Target>)>,
+    ) -> Vec<String> {
+        self.cfg
+            .all_rules()
+            .iter()
+            .filter(|r| !edited.contains_key(&r.index))
+            .filter(|r| r.keys.iter().any(|k| is_recipient(k, self.recipient)))
+            .map(|r| {
+                format!(
+                    "creation_rules[{}] still has {}: it serves no stage file here, so it was left as it is (edit it by hand if the key should go from it too)",
+                    r.index,
+                    self.recipient.short()
+                )
+            })
+            .collect()
     }
 
     /// Adds the recipient to rule `index` or takes it out, splitting the rule first when
