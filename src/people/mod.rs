@@ -247,6 +247,7 @@ impl Plan {
                     path: self.config_path.clone(),
                 });
             }
+            check_config_link(&self.config_path, &self.root)?;
         }
         for i in 0..self.files.len() {
             let f = &mut self.files[i];
@@ -259,7 +260,6 @@ impl Plan {
             self.files[i].written = true;
         }
         if self.new_config != self.old_config {
-            check_config_link(&self.config_path, &self.root)?;
             store::write_atomic(&self.config_path, self.new_config.as_bytes(), 0o644)
                 .map_err(|e| self.partly(e))?;
             self.config_written = true;
