@@ -17,6 +17,8 @@ pub enum GitError {
     Failed { args: String, stderr: String },
     #[error("{rev}:{path} is not UTF-8 text")]
     NotText { rev: String, path: String },
+    #[error("{rev}:{path} is larger than 16 MiB")]
+    TooLarge { rev: String, path: String },
 }
 
 impl GitError {
@@ -176,9 +178,21 @@ pub fn verify_rev(root: &Path, rev: &str) -> Result<(), GitError> {
 /// The file `rel` as it is at `rev`, or `None` when the revision has no such file.
 pub fn show(root: &Path, rev: &str, rel: &str) -> Result<Option<String>, GitError> {
     let object = format!("{rev}:{rel}");
-    let exists = run(root, &["cat-file", "-e", &object])?;
-    if !exists.status.success() {
+    let size = run(root, &["cat-file", "-s", &object])?;
+    if !size.status.success() {
         return Ok(None);
+    }
+    // A version is read whole: a huge one (committed on a branch, compressed to little)
+    // must not be, as a working file of that size isn't (`files`).
+    let size: u64 = String::from_utf8_lossy(&size.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(u64::MAX);
+    if size > crate::files::MAX_TEXT_BYTES {
+        return Err(GitError::TooLarge {
+            rev: rev.to_owned(),
+            path: rel.to_owned(),
+        });
     }
     let bytes = checked(root, &["cat-file", "blob", &object])?;
     String::from_utf8(bytes)

@@ -93,6 +93,7 @@ pub fn last_changes(
                 Err(why) => Older::Unreadable(why),
             },
             Err(GitError::NotText { .. }) => Older::Unreadable("is not text"),
+            Err(GitError::TooLarge { .. }) => Older::Unreadable("is larger than 16 MiB"),
             Err(e) => return Err(e.into()),
         };
         if !walk.step(version, &older) {

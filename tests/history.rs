@@ -236,3 +236,19 @@ fn a_merged_value_dates_from_the_merge_on_this_branch() {
     assert_eq!(date_of(&got[0].1), "2026-05-01T10:00:00Z");
     assert_eq!(date_of(&got[1].1), "2026-03-01T10:00:00Z");
 }
+
+/// A version too large to be a stage file (committed on a branch: zeros compress to little)
+/// is not read whole; it bounds the answer and says why.
+#[test]
+fn a_huge_version_is_not_read() {
+    let r = git_repo();
+    r.write("secrets/prod.yml", &"#".repeat(17 * 1024 * 1024));
+    commit_at(&r, "2026-01-01T10:00:00Z");
+    std::fs::remove_file(r.path().join("secrets/prod.yml")).unwrap();
+    r.set("prod", "API_KEY", "one");
+    commit_at(&r, "2026-02-01T10:00:00Z");
+    let got = changed(&r, &["API_KEY"]);
+    let (since, why) = unknown(&got[0].1);
+    assert_eq!(since, Some("2026-02-01T10:00:00Z"));
+    assert!(why.contains("larger than 16 MiB"), "{why}");
+}
