@@ -227,6 +227,16 @@ pub fn log_file(root: &Path, rel: &str) -> Result<String, GitError> {
     Ok(String::from_utf8_lossy(&out).into_owned())
 }
 
+/// The files git tracks in the work tree, relative to `root`.
+pub fn ls_files(root: &Path) -> Result<Vec<String>, GitError> {
+    let out = checked(root, &["ls-files", "-z"])?;
+    Ok(String::from_utf8_lossy(&out)
+        .split('\0')
+        .filter(|p| !p.is_empty())
+        .map(str::to_owned)
+        .collect())
+}
+
 /// The commits a shallow clone's history is cut at (their parents were not fetched); empty
 /// for a full clone.
 pub fn shallow_commits(root: &Path) -> Result<Vec<String>, GitError> {

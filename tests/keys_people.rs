@@ -745,3 +745,43 @@ fn remove_all_names_a_rule_for_other_files_that_keeps_the_key() {
     );
     assert!(!r.read("secrets/dev.yml").contains(&leaver));
 }
+
+/// In a repository of several services sharing one rule, `--all` changes this service's
+/// files; another service's stage file the same rule serves is named, with what it still
+/// allows, so an offboarding is not thought complete.
+#[test]
+fn a_stage_file_of_another_service_under_the_same_rule_is_named() {
+    let r = git_repo();
+    let (_, leaver) = identity();
+    r.write(
+        ".sops.yaml",
+        &format!(
+            "creation_rules:\n  - path_regex: (^|/)secrets/[^/]+\\.yml$\n    age: {TEST_RECIPIENT_1},{leaver}\n"
+        ),
+    );
+    r.write("home/value", "V4LUE");
+    for service in ["a", "b"] {
+        std::fs::create_dir_all(r.path().join(service).join("secrets")).unwrap();
+        let o = r
+            .cmd(service)
+            .args(["set", "--stage", "dev", "DB_PASSWORD"])
+            .stdin(std::fs::File::open(r.path().join("home/value")).unwrap())
+            .output()
+            .unwrap();
+        assert_ok(&o);
+    }
+    commit_all(&r, "two services");
+    let o = r
+        .cmd("a")
+        .args(["keys", "remove", &leaver, "--all"])
+        .output()
+        .unwrap();
+    assert_ok(&o);
+    let err = stderr(&o);
+    assert!(
+        err.contains("b/secrets/dev.yml uses the same rule but is in another folder")
+            && err.contains(&format!("it can still be opened by {leaver}")),
+        "{err}"
+    );
+    assert!(!r.read("a/secrets/dev.yml").contains(&leaver));
+}
