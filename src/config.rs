@@ -61,6 +61,8 @@ pub struct Config {
     items: Vec<MapItem>,
     /// The file as written, for the comments beside recipients.
     text: String,
+    /// Each `path_regex` compiled once: a file with many rules is asked about many files.
+    regexes: std::sync::Mutex<std::collections::HashMap<String, regex::Regex>>,
 }
 
 /// `SOPS_CONFIG`, else the nearest `.sops.yaml` from `start` upwards (as sops searches).
@@ -105,7 +107,19 @@ impl Config {
                 .map(|d| d.items.clone())
                 .unwrap_or_default(),
             text: text.to_owned(),
+            regexes: Default::default(),
         })
+    }
+
+    /// `path_regex` compiled (once per pattern).
+    fn regex(&self, pattern: &str) -> Result<regex::Regex, regex::Error> {
+        let mut cache = self.regexes.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(re) = cache.get(pattern) {
+            return Ok(re.clone());
+        }
+        let re = regex::Regex::new(pattern)?;
+        cache.insert(pattern.to_owned(), re.clone());
+        Ok(re)
     }
 
     /// The file as written.
@@ -158,7 +172,7 @@ impl Config {
         let rel = rel.to_string_lossy().replace('\\', "/");
         for (index, rule) in self.rules()?.into_iter().enumerate() {
             if let Some(re) = str_of(rule, "path_regex") {
-                let re = regex::Regex::new(&re).map_err(|e| {
+                let re = self.regex(&re).map_err(|e| {
                     self.invalid(format!("creation_rules[{index}].path_regex: {e}"))
                 })?;
                 if !re.is_match(&rel) {
