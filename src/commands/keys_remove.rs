@@ -35,7 +35,7 @@ pub(crate) fn run(args: &KeysRemoveArgs, ctx: &Context) -> Result<u8, Failure> {
     let recipient = people::resolve_recipient(given, &targets)?;
     let mut plan = people::plan(Change::Remove, &recipient, &targets, stage.is_some(), &ids)?;
     // Read the history before writing: a new data key changes every ciphertext, no value.
-    let mut reports: Vec<(PathBuf, offboard::StageReport)> = plan
+    let mut reports: Vec<offboard::StageReport> = plan
         .files
         .iter()
         .filter(|f| f.changed)
@@ -49,10 +49,7 @@ pub(crate) fn run(args: &KeysRemoveArgs, ctx: &Context) -> Result<u8, Failure> {
                     MapItem::Comment(_) => None,
                 })
                 .collect();
-            (
-                f.path.clone(),
-                offboard::stage_report(&f.stage, &f.path, names, &ids),
-            )
+            offboard::stage_report(&f.stage, &f.path, names, &ids)
         })
         .collect();
     // The summary and the report also when a write failed, for the files written: a rerun
@@ -65,8 +62,7 @@ pub(crate) fn run(args: &KeysRemoveArgs, ctx: &Context) -> Result<u8, Failure> {
         .filter(|f| f.written)
         .map(|f| &f.path)
         .collect();
-    reports.retain(|(path, _)| written.contains(&path));
-    let reports: Vec<offboard::StageReport> = reports.into_iter().map(|(_, r)| r).collect();
+    reports.retain(|r| written.contains(&&r.path));
     if reports.is_empty()
         && let Err(e) = applied
     {
