@@ -61,6 +61,8 @@ pub struct Config {
     items: Vec<MapItem>,
     /// The file as written, for the comments beside recipients.
     text: String,
+    /// Each `path_regex` compiled once: a file with many rules is asked about many files.
+    regexes: std::sync::Mutex<std::collections::HashMap<String, regex::Regex>>,
 }
 
 /// `SOPS_CONFIG`, else the nearest `.sops.yaml` from `start` upwards (as sops searches).
@@ -105,7 +107,19 @@ impl Config {
                 .map(|d| d.items.clone())
                 .unwrap_or_default(),
             text: text.to_owned(),
+            regexes: Default::default(),
         })
+    }
+
+    /// `path_regex` compiled (once per pattern).
+    fn regex(&self, pattern: &str) -> Result<regex::Regex, regex::Error> {
+        let mut cache = self.regexes.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(re) = cache.get(pattern) {
+            return Ok(re.clone());
+        }
+        let re = regex::Regex::new(pattern)?;
+        cache.insert(pattern.to_owned(), re.clone());
+        Ok(re)
     }
 
     /// The file as written.
@@ -138,6 +152,18 @@ impl Config {
         }
     }
 
+    /// Every rule that parses, whatever files it matches (one that doesn't is left out).
+    pub fn all_rules(&self) -> Vec<CreationRule> {
+        let Ok(rules) = self.rules() else {
+            return Vec::new();
+        };
+        rules
+            .into_iter()
+            .enumerate()
+            .filter_map(|(index, rule)| self.parse_rule(index, rule).ok())
+            .collect()
+    }
+
     /// The first rule whose `path_regex` matches `file` (relative to the config's folder),
     /// or that has no `path_regex`.
     pub fn rule_for(&self, file: &Path) -> Result<Option<CreationRule>, ConfigError> {
@@ -146,7 +172,7 @@ impl Config {
         let rel = rel.to_string_lossy().replace('\\', "/");
         for (index, rule) in self.rules()?.into_iter().enumerate() {
             if let Some(re) = str_of(rule, "path_regex") {
-                let re = regex::Regex::new(&re).map_err(|e| {
+                let re = self.regex(&re).map_err(|e| {
                     self.invalid(format!("creation_rules[{index}].path_regex: {e}"))
                 })?;
                 if !re.is_match(&rel) {
@@ -156,6 +182,21 @@ impl Config {
             return self.parse_rule(index, rule).map(Some);
         }
         Ok(None)
+    }
+
+    /// A merge key (`<<: *team`) brings in keys and settings sops applies and this reader
+    /// would not see: a rule read without them would encrypt for fewer people, and an edit
+    /// (`keys add`) would write an `age` that overrides the merged one.
+    fn refuse_merge(&self, items: &[MapItem], at: &str) -> Result<(), ConfigError> {
+        let merge = items
+            .iter()
+            .any(|item| matches!(item, MapItem::Entry(key, _) if key == "<<"));
+        if merge {
+            return Err(self.invalid(format!(
+                "{at}: a YAML merge key (`<<`), which sls-secrets does not read; write the rule's keys and settings out in it"
+            )));
+        }
+        Ok(())
     }
 
     /// The age recipients of `items` (`age:`), as entries. A private key pasted where a
@@ -232,6 +273,7 @@ impl Config {
             )));
         }
         let group = groups[0];
+        self.refuse_merge(group, &at("key_groups[0]"))?;
         let mut keys = self.age_keys(group, &at("key_groups[0].age"))?;
         if let Some(Value::Seq(kms)) = yaml::value::get(group, "kms") {
             for key in kms {
@@ -282,6 +324,7 @@ impl Config {
 
     fn parse_rule(&self, index: usize, rule: &[MapItem]) -> Result<CreationRule, ConfigError> {
         let at = |what: &str| format!("creation_rules[{index}].{what}");
+        self.refuse_merge(rule, &format!("creation_rules[{index}]"))?;
         let keys = match yaml::value::get(rule, "key_groups") {
             Some(groups) => self.group_keys(index, groups)?,
             None => self.flat_keys(index, rule)?,
@@ -518,6 +561,21 @@ mod tests {
         let path = dir.path().join(CONFIG_NAME);
         std::fs::write(&path, text).unwrap();
         Config::load(&path)?.rule_for(&dir.path().join("secrets/dev.yml"))
+    }
+
+    /// sops reads the recipients a merge key brings in; a reader that ignored them would
+    /// see a rule with fewer keys (and `keys add` would write an `age` overriding them).
+    #[test]
+    fn a_merge_key_in_a_rule_or_group_is_refused() {
+        let rule = "x-team: &team\n  age: age1abc\ncreation_rules:\n  - path_regex: secrets/\n    <<: *team\n";
+        let e = rule_in(rule).err().expect("refused").to_string();
+        assert!(e.contains("creation_rules[0]: a YAML merge key"), "{e}");
+        let group = "x: &g\n  age: age1abc\ncreation_rules:\n  - key_groups:\n      - <<: *g\n";
+        let e = rule_in(group).err().expect("refused").to_string();
+        assert!(
+            e.contains("creation_rules[0].key_groups[0]: a YAML merge key"),
+            "{e}"
+        );
     }
 
     #[test]

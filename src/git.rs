@@ -17,6 +17,8 @@ pub enum GitError {
     Failed { args: String, stderr: String },
     #[error("{rev}:{path} is not UTF-8 text")]
     NotText { rev: String, path: String },
+    #[error("{rev}:{path} is larger than 16 MiB")]
+    TooLarge { rev: String, path: String },
 }
 
 impl GitError {
@@ -176,9 +178,21 @@ pub fn verify_rev(root: &Path, rev: &str) -> Result<(), GitError> {
 /// The file `rel` as it is at `rev`, or `None` when the revision has no such file.
 pub fn show(root: &Path, rev: &str, rel: &str) -> Result<Option<String>, GitError> {
     let object = format!("{rev}:{rel}");
-    let exists = run(root, &["cat-file", "-e", &object])?;
-    if !exists.status.success() {
+    let size = run(root, &["cat-file", "-s", &object])?;
+    if !size.status.success() {
         return Ok(None);
+    }
+    // A version is read whole: a huge one (committed on a branch, compressed to little)
+    // must not be, as a working file of that size isn't (`files`).
+    let size: u64 = String::from_utf8_lossy(&size.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(u64::MAX);
+    if size > crate::files::MAX_TEXT_BYTES {
+        return Err(GitError::TooLarge {
+            rev: rev.to_owned(),
+            path: rel.to_owned(),
+        });
     }
     let bytes = checked(root, &["cat-file", "blob", &object])?;
     String::from_utf8(bytes)
@@ -189,10 +203,48 @@ pub fn show(root: &Path, rev: &str, rel: &str) -> Result<Option<String>, GitErro
         })
 }
 
-/// The commits that changed file `rel`, newest first: `<commit>\t<committer date>` lines.
+/// The commits that changed file `rel` on the current branch (first parents), newest first,
+/// across renames: NUL-separated
+/// `<commit>\t<committer date>` records, each followed by a `\n<path then>` record (none for
+/// a merge that kept the file as it was).
 pub fn log_file(root: &Path, rel: &str) -> Result<String, GitError> {
-    let out = checked(root, &["log", "--format=%H%x09%cI", "--", rel])?;
+    let out = checked(
+        root,
+        &[
+            "log",
+            "--follow",
+            // This branch's history: a side branch's older commits interleaved by date
+            // would read as changes; a merge is listed (`-m`: against its first parent).
+            "--first-parent",
+            "-m",
+            "-z",
+            "--name-only",
+            "--format=%H%x09%cI",
+            "--",
+            rel,
+        ],
+    )?;
     Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// The files git tracks in the work tree, relative to `root`.
+pub fn ls_files(root: &Path) -> Result<Vec<String>, GitError> {
+    let out = checked(root, &["ls-files", "-z"])?;
+    Ok(String::from_utf8_lossy(&out)
+        .split('\0')
+        .filter(|p| !p.is_empty())
+        .map(str::to_owned)
+        .collect())
+}
+
+/// The commits a shallow clone's history is cut at (their parents were not fetched); empty
+/// for a full clone.
+pub fn shallow_commits(root: &Path) -> Result<Vec<String>, GitError> {
+    let out = checked(root, &["rev-parse", "--git-path", "shallow"])?;
+    let rel = String::from_utf8_lossy(&out).trim_end().to_owned();
+    Ok(std::fs::read_to_string(root.join(rel))
+        .map(|text| text.lines().map(str::to_owned).collect())
+        .unwrap_or_default())
 }
 
 /// The file names directly inside folder `rel_dir` at `rev` (no subfolders).

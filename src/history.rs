@@ -43,6 +43,17 @@ pub enum HistoryError {
 struct Version {
     commit: String,
     date: String,
+    /// The file's path in that commit: it may have been renamed since.
+    path: String,
+}
+
+/// An older version, as the walk sees it.
+enum Older {
+    Opened(Box<PlainFile>),
+    /// The file is not in that commit (deleted there): the newer value was set after it.
+    Missing,
+    /// It is there but can't be read: why.
+    Unreadable(&'static str),
 }
 
 /// For each of `names`, when its value in the file at `path` (the working file) last
@@ -54,7 +65,7 @@ pub fn last_changes(
 ) -> Result<Vec<LastChange>, HistoryError> {
     let text = crate::files::read_text(path).unwrap_or_default();
     let mut keys = Vec::new();
-    let Some(current) = open_version(&text, ids, &mut keys) else {
+    let Ok(current) = open_version(&text, ids, &mut keys) else {
         return Ok(unknown_all(
             names,
             None,
@@ -75,13 +86,24 @@ pub fn last_changes(
     };
     let mut walk = Walk::new(names, &current);
     for version in &versions {
-        let text = git::show(&root, &version.commit, &rel)?;
-        let opened = text.and_then(|text| open_version(&text, ids, &mut keys));
-        if !walk.step(version, opened.as_ref()) {
+        let older = match git::show(&root, &version.commit, &version.path) {
+            Ok(None) => Older::Missing,
+            Ok(Some(text)) => match open_version(&text, ids, &mut keys) {
+                Ok(file) => Older::Opened(Box::new(file)),
+                Err(why) => Older::Unreadable(why),
+            },
+            Err(GitError::NotText { .. }) => Older::Unreadable("is not text"),
+            Err(GitError::TooLarge { .. }) => Older::Unreadable("is larger than 16 MiB"),
+            Err(e) => return Err(e.into()),
+        };
+        if !walk.step(version, &older) {
             break;
         }
     }
-    Ok(walk.finish())
+    // A shallow clone's oldest commit only seems to add the file: its history was not fetched.
+    let shallow = git::shallow_commits(&root)?;
+    let cut = versions.last().filter(|v| shallow.contains(&v.commit));
+    Ok(walk.finish(cut.is_some()))
 }
 
 fn unknown_all(names: &[String], since: Option<String>, why: &str) -> Vec<LastChange> {
@@ -98,19 +120,30 @@ fn unknown_all(names: &[String], since: Option<String>, why: &str) -> Vec<LastCh
         .collect()
 }
 
-/// The commits that changed `rel`, newest first.
+/// The commits that changed `rel` (under its earlier names too), newest first.
 fn log(root: &Path, rel: &str) -> Result<Vec<Version>, HistoryError> {
     let out = git::log_file(root, rel)?;
-    Ok(out
-        .lines()
-        .filter_map(|line| {
-            let (commit, date) = line.split_once('\t')?;
-            Some(Version {
-                commit: commit.to_owned(),
-                date: date.to_owned(),
-            })
-        })
-        .collect())
+    let mut versions: Vec<Version> = Vec::new();
+    for record in out.split('\0') {
+        let record = record.trim_start_matches('\n');
+        let header = record.split_once('\t').filter(|(commit, _)| {
+            commit.len() >= 40 && commit.bytes().all(|b| b.is_ascii_hexdigit())
+        });
+        match (header, versions.last_mut()) {
+            (Some((commit, date)), last) => {
+                // A merge that kept the file lists no name: the newer one holds.
+                let path = last.map_or_else(|| rel.to_owned(), |v| v.path.clone());
+                versions.push(Version {
+                    commit: commit.to_owned(),
+                    date: date.to_owned(),
+                    path,
+                });
+            }
+            (None, Some(last)) if !record.is_empty() => last.path = record.to_owned(),
+            (None, _) => {}
+        }
+    }
+    Ok(versions)
 }
 
 /// Decrypts one version; data keys already unwrapped are reused (matched by their wrapped
@@ -119,8 +152,8 @@ fn open_version(
     text: &str,
     ids: &AgeIdentities,
     known: &mut Vec<(String, DataKey)>,
-) -> Option<PlainFile> {
-    let file = sops::parse(text).ok()?;
+) -> Result<PlainFile, &'static str> {
+    let file = sops::parse(text).map_err(|_| "is not a SOPS file")?;
     let cached = file.meta.keys().iter().find_map(|entry| {
         known
             .iter()
@@ -130,7 +163,8 @@ fn open_version(
     let key = match cached {
         Some(key) => key,
         None => {
-            let key = keys::unwrap_data_key(&file.meta, ids).ok()?;
+            let key = keys::unwrap_data_key(&file.meta, ids)
+                .map_err(|_| "can't be opened with your keys")?;
             for entry in file.meta.keys() {
                 if let Some(copy) = DataKey::from_bytes(key.expose()) {
                     known.push((entry.enc().to_owned(), copy));
@@ -139,7 +173,8 @@ fn open_version(
             key
         }
     };
-    file.decrypt(key).ok()
+    file.decrypt(key)
+        .map_err(|_| "does not decrypt (its MAC or a value does not check)")
 }
 
 /// Per name: its current value and how far back it is the same.
@@ -189,25 +224,25 @@ impl<'a> Walk<'a> {
 
     /// Compares one older version (`None`: it can't be opened); false once every name is
     /// decided.
-    fn step(&mut self, version: &Version, opened: Option<&PlainFile>) -> bool {
+    fn step(&mut self, version: &Version, older: &Older) -> bool {
         let mut open = false;
         for (name, value, state) in &mut self.names {
             if matches!(state, State::Done(_)) {
                 continue;
             }
-            let next = match opened {
-                None => State::Done(Changed::Unknown {
+            let next = match older {
+                Older::Unreadable(why) => State::Done(Changed::Unknown {
                     since: state.since(),
                     why: format!(
-                        "the version of commit {} can't be opened with your keys",
+                        "the version of commit {} {why}",
                         &version.commit[..version.commit.len().min(12)]
                     ),
                 }),
-                Some(file) if value.is_some() && file.get(name) == *value => State::Same {
+                Older::Opened(file) if value.is_some() && file.get(name) == *value => State::Same {
                     commit: version.commit.clone(),
                     date: version.date.clone(),
                 },
-                Some(_) => State::Done(state.ended()),
+                Older::Opened(_) | Older::Missing => State::Done(state.ended()),
             };
             open |= !matches!(next, State::Done(_));
             *state = next;
@@ -215,13 +250,21 @@ impl<'a> Walk<'a> {
         open
     }
 
-    fn finish(self) -> Vec<LastChange> {
+    /// `cut`: the oldest commit is where a shallow clone's history stops.
+    fn finish(self, cut: bool) -> Vec<LastChange> {
         self.names
             .into_iter()
             .map(|(name, _, state)| LastChange {
                 name: name.to_owned(),
-                // Still open: the oldest commit holds the value, so it was set there.
-                changed: state.ended(),
+                // Still open: the oldest commit holds the value, so it was set there, unless
+                // the history before it was not fetched.
+                changed: match state {
+                    State::Same { date, .. } if cut => Changed::Unknown {
+                        since: Some(date),
+                        why: "the clone is shallow: older commits were not fetched (`git fetch --unshallow`)".into(),
+                    },
+                    state => state.ended(),
+                },
             })
             .collect()
     }

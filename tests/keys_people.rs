@@ -616,3 +616,172 @@ fn remove_an_ssh_key_by_the_fingerprint_keys_shows() {
         assert!(stdout(&ours).contains("carol-V4LUE"));
     }
 }
+
+/// A rule whose keys come from a YAML merge key (`<<: *team`): sops reads the merged
+/// recipients, so an `age:` written into the rule would override them and new files would be
+/// encrypted for the newcomer alone. Refused, naming the rule, nothing written.
+#[test]
+fn a_rule_with_a_merge_key_is_refused_with_nothing_written() {
+    let r = two_stages();
+    r.write(
+        ".sops.yaml",
+        &format!(
+            "x-team: &team\n  age: {TEST_RECIPIENT_1}\ncreation_rules:\n  - path_regex: secrets/.*\\.yml$\n    <<: *team\n"
+        ),
+    );
+    let (_, newcomer) = identity();
+    let err = refused(
+        &r,
+        &["keys", "add", "--age", &newcomer, "--all"],
+        "creation_rules[0]: a YAML merge key",
+    );
+    assert!(err.contains(".sops.yaml"), "{err}");
+    refused(
+        &r,
+        &["keys", "remove", TEST_RECIPIENT_1, "--all"],
+        "a YAML merge key",
+    );
+}
+
+/// A `.sops.yaml` that is a link out of the repository (committed on a branch, say) is not
+/// written through; a link inside the repository is, and stays a link.
+#[cfg(unix)]
+#[test]
+fn a_sops_yaml_linked_outside_the_repository_is_not_written() {
+    let r = two_stages();
+    let outside = tempfile::tempdir().unwrap();
+    let target = outside.path().join("sops.yaml");
+    std::fs::rename(r.path().join(".sops.yaml"), &target).unwrap();
+    std::os::unix::fs::symlink(&target, r.path().join(".sops.yaml")).unwrap();
+    let rules = std::fs::read_to_string(&target).unwrap();
+    let (_, newcomer) = identity();
+    refused(
+        &r,
+        &["keys", "add", "--age", &newcomer, "--all"],
+        "outside the repository",
+    );
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), rules);
+    // Inside the repository: written through, still a link.
+    std::fs::remove_file(r.path().join(".sops.yaml")).unwrap();
+    r.write("conf/sops.yaml", &rules);
+    std::os::unix::fs::symlink("conf/sops.yaml", r.path().join(".sops.yaml")).unwrap();
+    assert_ok(&r.run(&["keys", "add", "--age", &newcomer, "--all"]));
+    let link = std::fs::symlink_metadata(r.path().join(".sops.yaml")).unwrap();
+    assert!(link.file_type().is_symlink());
+    assert!(r.read("conf/sops.yaml").contains(&newcomer));
+}
+
+/// A write that fails after another file was written: the error and the summary say which
+/// file changed and that the rest, `.sops.yaml` included, did not.
+#[cfg(unix)]
+#[test]
+fn a_write_failing_midway_is_reported_with_what_was_written() {
+    use sls_secrets::keys::AgeIdentities;
+    use sls_secrets::people::{self, Change, Target};
+    let r = two_stages();
+    // prod's file lives elsewhere, behind a link; that folder goes away before the write.
+    let elsewhere = r.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    std::fs::rename(
+        r.path().join("secrets/prod.yml"),
+        elsewhere.join("prod.yml"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("../elsewhere/prod.yml", r.path().join("secrets/prod.yml")).unwrap();
+    let rules = r.read(".sops.yaml");
+    let ids = sls_secrets::keys::age::parse_identities(common::TEST_KEY_1, "test").unwrap();
+    let ids = AgeIdentities::from_identities(ids, "test");
+    let (key, newcomer) = identity();
+    let recipient = people::parse_recipient(&newcomer).unwrap();
+    let targets: Vec<Target> = ["dev", "prod"]
+        .iter()
+        .map(|s| Target {
+            stage: s.to_string(),
+            path: r.path().join(format!("secrets/{s}.yml")),
+        })
+        .collect();
+    let mut plan = people::plan(Change::Add, &recipient, &targets, false, &ids).unwrap();
+    std::fs::remove_dir_all(&elsewhere).unwrap();
+    let err = plan.apply().unwrap_err().to_string();
+    assert!(
+        err.contains("secrets/dev.yml had been written")
+            && err.contains(".sops.yaml was not changed"),
+        "{err}"
+    );
+    let summary = plan.summary();
+    assert!(
+        summary.contains("dev.yml (stage dev): can now be opened"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("prod.yml (stage prod): NOT changed"),
+        "{summary}"
+    );
+    assert!(summary.contains(".sops.yaml: NOT changed"), "{summary}");
+    assert!(!summary.contains("added to creation_rules"), "{summary}");
+    assert_eq!(r.read(".sops.yaml"), rules);
+    assert_ok(&decrypt_with(&r, &key, "secrets/dev.yml"));
+}
+
+/// `keys remove --all` edits the rules the stage files use; a rule for other files that still
+/// holds the key is named in the summary, so the offboarding is not thought complete.
+#[test]
+fn remove_all_names_a_rule_for_other_files_that_keeps_the_key() {
+    let r = Repo::with_config();
+    let (_, leaver) = identity();
+    r.write(
+        ".sops.yaml",
+        &format!(
+            "creation_rules:\n  - path_regex: secrets/.*\\.yml$\n    age: {TEST_RECIPIENT_1},{leaver}\n  - path_regex: config/.*\\.json$\n    age: {leaver}\n"
+        ),
+    );
+    r.set("dev", "DB_PASSWORD", "dev-db-V4LUE");
+    let o = r.run(&["keys", "remove", &leaver, "--all"]);
+    assert_ok(&o);
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!("creation_rules[1] still has {leaver}")),
+        "{err}"
+    );
+    assert!(!r.read("secrets/dev.yml").contains(&leaver));
+}
+
+/// In a repository of several services sharing one rule, `--all` changes this service's
+/// files; another service's stage file the same rule serves is named, with what it still
+/// allows, so an offboarding is not thought complete.
+#[test]
+fn a_stage_file_of_another_service_under_the_same_rule_is_named() {
+    let r = git_repo();
+    let (_, leaver) = identity();
+    r.write(
+        ".sops.yaml",
+        &format!(
+            "creation_rules:\n  - path_regex: (^|/)secrets/[^/]+\\.yml$\n    age: {TEST_RECIPIENT_1},{leaver}\n"
+        ),
+    );
+    r.write("home/value", "V4LUE");
+    for service in ["a", "b"] {
+        std::fs::create_dir_all(r.path().join(service).join("secrets")).unwrap();
+        let o = r
+            .cmd(service)
+            .args(["set", "--stage", "dev", "DB_PASSWORD"])
+            .stdin(std::fs::File::open(r.path().join("home/value")).unwrap())
+            .output()
+            .unwrap();
+        assert_ok(&o);
+    }
+    commit_all(&r, "two services");
+    let o = r
+        .cmd("a")
+        .args(["keys", "remove", &leaver, "--all"])
+        .output()
+        .unwrap();
+    assert_ok(&o);
+    let err = stderr(&o);
+    assert!(
+        err.contains("b/secrets/dev.yml uses the same rule but is in another folder")
+            && err.contains(&format!("it can still be opened by {leaver}")),
+        "{err}"
+    );
+    assert!(!r.read("a/secrets/dev.yml").contains(&leaver));
+}

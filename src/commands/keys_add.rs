@@ -22,8 +22,10 @@ pub(crate) fn run(args: &KeysAddArgs, ctx: &Context) -> Result<u8, Failure> {
     let dir = targets[0].path.parent().unwrap_or(Path::new("."));
     let _lock = store::lock_dir(dir)?;
     let mut plan = people::plan(Change::Add, &recipient, &targets, stage.is_some(), &ids)?;
-    plan.apply()?;
+    // The summary also when a write failed: it says which files were written.
+    let applied = plan.apply();
     eprint!("{}", escape_control_lines(&plan.summary()));
+    applied?;
     Ok(EXIT_OK)
 }
 

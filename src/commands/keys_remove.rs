@@ -5,7 +5,7 @@
 //! could read and when each value last changed, and the advice to change the secrets at
 //! their source. Everything is planned before anything is written.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use sls_secrets::offboard;
 use sls_secrets::people::{self, Change};
@@ -35,7 +35,7 @@ pub(crate) fn run(args: &KeysRemoveArgs, ctx: &Context) -> Result<u8, Failure> {
     let recipient = people::resolve_recipient(given, &targets)?;
     let mut plan = people::plan(Change::Remove, &recipient, &targets, stage.is_some(), &ids)?;
     // Read the history before writing: a new data key changes every ciphertext, no value.
-    let reports: Vec<offboard::StageReport> = plan
+    let mut reports: Vec<offboard::StageReport> = plan
         .files
         .iter()
         .filter(|f| f.changed)
@@ -52,12 +52,28 @@ pub(crate) fn run(args: &KeysRemoveArgs, ctx: &Context) -> Result<u8, Failure> {
             offboard::stage_report(&f.stage, &f.path, names, &ids)
         })
         .collect();
-    plan.apply()?;
+    // The summary and the report also when a write failed, for the files written: a rerun
+    // finishes the others, and would not report these again.
+    let applied = plan.apply();
     eprint!("{}", escape_control_lines(&plan.summary()));
+    let written: Vec<&PathBuf> = plan
+        .files
+        .iter()
+        .filter(|f| f.written)
+        .map(|f| &f.path)
+        .collect();
+    reports.retain(|r| written.contains(&&r.path));
+    if reports.is_empty()
+        && let Err(e) = applied
+    {
+        return Err(e.into());
+    }
     let report = if args.json {
         offboard::json(&recipient, &reports)
     } else {
         escape_control_lines(&offboard::text(&recipient, &reports)).into_owned()
     };
-    print_stdout(&report)
+    let code = print_stdout(&report)?;
+    applied?;
+    Ok(code)
 }

@@ -21,6 +21,22 @@ pub enum AccessError {
     },
     #[error("{path}: the edited rules would not be what was asked ({why}); nothing was written")]
     EditCheck { path: PathBuf, why: String },
+    #[error(
+        "{path} is a link to {}, outside the repository; nothing was written",
+        target.display()
+    )]
+    ConfigLink { path: PathBuf, target: PathBuf },
+    #[error(
+        "{source}; stopped there: {} had been written, {} was not changed",
+        written.join(", "),
+        config.display()
+    )]
+    PartlyWritten {
+        written: Vec<String>,
+        config: PathBuf,
+        #[source]
+        source: Box<StoreError>,
+    },
     #[error("{path} changed while the rules were being edited; nothing was written to it")]
     ConfigChanged { path: PathBuf },
     #[error(
@@ -76,6 +92,12 @@ impl AccessError {
                 "edit .sops.yaml by hand (then `sls-secrets rotate`), or report the layout that was refused".into()
             }
             AccessError::ConfigChanged { .. } => "run the command again".into(),
+            AccessError::ConfigLink { .. } => {
+                "edit the rules in the file the link points to by hand (then `sls-secrets rotate`), or replace the link with the file".into()
+            }
+            AccessError::PartlyWritten { .. } => {
+                "fix the cause and run the same command again: the files already changed are left as they are".into()
+            }
             AccessError::Comma => "remove the comma from the key's comment (the text after the key)".into(),
             AccessError::AlreadyPresent { .. } => "`sls-secrets keys` shows who can open each file".into(),
             AccessError::Absent { .. } => {

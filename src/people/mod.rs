@@ -41,6 +41,8 @@ pub struct FilePlan {
     pub changed: bool,
     /// Key kinds sls-secrets can't wrap for (pgp, …) that a new data key leaves behind.
     pub dropped: Vec<String>,
+    /// Whether `apply` wrote it.
+    pub written: bool,
 }
 
 /// Everything a `keys add` / `keys remove` writes, checked, not written yet.
@@ -53,6 +55,10 @@ pub struct Plan {
     pub new_config: String,
     /// What happens to the rules, one line each.
     pub notes: Vec<String>,
+    /// The repository root: a `.sops.yaml` link is written through only to a file inside it.
+    pub root: PathBuf,
+    /// Whether `apply` wrote `.sops.yaml`.
+    pub config_written: bool,
 }
 
 /// Opens and plans every target, edits the rules and checks the edit; writes nothing.
@@ -78,6 +84,8 @@ pub fn plan(
             .map_or_else(PathBuf::new, |t| t.path.clone()),
     })?;
     let config_path = std::path::absolute(&config_path).unwrap_or(config_path);
+    let root = store::repo_root(&std::path::absolute(dir).unwrap_or_else(|_| dir.to_owned()));
+    check_config_link(&config_path, &root)?;
     let cfg = Config::load(&config_path)?;
     let stage_files = store::stage_files(dir)?;
     let edit = RuleEdit {
@@ -101,6 +109,8 @@ pub fn plan(
         old_config: cfg.text().to_owned(),
         new_config,
         notes,
+        root,
+        config_written: false,
     };
     if !plan.changes_anything() {
         let places = plan.places();
@@ -111,6 +121,27 @@ pub fn plan(
         });
     }
     Ok(plan)
+}
+
+/// A `.sops.yaml` that is a link is written through (it stays a link), but only to a file
+/// inside the repository: a link committed on a branch must not make `keys` write elsewhere.
+fn check_config_link(config: &Path, root: &Path) -> Result<(), AccessError> {
+    if !std::fs::symlink_metadata(config).is_ok_and(|m| m.is_symlink()) {
+        return Ok(());
+    }
+    let io = |source| StoreError::Io {
+        path: config.to_owned(),
+        source,
+    };
+    let target = std::fs::canonicalize(config).map_err(io)?;
+    let root = std::fs::canonicalize(root).map_err(io)?;
+    if target.starts_with(&root) {
+        return Ok(());
+    }
+    Err(AccessError::ConfigLink {
+        path: config.to_owned(),
+        target,
+    })
 }
 
 fn open_target(target: &Target, ids: &AgeIdentities) -> Result<PlainFile, AccessError> {
@@ -153,6 +184,7 @@ fn plan_file(
         path: target.path.clone(),
         changed: false,
         dropped: Vec::new(),
+        written: false,
         file,
     };
     match change {
@@ -215,14 +247,42 @@ impl Plan {
                     path: self.config_path.clone(),
                 });
             }
+            check_config_link(&self.config_path, &self.root)?;
         }
-        for f in self.files.iter_mut().filter(|f| f.changed) {
-            store::save(&f.path, &mut f.file)?;
+        for i in 0..self.files.len() {
+            let f = &mut self.files[i];
+            if !f.changed {
+                continue;
+            }
+            if let Err(e) = store::save(&f.path, &mut f.file) {
+                return Err(self.partly(e));
+            }
+            self.files[i].written = true;
         }
         if self.new_config != self.old_config {
-            store::write_atomic(&self.config_path, self.new_config.as_bytes(), 0o644)?;
+            store::write_atomic(&self.config_path, self.new_config.as_bytes(), 0o644)
+                .map_err(|e| self.partly(e))?;
+            self.config_written = true;
         }
         Ok(())
+    }
+
+    /// A write that failed: after other files were written, the error says which.
+    fn partly(&self, source: StoreError) -> AccessError {
+        let written: Vec<String> = self
+            .files
+            .iter()
+            .filter(|f| f.written)
+            .map(|f| f.path.display().to_string())
+            .collect();
+        if written.is_empty() {
+            return source.into();
+        }
+        AccessError::PartlyWritten {
+            written,
+            config: self.config_path.clone(),
+            source: Box::new(source),
+        }
     }
 
     /// What changed and what didn't, one line each, for stderr.
@@ -232,6 +292,9 @@ impl Plan {
         for f in &self.files {
             let file = format!("{} (stage {})", f.path.display(), f.stage);
             let line = match (self.change, f.changed) {
+                (_, true) if !f.written => {
+                    format!("{file}: NOT changed: the command stopped before writing it")
+                }
                 (Change::Add, true) => {
                     format!("{file}: can now be opened by {who}; values unchanged")
                 }
@@ -251,6 +314,12 @@ impl Plan {
             }
         }
         let config = self.config_path.display();
+        if self.new_config != self.old_config && !self.config_written {
+            out.push_str(&format!(
+                "{config}: NOT changed: the command stopped before writing it\n"
+            ));
+            return out;
+        }
         for line in self.notes.iter().flat_map(|note| note.lines()) {
             out.push_str(&format!("{config}: {line}\n"));
         }

@@ -63,8 +63,89 @@ impl RuleEdit<'_> {
             }
         }
         notes.reverse();
+        if self.change == Change::Remove && !self.only_stage {
+            notes.extend(self.left_in_other_rules(&by_rule));
+        }
+        if !self.only_stage {
+            notes.extend(self.other_folders(&by_rule));
+        }
         self.check(&text)?;
         Ok((text, notes))
+    }
+
+    /// The rules no stage file uses that still hold the recipient being removed: whoever
+    /// offboards someone should know the key stays there (other files sops creates).
+    fn left_in_other_rules(
+        &self,
+        edited: &BTreeMap<usize, (CreationRule, Vec<&Target>)>,
+    ) -> Vec<String> {
+        self.cfg
+            .all_rules()
+            .iter()
+            .filter(|r| !edited.contains_key(&r.index))
+            .filter(|r| r.keys.iter().any(|k| is_recipient(k, self.recipient)))
+            .map(|r| {
+                format!(
+                    "creation_rules[{}] still has {}: it serves no stage file here, so it was left as it is (edit it by hand if the key should go from it too)",
+                    r.index,
+                    self.recipient.short()
+                )
+            })
+            .collect()
+    }
+
+    /// Stage files of other services (a `secrets/` folder elsewhere in the repository) that
+    /// an edited rule serves too: `--all` changed only this folder's files, so they keep
+    /// their recipients, now not what the rule says. Tracked files only.
+    fn other_folders(&self, edited: &BTreeMap<usize, (CreationRule, Vec<&Target>)>) -> Vec<String> {
+        let Some(dir) = self.targets.first().and_then(|t| t.path.parent()) else {
+            return Vec::new();
+        };
+        let Ok(root) = crate::git::toplevel(dir) else {
+            return Vec::new();
+        };
+        let name = dir.file_name();
+        let mut notes = Vec::new();
+        for rel in crate::git::ls_files(&root).unwrap_or_default() {
+            let path = root.join(&rel);
+            let other = path
+                .parent()
+                .is_some_and(|p| p.file_name() == name && !same_dir(p, dir));
+            let stage_file = rel.ends_with(".yml") || rel.ends_with(".yaml");
+            if !other || !stage_file {
+                continue;
+            }
+            let edited_rule = self
+                .rule_of(&path)
+                .ok()
+                .flatten()
+                .is_some_and(|r| edited.contains_key(&r.index));
+            let Ok(file) = crate::store::read_encrypted(&path) else {
+                continue;
+            };
+            let has = file
+                .meta
+                .keys()
+                .iter()
+                .any(|k| is_recipient(k, self.recipient));
+            let left = match self.change {
+                Change::Add => !has,
+                Change::Remove => has,
+            };
+            if edited_rule && left {
+                let still = if has {
+                    "can still be opened by"
+                } else {
+                    "can't be opened by"
+                };
+                notes.push(format!(
+                    "{} uses the same rule but is in another folder, so it was not changed: it {still} {} (run the same command in its folder)",
+                    path.display(),
+                    self.recipient.short()
+                ));
+            }
+        }
+        notes
     }
 
     /// Adds the recipient to rule `index` or takes it out, splitting the rule first when
@@ -250,4 +331,10 @@ fn settings(rule: Option<&CreationRule>) -> Option<(Option<(String, String)>, bo
             r.mac_only_encrypted,
         )
     })
+}
+
+/// Whether two folders are the same one (as given, or resolved).
+fn same_dir(a: &Path, b: &Path) -> bool {
+    a == b
+        || matches!((std::fs::canonicalize(a), std::fs::canonicalize(b)), (Ok(x), Ok(y)) if x == y)
 }

@@ -21,7 +21,7 @@ pub(super) fn plain_ok(s: &str, flow: bool) -> bool {
         && !s.chars().any(char::is_control)
         && !s.contains(": ")
         && !s.ends_with(':')
-        && !s.contains(" #")
+        && comment_start(s).is_none()
         && !(flow && s.contains([',', '[', ']', '{', '}']))
         && matches!(crate::yaml::resolve_plain(s), crate::yaml::Value::Str(_))
 }
@@ -128,7 +128,7 @@ pub(super) fn inline_value(line: &str, from: usize) -> Result<Option<Inline>, St
             ));
         }
         _ => {
-            let end = value.find(" #").unwrap_or(value.len());
+            let end = comment_start(value).unwrap_or(value.len());
             let content = value[..end].trim_end();
             return Ok(Some(Inline {
                 kind: InlineKind::Scalar(Style::Plain),
@@ -151,6 +151,13 @@ pub(super) fn inline_value(line: &str, from: usize) -> Result<Option<Inline>, St
         end: start + close,
         after: start + close + 1,
     }))
+}
+
+/// Where a comment starts in a plain scalar's line: a `#` after a space or a tab.
+fn comment_start(s: &str) -> Option<usize> {
+    s.as_bytes()
+        .windows(2)
+        .position(|w| matches!(w, [b' ' | b'\t', b'#']))
 }
 
 /// The index of the `]` that closes a flow list of scalars (quoted ones may hold `]`).
@@ -323,5 +330,10 @@ mod tests {
         assert!(inline_value("age: |", 4).is_err());
         assert!(inline_value("age: 'open", 4).is_err());
         assert!(inline_value("age: # none", 4).unwrap().is_none());
+        // A tab before `#` starts a comment too.
+        let line = "age: a,b\t# team";
+        let v = inline_value(line, 4).unwrap().unwrap();
+        assert_eq!(&line[v.start..v.end], "a,b");
+        assert_eq!(scalar("x\t#y"), "'x\t#y'");
     }
 }
