@@ -575,3 +575,46 @@ fn a_line_break_in_an_ssh_comment_cannot_forge_a_line_in_keys() {
     );
     assert!(out.contains("x\\u{a}  age  age1forged"), "{out}");
 }
+
+/// git's diff driver runs while git's pager may read the same terminal: it never asks for a
+/// passphrase, and says it could not tell a change from a re-encryption.
+#[test]
+#[ignore = "needs ssh-keygen and script (scripts/test runs it)"]
+fn the_git_diff_driver_never_asks_for_a_passphrase() {
+    let r = Repo::new();
+    let (locked, locked_pub) = keygen(&r, "frank", "ed25519", None, "correct horse");
+    let only = repo_with_age(&yaml_list(&[&locked_pub]));
+    we_write_dev(&only, "v1");
+    let old = only.path().join("old.yml");
+    std::fs::rename(only.path().join("secrets/dev.yml"), &old).unwrap();
+    // A new file (no key here opens the old one to change it).
+    we_write_dev(&only, "v2");
+    let mut c = ours(&only, &[("SOPS_AGE_SSH_PRIVATE_KEY_FILE", &locked)]);
+    let (hex, mode) = ("0".repeat(40), "100644");
+    c.args(["git-diff", "secrets/dev.yml"])
+        .arg(&old)
+        .args([&hex, mode])
+        .arg(only.path().join("secrets/dev.yml"))
+        .args([&hex, mode]);
+    // On a terminal with nothing typed: a prompt would show, then read end of input.
+    let line = format!(
+        "'{}' git-diff secrets/dev.yml '{}' {hex} {mode} '{}' {hex} {mode}",
+        c.get_program().to_string_lossy(),
+        old.display(),
+        only.path().join("secrets/dev.yml").display()
+    );
+    // A prompt would wait for the terminal for ever: bounded.
+    let mut script = Command::new("timeout");
+    script.args(["20", "script", "-qefc", &line, "/dev/null"]);
+    copy_env(&c, &mut script);
+    let o = script
+        .stdin(Stdio::null())
+        .output()
+        .expect("util-linux script");
+    let shown = String::from_utf8_lossy(&o.stdout);
+    assert!(!shown.contains("assphrase"), "{shown}");
+    assert!(
+        shown.contains("NAME: changed or re-encrypted (no key to tell)"),
+        "{shown}"
+    );
+}

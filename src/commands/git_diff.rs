@@ -49,7 +49,7 @@ fn read(p: &Path) -> Result<Option<String>, Failure> {
 fn diff(ctx: &Context, path: &str, stage: &str, old: &Path, new: &Path) -> Result<String, Failure> {
     let (a, b) = (read(old)?, read(new)?);
     let (la, lb) = (Path::new("a").join(path), Path::new("b").join(path));
-    let ids = ctx.identities()?;
+    let ids = ctx.identities_without_prompt()?;
     // git runs the external diff at the top of the work tree, where `path` is relative to.
     let rule = sls_secrets::store::creation_rule(&ctx.cwd()?.join(path)).ok();
     let d = secrets_diff::compare(

@@ -330,4 +330,14 @@ impl Context {
     pub(crate) fn identities(&self) -> Result<AgeIdentities, Failure> {
         Ok(AgeIdentities::load(&AgeEnv::from_process()))
     }
+
+    /// The identities, never asking for a passphrase: for git's diff driver, which runs while
+    /// git's pager may be reading the same terminal.
+    pub(crate) fn identities_without_prompt(&self) -> Result<AgeIdentities, Failure> {
+        let env = AgeEnv {
+            terminal: false,
+            ..AgeEnv::from_process()
+        };
+        Ok(AgeIdentities::load(&env))
+    }
 }
