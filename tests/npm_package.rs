@@ -1139,7 +1139,8 @@ const SCOPED: (&str, &str) = ("PLAIN_ONLY", "scoped-to-plain-0nly");
 
 /// `FRAMEWORK package --stage prod` of [`run_package`]'s service with sealed delivery for
 /// moto's key; then: no secret value in any file under `.serverless/` (the zips unpacked too),
-/// the template holds the layer, the two variables and `kms:Decrypt` on that key only, and the
+/// the template holds the layer, the two variables and `kms:Decrypt` on that key only (for the
+/// service's and stage's encryption context), and the
 /// layer's wrapper, run with each function's environment from the template and the unpacked
 /// package, execs a fake runtime (`env -0`) that sees exactly the secrets that function gets.
 fn judge_sealed(framework: &Path, framework_version: &str) {
@@ -1245,7 +1246,15 @@ fn judge_sealed(framework: &Path, framework_version: &str) {
         .collect();
     assert_eq!(
         kms,
-        [&serde_json::json!({"Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": m.arn})],
+        [&serde_json::json!({
+            "Effect": "Allow",
+            "Action": ["kms:Decrypt"],
+            "Resource": m.arn,
+            "Condition": {"StringEquals": {
+                "kms:EncryptionContext:sls-secrets:service": "app",
+                "kms:EncryptionContext:sls-secrets:stage": "prod",
+            }},
+        })],
         "{statements}"
     );
 }
@@ -1348,7 +1357,7 @@ fn sealed_delivery_osls_4() {
 /// What sealed delivery can't do is refused before anything is packaged, with the reason:
 /// a value the declared schema does not allow (`configValidationMode: error`), no key, a
 /// layer binary that is not a Linux executable for the functions (a macOS build would fail only
-/// at cold start). A local run packages nothing: `invoke local` gets the secrets in the
+/// at cold start), a function that already has Lambda's 5 layers. A local run packages nothing: `invoke local` gets the secrets in the
 /// environment, as with environment delivery.
 #[test]
 #[ignore = "needs the npm tarballs, a local registry, the frameworks and moto: scripts/test sets them up and runs this"]
@@ -1359,23 +1368,36 @@ fn sealed_delivery_refusals_and_local_runs_in_serverless_v3() {
     registry().project(&r, &[]);
     r.write("handler.js", "exports.handler = async () => ({});\n");
     r.write("not-elf.sh", "#!/bin/sh\n");
+    let five_layers: String = (1..=5)
+        .map(|i| format!("    - arn:aws:lambda:eu-west-1:123456789012:layer:l{i}:1\n"))
+        .collect();
+    let key = format!("    kmsKeyArn: {}\n", m.arn);
     let cases = [
-        ("delivery: seal", None, "slsSecrets"),
-        ("delivery: sealed", None, "kmsKeyArn is not set"),
+        ("delivery: seal", None, "", "", "slsSecrets"),
+        ("delivery: sealed", None, "", "", "kmsKeyArn is not set"),
         (
             "delivery: sealed",
             Some(r.path().join("not-elf.sh")),
+            key.as_str(),
+            "",
             "is not a Linux x86_64 executable",
         ),
+        // Lambda allows 5 layers per function: a sixth would fail only at deploy.
+        (
+            "delivery: sealed",
+            None,
+            key.as_str(),
+            &format!("  layers:\n{five_layers}"),
+            "already has 5 layers, Lambda's limit",
+        ),
     ];
-    for (setting, binary, needle) in cases {
+    for (setting, binary, key, provider, needle) in cases {
         r.write(
             "serverless.yml",
             &format!(
                 "service: app\nframeworkVersion: '3'\nconfigValidationMode: error\nplugins:\n  - sls-secrets\n\
-                 custom:\n  slsSecrets:\n    {setting}\n{}provider:\n  name: aws\n  runtime: nodejs20.x\n\
-                 functions:\n  api:\n    handler: handler.handler\n",
-                binary.as_ref().map_or(String::new(), |_| format!("    kmsKeyArn: {}\n", m.arn)),
+                 custom:\n  slsSecrets:\n    {setting}\n{key}provider:\n  name: aws\n  runtime: nodejs20.x\n\
+                 {provider}functions:\n  api:\n    handler: handler.handler\n",
             ),
         );
         let mut c = framework_cmd(&sls, &r);
