@@ -1436,3 +1436,47 @@ fn sealed_delivery_refusals_and_local_runs_in_serverless_v3() {
         both(&o)
     );
 }
+
+/// `package.individually` with a function whose own patterns start with `!**` (the usual way to
+/// keep a function's zip small): the framework applies them after the service's, so the plugin
+/// adds the function's payload to its own patterns too, or the function would deploy without
+/// its payload and fail at its first cold start.
+#[test]
+#[ignore = "needs the npm tarballs, a local registry, the frameworks and moto: scripts/test sets them up and runs this"]
+fn sealed_delivery_packaged_individually_keeps_each_payload_in_its_zip() {
+    let sls = serverless_v3_and_registry();
+    let m = common::moto();
+    let r = repo_with_plugin_secrets();
+    registry().project(&r, &[]);
+    r.write("api/handler.js", "exports.handler = async () => ({});\n");
+    r.write("cron/handler.js", "exports.handler = async () => ({});\n");
+    r.write(
+        "serverless.yml",
+        &format!(
+            "service: app\nframeworkVersion: '3'\nplugins:\n  - sls-secrets\n\
+             custom:\n  slsSecrets:\n    delivery: sealed\n    kmsKeyArn: {}\n\
+             provider:\n  name: aws\n  runtime: nodejs20.x\npackage:\n  individually: true\n\
+             functions:\n  api:\n    handler: api/handler.handler\n    package:\n      patterns: ['!**', 'api/**']\n\
+             \x20 cron:\n    handler: cron/handler.handler\n",
+            m.arn
+        ),
+    );
+    let o = framework_cmd(&sls, &r)
+        .args(["package", "--stage", "prod"])
+        .output()
+        .unwrap();
+    assert_ok(&o);
+    let unpacked = tempfile::tempdir().unwrap();
+    for function in ["api", "cron"] {
+        let task = unzip(
+            &r.path().join(format!(".serverless/{function}.zip")),
+            &unpacked.path().join(function),
+        );
+        assert!(
+            task.join(format!(".serverless/sls-secrets/sealed/{function}.yml"))
+                .is_file(),
+            "{function}: no payload in its zip: {:?}",
+            files_under(&task)
+        );
+    }
+}

@@ -175,6 +175,13 @@ function apply({ serverless, service, stage, arn, sealed, warn, fail }) {
       throw fail(`sls-secrets: function \`${name}\` already has ${inherited.length} layers, Lambda's limit; sealed delivery adds one for its wrapper\nhint: merge two of its layers into one, or give it no secrets (custom.slsSecrets.functions)`);
     }
     fn.layers = [...inherited, ref];
+    // Packaged on its own, a function's patterns come after the service's (a common `!**`
+    // there would drop the payload, and the function would fail at its first cold start).
+    const own = isMap(fn.package) ? fn.package : {};
+    if (own.individually || (isMap(service.package) && service.package.individually)) {
+      const patterns = Array.isArray(own.patterns) ? own.patterns : [];
+      fn.package = Object.assign({}, own, { patterns: [...patterns, `${PAYLOADS}/${file}`] });
+    }
   }
   service.package = isMap(service.package) ? service.package : {};
   const patterns = service.package.patterns;
