@@ -1357,7 +1357,7 @@ fn sealed_delivery_osls_4() {
 /// What sealed delivery can't do is refused before anything is packaged, with the reason:
 /// a value the declared schema does not allow (`configValidationMode: error`), no key, a
 /// layer binary that is not a Linux executable for the functions (a macOS build would fail only
-/// at cold start), a function that already has Lambda's 5 layers. A local run packages nothing: `invoke local` gets the secrets in the
+/// at cold start), a function that already has Lambda's 5 layers; `deploy function`. A local run packages nothing: `invoke local` gets the secrets in the
 /// environment, as with environment delivery.
 #[test]
 #[ignore = "needs the npm tarballs, a local registry, the frameworks and moto: scripts/test sets them up and runs this"]
@@ -1415,6 +1415,26 @@ fn sealed_delivery_refusals_and_local_runs_in_serverless_v3() {
             "{setting}"
         );
     }
+    // `deploy function` updates code and configuration only: it can't bring a new layer or the
+    // role's statement, so it is refused before anything reaches AWS.
+    r.write(
+        "serverless.yml",
+        &format!(
+            "service: app\nframeworkVersion: '3'\nconfigValidationMode: error\nplugins:\n  - sls-secrets\n\
+             custom:\n  slsSecrets:\n    delivery: sealed\n{key}provider:\n  name: aws\n  runtime: nodejs20.x\n\
+             functions:\n  api:\n    handler: handler.handler\n",
+        ),
+    );
+    let o = framework_cmd(&sls, &r)
+        .args(["deploy", "function", "-f", "api", "--stage", "prod"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "{}", both(&o));
+    assert!(
+        both(&o).contains("`deploy function` can't update a sealed payload"),
+        "{}",
+        both(&o)
+    );
     r.write(
         "handler.js",
         "exports.handler = async () => ({ db: process.env.DB_PASSWORD });\n",
