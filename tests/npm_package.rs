@@ -1382,6 +1382,14 @@ fn sealed_delivery_refusals_and_local_runs_in_serverless_v3() {
             "",
             "is not a Linux x86_64 executable",
         ),
+        // A folder (a crash reading it before).
+        (
+            "delivery: sealed",
+            Some(r.path().to_owned()),
+            key.as_str(),
+            "",
+            "is not an absolute path to a file",
+        ),
         // Lambda allows 5 layers per function: a sixth would fail only at deploy.
         (
             "delivery: sealed",
@@ -1460,7 +1468,8 @@ fn sealed_delivery_refusals_and_local_runs_in_serverless_v3() {
 /// `package.individually` with a function whose own patterns start with `!**` (the usual way to
 /// keep a function's zip small): the framework applies them after the service's, so the plugin
 /// adds the function's payload to its own patterns too, or the function would deploy without
-/// its payload and fail at its first cold start.
+/// its payload and fail at its first cold start. The service uses the older
+/// `provider.iamRoleStatements`, which gets the statement.
 #[test]
 #[ignore = "needs the npm tarballs, a local registry, the frameworks and moto: scripts/test sets them up and runs this"]
 fn sealed_delivery_packaged_individually_keeps_each_payload_in_its_zip() {
@@ -1475,7 +1484,8 @@ fn sealed_delivery_packaged_individually_keeps_each_payload_in_its_zip() {
         &format!(
             "service: app\nframeworkVersion: '3'\nplugins:\n  - sls-secrets\n\
              custom:\n  slsSecrets:\n    delivery: sealed\n    kmsKeyArn: {}\n\
-             provider:\n  name: aws\n  runtime: nodejs20.x\npackage:\n  individually: true\n\
+             provider:\n  name: aws\n  runtime: nodejs20.x\n  iamRoleStatements:\n    - {{Effect: Allow, Action: [s3:GetObject], Resource: '*'}}\n\
+             package:\n  individually: true\n\
              functions:\n  api:\n    handler: api/handler.handler\n    package:\n      patterns: ['!**', 'api/**']\n\
              \x20 cron:\n    handler: cron/handler.handler\n",
             m.arn
@@ -1499,4 +1509,30 @@ fn sealed_delivery_packaged_individually_keeps_each_payload_in_its_zip() {
             files_under(&task)
         );
     }
+    // The older `provider.iamRoleStatements` form gets the statement (the framework reads it
+    // only when `provider.iam.role.statements` is absent), beside the service's own.
+    let tpl: serde_json::Value =
+        serde_json::from_str(&r.read(".serverless/cloudformation-template-update-stack.json"))
+            .unwrap();
+    let statements = tpl["Resources"]["IamRoleLambdaExecution"]["Properties"]["Policies"][0]
+        ["PolicyDocument"]["Statement"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert!(
+        statements
+            .iter()
+            .any(|s| s["Action"] == serde_json::json!(["s3:GetObject"])),
+        "{statements:?}"
+    );
+    let kms: Vec<_> = statements
+        .iter()
+        .filter(|s| s.to_string().contains("kms:"))
+        .collect();
+    assert_eq!(kms.len(), 1, "{statements:?}");
+    assert_eq!(kms[0]["Resource"], m.arn.as_str());
+    assert_eq!(
+        kms[0]["Condition"]["StringEquals"]["kms:EncryptionContext:sls-secrets:stage"],
+        "prod"
+    );
 }

@@ -38,7 +38,7 @@ function layerBinary(fail, architecture) {
     `hint: set SLS_SECRETS_LAYER_BINARY to the absolute path of a Linux ${architecture} build of ` +
     'sls-secrets (static musl builds come with each release; docs/sealed.md)';
   if (!bin) throw fail(`sls-secrets: sealed delivery needs a Linux sls-secrets binary for the Lambda layer\n${hint}`);
-  if (!path.isAbsolute(bin) || !fs.existsSync(bin)) {
+  if (!path.isAbsolute(bin) || !fs.existsSync(bin) || !fs.statSync(bin).isFile()) {
     throw fail(`sls-secrets: SLS_SECRETS_LAYER_BINARY=${bin} is not an absolute path to a file\n${hint}`);
   }
   const head = Buffer.alloc(20);
