@@ -431,6 +431,9 @@ pub struct SealArgs {
     /// The KMS key ARN the payloads are sealed for (custom.slsSecrets.kmsKeyArn)
     #[arg(long, value_name = "ARN")]
     pub kms_key: String,
+    /// The Serverless service's name: with the stage, the KMS encryption context the payloads are bound to
+    #[arg(long, value_name = "NAME")]
+    pub service: String,
     /// Folder the payloads are written to, one `<function>.yml` each (created)
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,

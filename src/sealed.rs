@@ -21,6 +21,11 @@ use crate::yaml::{MapItem, Text, Value};
 pub const PAYLOAD_VAR: &str = "SLS_SECRETS_SEALED";
 /// Where Lambda unpacks the function's package.
 pub const TASK_ROOT_VAR: &str = "LAMBDA_TASK_ROOT";
+/// The KMS encryption context keys a payload is bound to. The plugin's IAM statement requires
+/// them (`kms:EncryptionContext:…`), so the role can decrypt this service's and stage's
+/// payloads only: not another stage's sealed with the same key, nor a stage file's data key.
+pub const CONTEXT_SERVICE: &str = "sls-secrets:service";
+pub const CONTEXT_STAGE: &str = "sls-secrets:stage";
 
 #[derive(Debug, thiserror::Error)]
 pub enum SealError {
@@ -30,6 +35,8 @@ pub enum SealError {
     BadKeyArn(String),
     #[error("function `{0}`: its name can't name a payload file (letters, digits, `-` and `_`)")]
     BadFunction(String),
+    #[error("the service name `{0}` can't be a KMS encryption context value")]
+    BadService(String),
     #[error("{0}")]
     Kms(#[from] KmsError),
     #[error("sealing: {0}")]
@@ -40,13 +47,19 @@ pub enum SealError {
     NoVar(&'static str),
     #[error("{PAYLOAD_VAR}=`{0}` is not a relative path inside the function's package")]
     BadPayloadPath(String),
+    #[error(
+        "the sealed payload {path} leads out of the function's package ({TASK_ROOT_VAR}) through a symbolic link"
+    )]
+    OutsidePackage { path: PathBuf },
     #[error("can't read the sealed payload {path}: {source}")]
     Read {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("the sealed payload {path} is not sealed for exactly one KMS key")]
+    #[error(
+        "the sealed payload {path} is not sealed for exactly one KMS key (no role, no profile)"
+    )]
     NotSealed { path: PathBuf },
     #[error("the sealed payload {path} was altered or is not a sops file: {source}")]
     Tampered {
@@ -66,7 +79,10 @@ impl SealError {
                 "use the key's ARN (an alias can't be granted kms:Decrypt by IAM)".into()
             }
             SealError::Kms(e) => return e.hint(),
-            SealError::NoVar(_) | SealError::BadPayloadPath(_) | SealError::Read { .. } => {
+            SealError::NoVar(_)
+            | SealError::BadPayloadPath(_)
+            | SealError::OutsidePackage { .. }
+            | SealError::Read { .. } => {
                 "package and deploy the service again with the sls-secrets plugin (delivery: sealed)"
                     .into()
             }
@@ -91,6 +107,17 @@ pub fn key_spec(arn: &str) -> Result<KmsEntry, SealError> {
         return Err(bad());
     }
     Ok(spec)
+}
+
+/// The encryption context of a service's and stage's payloads (sorted, as sops keeps it).
+pub fn context(service: &str, stage: &str) -> Result<Vec<(String, String)>, SealError> {
+    if service.is_empty() || service.chars().any(char::is_control) {
+        return Err(SealError::BadService(service.escape_debug().to_string()));
+    }
+    Ok(vec![
+        (CONTEXT_SERVICE.to_owned(), service.to_owned()),
+        (CONTEXT_STAGE.to_owned(), stage.to_owned()),
+    ])
 }
 
 /// One function's payload: the names it holds (for the log) and the sops text.
@@ -177,6 +204,25 @@ pub fn payload_path(
     Ok(Path::new(root).join(rel))
 }
 
+/// [`payload_path`], resolved: a symbolic link in the package (the payload, or a folder on its
+/// way) must not lead out of it, e.g. to `/proc/self/environ` or another package's payload.
+pub fn locate(
+    task_root: Option<&std::ffi::OsStr>,
+    payload: Option<&std::ffi::OsStr>,
+) -> Result<PathBuf, SealError> {
+    let path = payload_path(task_root, payload)?;
+    let read = |source| SealError::Read {
+        path: path.clone(),
+        source,
+    };
+    let root = std::fs::canonicalize(task_root.unwrap_or_default()).map_err(read)?;
+    let real = std::fs::canonicalize(&path).map_err(read)?;
+    if !real.starts_with(&root) {
+        return Err(SealError::OutsidePackage { path });
+    }
+    Ok(real)
+}
+
 /// Opens a payload: exactly one KMS key (one `Decrypt` with the credential chain's
 /// credentials), the MAC checked, every entry a valid variable name with a value an
 /// environment can hold. Errors never hold a value.
@@ -190,8 +236,12 @@ pub fn open(path: &Path) -> Result<Vec<(String, Text)>, SealError> {
         source,
     };
     let file = sops::parse(&text).map_err(tampered)?;
+    // `seal` writes no role or profile: one in the payload (not covered by its MAC) would make
+    // the wrapper assume a role or read a profile instead of using the function's own role.
     let entry = match file.meta.keys() {
-        [KeyEntry::Kms(entry)] => entry.clone(),
+        [KeyEntry::Kms(entry)] if entry.role.is_empty() && entry.aws_profile.is_empty() => {
+            entry.clone()
+        }
         _ => {
             return Err(SealError::NotSealed {
                 path: path.to_owned(),
@@ -265,6 +315,23 @@ mod tests {
             payload_path(root, Some(OsStr::new(""))),
             Err(SealError::NoVar(PAYLOAD_VAR))
         ));
+    }
+
+    #[test]
+    fn the_context_names_the_service_and_the_stage() {
+        assert_eq!(
+            context("app", "prod").unwrap(),
+            [
+                (CONTEXT_SERVICE.to_owned(), "app".to_owned()),
+                (CONTEXT_STAGE.to_owned(), "prod".to_owned())
+            ]
+        );
+        for bad in ["", "a\nb"] {
+            assert!(matches!(
+                context(bad, "prod"),
+                Err(SealError::BadService(_))
+            ));
+        }
     }
 
     #[test]

@@ -1139,7 +1139,8 @@ const SCOPED: (&str, &str) = ("PLAIN_ONLY", "scoped-to-plain-0nly");
 
 /// `FRAMEWORK package --stage prod` of [`run_package`]'s service with sealed delivery for
 /// moto's key; then: no secret value in any file under `.serverless/` (the zips unpacked too),
-/// the template holds the layer, the two variables and `kms:Decrypt` on that key only, and the
+/// the template holds the layer, the two variables and `kms:Decrypt` on that key only (for the
+/// service's and stage's encryption context), and the
 /// layer's wrapper, run with each function's environment from the template and the unpacked
 /// package, execs a fake runtime (`env -0`) that sees exactly the secrets that function gets.
 fn judge_sealed(framework: &Path, framework_version: &str) {
@@ -1245,7 +1246,15 @@ fn judge_sealed(framework: &Path, framework_version: &str) {
         .collect();
     assert_eq!(
         kms,
-        [&serde_json::json!({"Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": m.arn})],
+        [&serde_json::json!({
+            "Effect": "Allow",
+            "Action": ["kms:Decrypt"],
+            "Resource": m.arn,
+            "Condition": {"StringEquals": {
+                "kms:EncryptionContext:sls-secrets:service": "app",
+                "kms:EncryptionContext:sls-secrets:stage": "prod",
+            }},
+        })],
         "{statements}"
     );
 }
@@ -1348,7 +1357,7 @@ fn sealed_delivery_osls_4() {
 /// What sealed delivery can't do is refused before anything is packaged, with the reason:
 /// a value the declared schema does not allow (`configValidationMode: error`), no key, a
 /// layer binary that is not a Linux executable for the functions (a macOS build would fail only
-/// at cold start). A local run packages nothing: `invoke local` gets the secrets in the
+/// at cold start), a function that already has Lambda's 5 layers; `deploy function`. A local run packages nothing: `invoke local` gets the secrets in the
 /// environment, as with environment delivery.
 #[test]
 #[ignore = "needs the npm tarballs, a local registry, the frameworks and moto: scripts/test sets them up and runs this"]
@@ -1359,23 +1368,44 @@ fn sealed_delivery_refusals_and_local_runs_in_serverless_v3() {
     registry().project(&r, &[]);
     r.write("handler.js", "exports.handler = async () => ({});\n");
     r.write("not-elf.sh", "#!/bin/sh\n");
+    let five_layers: String = (1..=5)
+        .map(|i| format!("    - arn:aws:lambda:eu-west-1:123456789012:layer:l{i}:1\n"))
+        .collect();
+    let key = format!("    kmsKeyArn: {}\n", m.arn);
     let cases = [
-        ("delivery: seal", None, "slsSecrets"),
-        ("delivery: sealed", None, "kmsKeyArn is not set"),
+        ("delivery: seal", None, "", "", "slsSecrets"),
+        ("delivery: sealed", None, "", "", "kmsKeyArn is not set"),
         (
             "delivery: sealed",
             Some(r.path().join("not-elf.sh")),
+            key.as_str(),
+            "",
             "is not a Linux x86_64 executable",
         ),
+        // A folder (a crash reading it before).
+        (
+            "delivery: sealed",
+            Some(r.path().to_owned()),
+            key.as_str(),
+            "",
+            "is not an absolute path to a file",
+        ),
+        // Lambda allows 5 layers per function: a sixth would fail only at deploy.
+        (
+            "delivery: sealed",
+            None,
+            key.as_str(),
+            &format!("  layers:\n{five_layers}"),
+            "already has 5 layers, Lambda's limit",
+        ),
     ];
-    for (setting, binary, needle) in cases {
+    for (setting, binary, key, provider, needle) in cases {
         r.write(
             "serverless.yml",
             &format!(
                 "service: app\nframeworkVersion: '3'\nconfigValidationMode: error\nplugins:\n  - sls-secrets\n\
-                 custom:\n  slsSecrets:\n    {setting}\n{}provider:\n  name: aws\n  runtime: nodejs20.x\n\
-                 functions:\n  api:\n    handler: handler.handler\n",
-                binary.as_ref().map_or(String::new(), |_| format!("    kmsKeyArn: {}\n", m.arn)),
+                 custom:\n  slsSecrets:\n    {setting}\n{key}provider:\n  name: aws\n  runtime: nodejs20.x\n\
+                 {provider}functions:\n  api:\n    handler: handler.handler\n",
             ),
         );
         let mut c = framework_cmd(&sls, &r);
@@ -1393,6 +1423,26 @@ fn sealed_delivery_refusals_and_local_runs_in_serverless_v3() {
             "{setting}"
         );
     }
+    // `deploy function` updates code and configuration only: it can't bring a new layer or the
+    // role's statement, so it is refused before anything reaches AWS.
+    r.write(
+        "serverless.yml",
+        &format!(
+            "service: app\nframeworkVersion: '3'\nconfigValidationMode: error\nplugins:\n  - sls-secrets\n\
+             custom:\n  slsSecrets:\n    delivery: sealed\n{key}provider:\n  name: aws\n  runtime: nodejs20.x\n\
+             functions:\n  api:\n    handler: handler.handler\n",
+        ),
+    );
+    let o = framework_cmd(&sls, &r)
+        .args(["deploy", "function", "-f", "api", "--stage", "prod"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "{}", both(&o));
+    assert!(
+        both(&o).contains("`deploy function` can't update a sealed payload"),
+        "{}",
+        both(&o)
+    );
     r.write(
         "handler.js",
         "exports.handler = async () => ({ db: process.env.DB_PASSWORD });\n",
@@ -1412,5 +1462,77 @@ fn sealed_delivery_refusals_and_local_runs_in_serverless_v3() {
         stdout(&o).contains(&format!("\"db\": {want}")),
         "{}",
         both(&o)
+    );
+}
+
+/// `package.individually` with a function whose own patterns start with `!**` (the usual way to
+/// keep a function's zip small): the framework applies them after the service's, so the plugin
+/// adds the function's payload to its own patterns too, or the function would deploy without
+/// its payload and fail at its first cold start. The service uses the older
+/// `provider.iamRoleStatements`, which gets the statement.
+#[test]
+#[ignore = "needs the npm tarballs, a local registry, the frameworks and moto: scripts/test sets them up and runs this"]
+fn sealed_delivery_packaged_individually_keeps_each_payload_in_its_zip() {
+    let sls = serverless_v3_and_registry();
+    let m = common::moto();
+    let r = repo_with_plugin_secrets();
+    registry().project(&r, &[]);
+    r.write("api/handler.js", "exports.handler = async () => ({});\n");
+    r.write("cron/handler.js", "exports.handler = async () => ({});\n");
+    r.write(
+        "serverless.yml",
+        &format!(
+            "service: app\nframeworkVersion: '3'\nplugins:\n  - sls-secrets\n\
+             custom:\n  slsSecrets:\n    delivery: sealed\n    kmsKeyArn: {}\n\
+             provider:\n  name: aws\n  runtime: nodejs20.x\n  iamRoleStatements:\n    - {{Effect: Allow, Action: [s3:GetObject], Resource: '*'}}\n\
+             package:\n  individually: true\n\
+             functions:\n  api:\n    handler: api/handler.handler\n    package:\n      patterns: ['!**', 'api/**']\n\
+             \x20 cron:\n    handler: cron/handler.handler\n",
+            m.arn
+        ),
+    );
+    let o = framework_cmd(&sls, &r)
+        .args(["package", "--stage", "prod"])
+        .output()
+        .unwrap();
+    assert_ok(&o);
+    let unpacked = tempfile::tempdir().unwrap();
+    for function in ["api", "cron"] {
+        let task = unzip(
+            &r.path().join(format!(".serverless/{function}.zip")),
+            &unpacked.path().join(function),
+        );
+        assert!(
+            task.join(format!(".serverless/sls-secrets/sealed/{function}.yml"))
+                .is_file(),
+            "{function}: no payload in its zip: {:?}",
+            files_under(&task)
+        );
+    }
+    // The older `provider.iamRoleStatements` form gets the statement (the framework reads it
+    // only when `provider.iam.role.statements` is absent), beside the service's own.
+    let tpl: serde_json::Value =
+        serde_json::from_str(&r.read(".serverless/cloudformation-template-update-stack.json"))
+            .unwrap();
+    let statements = tpl["Resources"]["IamRoleLambdaExecution"]["Properties"]["Policies"][0]
+        ["PolicyDocument"]["Statement"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert!(
+        statements
+            .iter()
+            .any(|s| s["Action"] == serde_json::json!(["s3:GetObject"])),
+        "{statements:?}"
+    );
+    let kms: Vec<_> = statements
+        .iter()
+        .filter(|s| s.to_string().contains("kms:"))
+        .collect();
+    assert_eq!(kms.len(), 1, "{statements:?}");
+    assert_eq!(kms[0]["Resource"], m.arn.as_str());
+    assert_eq!(
+        kms[0]["Condition"]["StringEquals"]["kms:EncryptionContext:sls-secrets:stage"],
+        "prod"
     );
 }

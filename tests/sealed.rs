@@ -41,7 +41,17 @@ fn sealed_repo() -> Repo {
 fn seal_into(r: &Repo, arn: &str, out: &str) -> Output {
     let mut c = r.cmd(".");
     pass_aws_env(&mut c);
-    let args = ["seal", "--stage", "prod", "--kms-key", arn, "--out", out];
+    let args = [
+        "seal",
+        "--stage",
+        "prod",
+        "--service",
+        "app",
+        "--kms-key",
+        arn,
+        "--out",
+        out,
+    ];
     output_with_stdin(c.args(args), SERVICE)
 }
 
@@ -115,9 +125,14 @@ fn each_function_gets_exactly_its_secrets_and_nothing_is_in_clear() {
         answer["functions"]["api"]["names"],
         serde_json::json!(["DB_PASSWORD", "MULTILINE", "UNICODE"])
     );
-    // Sealed for the one KMS key only: no age recipient in the payload.
+    // Sealed for the one KMS key only (no age recipient), bound to the service and stage by
+    // the KMS encryption context the plugin's IAM statement requires.
     for p in &payloads {
         assert!(p.contains(&m.arn) && !p.contains("age1"), "{p}");
+        assert!(
+            p.contains("sls-secrets:service: app") && p.contains("sls-secrets:stage: prod"),
+            "{p}"
+        );
     }
 
     // The runtime sees every secret exactly, and the function's own variables; one Decrypt.
@@ -210,6 +225,41 @@ fn every_failure_is_one_line_and_the_runtime_never_starts() {
     let flipped = if enc.starts_with('A') { "B" } else { "A" }.to_owned() + &enc[1..];
     r.write(&payload, &original.replace(enc, &flipped));
     fails_closed(&r, wrap(&r, "payments", &[]), &m.arn);
+    // A variable added in clear (LD_PRELOAD) under settings that leave it out of the MAC: the
+    // MAC still fails, as `mac_only_encrypted` changes how the MAC starts (sops.go).
+    assert!(
+        original.contains("    unencrypted_suffix: _unencrypted\n"),
+        "{original}"
+    );
+    let loosened = original
+        .replace(
+            "    unencrypted_suffix: _unencrypted\n",
+            "    encrypted_regex: ^(DB_PASSWORD|MULTILINE|STRIPE_KEY|UNICODE)$\n    mac_only_encrypted: true\n",
+        )
+        .replacen("DB_PASSWORD:", "LD_PRELOAD: /tmp/evil.so\nDB_PASSWORD:", 1);
+    r.write(&payload, &loosened);
+    fails_closed(&r, wrap(&r, "payments", &[]), "MAC mismatch");
+    // A role (or profile) in the key entry, which the MAC does not cover: the wrapper would
+    // assume it instead of using the function's role.
+    let arn_line = original.lines().find(|l| l.contains("- arn: ")).unwrap();
+    let indent = " ".repeat(arn_line.find('-').unwrap() + 2);
+    let with_role = original.replace(
+        &format!("{arn_line}\n"),
+        &format!("{arn_line}\n{indent}role: arn:aws:iam::123456789012:role/elsewhere\n"),
+    );
+    assert_ne!(with_role, original);
+    r.write(&payload, &with_role);
+    fails_closed(
+        &r,
+        wrap(&r, "payments", &[]),
+        "not sealed for exactly one KMS key",
+    );
+    // Another stage's or service's context (a payload moved between them): KMS refuses it.
+    r.write(
+        &payload,
+        &original.replace("sls-secrets:stage: prod", "sls-secrets:stage: dev"),
+    );
+    fails_closed(&r, wrap(&r, "payments", &[]), &m.arn);
     // KMS denies the call (moto's AccessDenied: asked with a key that is not the ciphertext's).
     r.write(&payload, &original.replace(&m.arn, &m.arn2));
     fails_closed(&r, wrap(&r, "payments", &[]), "KMS denied Decrypt");
@@ -266,4 +316,42 @@ fn seal_refuses_an_alias_and_keeps_lambdas_rules() {
         stderr(&o)
     );
     assert!(!r.path().join("task").exists());
+}
+
+/// A symbolic link in the package (the payload, or a folder on its way) that leads out of
+/// `LAMBDA_TASK_ROOT` is refused before anything is read: the file it names could be
+/// `/proc/self/environ` (the role's credentials) or another package's payload.
+#[test]
+#[ignore = "needs a moto server (local AWS KMS): scripts/test sets it up and runs this"]
+fn a_symlink_out_of_the_package_is_refused() {
+    let m = moto();
+    let r = sealed_repo();
+    seal(&r, &m.arn);
+    let outside = r.path().join("outside");
+    std::fs::create_dir_all(outside.join("sealed")).unwrap();
+    std::fs::copy(
+        r.path().join(format!("task/{PAYLOADS}/payments.yml")),
+        outside.join("sealed/payments.yml"),
+    )
+    .unwrap();
+    let link = |target: &std::path::Path, at: &str| {
+        std::os::unix::fs::symlink(target, r.path().join("task").join(at)).unwrap();
+    };
+    link(std::path::Path::new("/proc/self/environ"), "environ.yml");
+    link(&outside.join("sealed/payments.yml"), "moved.yml");
+    link(&outside.join("sealed"), "dir");
+    for at in ["environ.yml", "moved.yml", "dir/payments.yml"] {
+        let mut c = wrap(&r, "payments", &[]);
+        c.env("SLS_SECRETS_SEALED", at);
+        fails_closed(&r, c, "leads out of the function's package");
+    }
+    // A link that stays inside the package is followed.
+    link(
+        &r.path().join(format!("task/{PAYLOADS}/payments.yml")),
+        "inside.yml",
+    );
+    let mut c = wrap(&r, "payments", &["env", "-0"]);
+    c.env("SLS_SECRETS_SEALED", "inside.yml");
+    let o = c.output().unwrap();
+    assert_eq!(value(&runtime_env(&o), "STRIPE_KEY"), Some(SECRETS[2].1));
 }

@@ -22,7 +22,8 @@ const JSON_VERSION: u32 = 1;
 pub(crate) fn run(args: &SealArgs, ctx: &Context) -> Result<u8, Failure> {
     let stage = &args.stage.stage;
     store::check_stage(stage)?;
-    let spec = sealed::key_spec(&args.kms_key).map_err(failure)?;
+    let mut spec = sealed::key_spec(&args.kms_key).map_err(failure)?;
+    spec.context = sealed::context(&args.service, stage).map_err(failure)?;
     let cwd = ctx.cwd()?;
     let mut o = format!("{{\"version\":{JSON_VERSION},\"stage\":");
     json::push_string(&mut o, stage);

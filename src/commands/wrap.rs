@@ -21,7 +21,7 @@ pub(crate) fn run(args: &WrapArgs, _ctx: &Context) -> Result<u8, Failure> {
     let Some((runtime, rest)) = args.command.split_first() else {
         return Err(one_line("no runtime to start".into(), None));
     };
-    let path = sealed::payload_path(
+    let path = sealed::locate(
         std::env::var_os(TASK_ROOT_VAR).as_deref(),
         std::env::var_os(PAYLOAD_VAR).as_deref(),
     )

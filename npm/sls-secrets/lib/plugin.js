@@ -235,7 +235,10 @@ class SlsSecretsPlugin {
     const binary = sealed.layerBinary(fail, sealed.checkService(service, fail));
     const dir = this.serviceDir();
     fs.rmSync(path.join(dir, sealed.BASE), { recursive: true, force: true });
-    const args = ['seal', '--stage', stage, '--kms-key', arn, '--out', path.join(dir, sealed.PAYLOADS)];
+    if (typeof service.service !== 'string' || !service.service) {
+      throw fail('sls-secrets: sealed delivery needs the service\'s name (`service:` in serverless.yml) for its KMS encryption context');
+    }
+    const args = ['seal', '--stage', stage, '--service', service.service, '--kms-key', arn, '--out', path.join(dir, sealed.PAYLOADS)];
     const data = this.runBinary(args, serviceShape(service, custom), `seal failed for stage ${stage}`);
     if (!data.setEnv) {
       this.info('sls-secrets: seed.yml sets sls_set_secret_envs: false; nothing sealed');

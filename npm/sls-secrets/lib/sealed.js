@@ -38,7 +38,7 @@ function layerBinary(fail, architecture) {
     `hint: set SLS_SECRETS_LAYER_BINARY to the absolute path of a Linux ${architecture} build of ` +
     'sls-secrets (static musl builds come with each release; docs/sealed.md)';
   if (!bin) throw fail(`sls-secrets: sealed delivery needs a Linux sls-secrets binary for the Lambda layer\n${hint}`);
-  if (!path.isAbsolute(bin) || !fs.existsSync(bin)) {
+  if (!path.isAbsolute(bin) || !fs.existsSync(bin) || !fs.statSync(bin).isFile()) {
     throw fail(`sls-secrets: SLS_SECRETS_LAYER_BINARY=${bin} is not an absolute path to a file\n${hint}`);
   }
   const head = Buffer.alloc(20);
@@ -80,22 +80,39 @@ function checkService(service, fail) {
   return [...architectures][0] || provider.architecture || 'x86_64';
 }
 
-// kms:Decrypt on the one key for the role the framework makes; a role of your own is yours.
-function grantDecrypt(service, arn, warn) {
+// Lambda's limit of layers per function: the wrapper's needs one of them.
+const MAX_LAYERS = 5;
+
+// The KMS encryption context `sls-secrets seal --service` binds the payloads to (src/sealed.rs).
+function decryptCondition(serviceName, stage) {
+  return {
+    StringEquals: {
+      'kms:EncryptionContext:sls-secrets:service': serviceName,
+      'kms:EncryptionContext:sls-secrets:stage': stage,
+    },
+  };
+}
+
+// kms:Decrypt on the one key, for this service's and stage's payloads only (the encryption
+// context: not another stage's payload nor a stage file's data key wrapped with the same key),
+// for the role the framework makes; a role of your own is yours.
+function grantDecrypt(service, arn, stage, warn) {
   const provider = service.provider;
-  const statement = { Effect: 'Allow', Action: ['kms:Decrypt'], Resource: arn };
+  const condition = decryptCondition(service.service, stage);
+  const statement = { Effect: 'Allow', Action: ['kms:Decrypt'], Resource: arn, Condition: condition };
+  const grant = `kms:Decrypt on ${arn} with the condition ${JSON.stringify(condition)}`;
   const role = provider.iam && provider.iam.role;
   const ownRole =
     typeof role === 'string' ||
     (isMap(role) && Object.keys(role).some((k) => k.includes('::'))) ||
     'role' in provider;
   if (ownRole) {
-    warn(`sls-secrets: provider.iam.role is a role of your own; grant it kms:Decrypt on ${arn} (sealed delivery)`);
+    warn(`sls-secrets: provider.iam.role is a role of your own; grant it ${grant} (sealed delivery)`);
     return;
   }
   const withRole = Object.entries(service.functions || {}).filter(([, fn]) => isMap(fn) && fn.role);
   for (const [name] of withRole) {
-    warn(`sls-secrets: function \`${name}\` has a role of its own; grant it kms:Decrypt on ${arn} (sealed delivery)`);
+    warn(`sls-secrets: function \`${name}\` has a role of its own; grant it ${grant} (sealed delivery)`);
   }
   // The older form when the service uses it (the framework reads one or the other).
   if (Array.isArray(provider.iamRoleStatements) && !(isMap(role) && Array.isArray(role.statements))) {
@@ -153,13 +170,23 @@ function apply({ serverless, service, stage, arn, sealed, warn, fail }) {
       AWS_LAMBDA_EXEC_WRAPPER: WRAPPER_PATH,
       SLS_SECRETS_SEALED: `${PAYLOADS}/${file}`,
     });
-    const inherited = Array.isArray(fn.layers) ? fn.layers : provider.layers || [];
+    const inherited = Array.isArray(fn.layers) ? fn.layers : Array.isArray(provider.layers) ? provider.layers : [];
+    if (inherited.length >= MAX_LAYERS) {
+      throw fail(`sls-secrets: function \`${name}\` already has ${inherited.length} layers, Lambda's limit; sealed delivery adds one for its wrapper\nhint: merge two of its layers into one, or give it no secrets (custom.slsSecrets.functions)`);
+    }
     fn.layers = [...inherited, ref];
+    // Packaged on its own, a function's patterns come after the service's (a common `!**`
+    // there would drop the payload, and the function would fail at its first cold start).
+    const own = isMap(fn.package) ? fn.package : {};
+    if (own.individually || (isMap(service.package) && service.package.individually)) {
+      const patterns = Array.isArray(own.patterns) ? own.patterns : [];
+      fn.package = Object.assign({}, own, { patterns: [...patterns, `${PAYLOADS}/${file}`] });
+    }
   }
   service.package = isMap(service.package) ? service.package : {};
   const patterns = service.package.patterns;
   service.package.patterns = [...(Array.isArray(patterns) ? patterns : []), `${PAYLOADS}/**`];
-  grantDecrypt(service, arn, warn);
+  grantDecrypt(service, arn, stage, warn);
 }
 
 // The framework's own layer compile asks CloudFormation for the last deployed layer's hash
