@@ -1,0 +1,274 @@
+//! `status`: a stage's deployed functions against git, by name only. Against moto (started by
+//! scripts/test with its CloudFormation and Lambda backends): a stack created from a template
+//! whose function holds an old value is `stale` (exit 1, no value printed) until its
+//! configuration is updated (`current`, exit 0); missing and extra names; `--json`; a missing
+//! stack. Without moto: no credentials and an unreachable or silent endpoint fail in one clear
+//! line, exit 2, in bounded time.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use common::{Repo, moto, pass_aws_env, stderr, stdout};
+
+const NEW: &str = "n3w-s3cret-value";
+const OLD: &str = "0ld-s3cret-value";
+const TOKEN: &str = "t0ken-s3cret";
+const GONE: &str = "g0ne-s3cret";
+
+/// A service `svc` (stage dev) with one function and a provider variable of its own.
+fn repo(service: &str) -> Repo {
+    let r = Repo::with_config();
+    r.set("dev", "API_KEY", NEW);
+    r.set("dev", "TOKEN", TOKEN);
+    r.write(
+        "serverless.yml",
+        &format!(
+            "service: {service}\nprovider:\n  name: aws\n  runtime: python3.12\n  environment:\n    PLAIN: x\nfunctions:\n  hello:\n    handler: h.h\n"
+        ),
+    );
+    r
+}
+
+/// `status ARGS` with the AWS variables pointing at `endpoint`.
+fn status(r: &Repo, endpoint: &str, args: &[&str]) -> Output {
+    let mut c = r.cmd(".");
+    pass_aws_env(&mut c)
+        .env("AWS_ENDPOINT_URL_CLOUDFORMATION", endpoint)
+        .env("AWS_ENDPOINT_URL_LAMBDA", endpoint)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .arg("status")
+        .args(args);
+    c.output().unwrap()
+}
+
+/// One AWS request to moto: unsigned but with a credential scope naming the service (moto
+/// routes by it and checks no signature).
+fn aws(base: &str, service: &str, method: &str, path: &str, ctype: &str, body: &str) -> String {
+    let host = base.trim_start_matches("http://").trim_end_matches('/');
+    let mut s = std::net::TcpStream::connect(host).expect("connect to moto");
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: {ctype}\r\nAuthorization: AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).expect("read moto response");
+    assert!(
+        raw.starts_with("HTTP/1.1 2") || raw.starts_with("HTTP/1.0 2"),
+        "{method} {path}: {raw}"
+    );
+    raw
+}
+
+fn form(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The stack `<service>-dev` as Serverless would deploy it, its function's environment `env`.
+fn create_stack(base: &str, service: &str, env: &str) {
+    let template = format!(
+        r#"{{"Resources":{{"Role":{{"Type":"AWS::IAM::Role","Properties":{{"AssumeRolePolicyDocument":{{"Version":"2012-10-17","Statement":[]}}}}}},
+"HelloLambdaFunction":{{"Type":"AWS::Lambda::Function","Properties":{{"FunctionName":"{service}-dev-hello","Runtime":"python3.12","Handler":"h.h",
+"Role":{{"Fn::GetAtt":["Role","Arn"]}},"Code":{{"ZipFile":"def h(e, c): pass"}},"Environment":{{"Variables":{env}}}}}}}}}}}"#
+    );
+    let body = format!(
+        "Action=CreateStack&Version=2010-05-15&StackName={}&TemplateBody={}",
+        form(&format!("{service}-dev")),
+        form(&template)
+    );
+    aws(
+        base,
+        "cloudformation",
+        "POST",
+        "/",
+        "application/x-www-form-urlencoded",
+        &body,
+    );
+}
+
+fn update_env(base: &str, function: &str, env: &str) {
+    let body = format!(r#"{{"Environment":{{"Variables":{env}}}}}"#);
+    let path = format!("/2015-03-31/functions/{function}/configuration");
+    aws(base, "lambda", "PUT", &path, "application/json", &body);
+}
+
+fn service_name(test: &str) -> String {
+    let n = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{test}{}x{n}", std::process::id())
+}
+
+fn assert_no_value(o: &Output) {
+    let all = format!("{}{}", stdout(o), stderr(o));
+    for v in [NEW, OLD, TOKEN, GONE] {
+        assert!(!all.contains(v), "a value was printed:\n{all}");
+    }
+}
+
+#[test]
+#[ignore = "needs a moto server with CloudFormation and Lambda (scripts/test starts one)"]
+fn stale_until_updated_then_current() {
+    let m = moto();
+    let service = service_name("st");
+    let r = repo(&service);
+    create_stack(
+        &m.url,
+        &service,
+        &format!(r#"{{"API_KEY":"{OLD}","PLAIN":"x","GONE":"{GONE}"}}"#),
+    );
+
+    let o = status(&r, &m.url, &["--stage", "dev"]);
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains(&format!("dev: stack {service}-dev (us-east-1): redeploy")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("  hello ({service}-dev-hello)")),
+        "{out}"
+    );
+    assert!(out.contains("    stale    API_KEY\n"), "{out}");
+    assert!(out.contains("    missing  TOKEN\n"), "{out}");
+    assert!(out.contains("    extra    GONE\n"), "{out}");
+    assert!(
+        !out.contains("PLAIN"),
+        "serverless.yml's own variable is not ours: {out}"
+    );
+    assert_no_value(&o);
+
+    let o = status(&r, &m.url, &["--stage", "dev", "--json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_no_value(&o);
+    let j: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let stage = &j["stages"][0];
+    assert_eq!(stage["stage"], "dev");
+    assert_eq!(stage["behind"], true);
+    let f = &stage["functions"][0];
+    assert_eq!(f["function"], "hello");
+    assert_eq!(f["deployedAs"], format!("{service}-dev-hello"));
+    assert_eq!(f["stale"], serde_json::json!(["API_KEY"]));
+    assert_eq!(f["missing"], serde_json::json!(["TOKEN"]));
+    assert_eq!(f["extra"], serde_json::json!(["GONE"]));
+    assert_eq!(f["current"], serde_json::json!([]));
+
+    update_env(
+        &m.url,
+        &format!("{service}-dev-hello"),
+        &format!(r#"{{"API_KEY":"{NEW}","TOKEN":"{TOKEN}","PLAIN":"x"}}"#),
+    );
+    let o = status(&r, &m.url, &["--stage", "dev"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("(us-east-1): current\n"), "{out}");
+    assert!(out.contains("    current  API_KEY, TOKEN\n"), "{out}");
+    assert_no_value(&o);
+}
+
+#[test]
+#[ignore = "needs a moto server with CloudFormation and Lambda (scripts/test starts one)"]
+fn no_stack_is_an_error_for_a_stage_and_not_deployed_for_all() {
+    let m = moto();
+    let service = service_name("ns");
+    let r = repo(&service);
+    let o = status(&r, &m.url, &["--stage", "dev"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!(
+            "stack `{service}-dev` does not exist in us-east-1"
+        )),
+        "{err}"
+    );
+    assert!(err.contains("hint:"), "{err}");
+    assert_eq!(stdout(&o), "");
+
+    let o = status(&r, &m.url, &["--all"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains(": not deployed"), "{}", stdout(&o));
+}
+
+/// `status --stage dev` of a fresh repository with `vars` set (and IMDS off), failing: its
+/// stderr and how long it took. No moto needed: the errors come before or without an answer.
+fn failing_status(vars: &[(&str, &str)]) -> (String, Duration) {
+    let r = repo("svc");
+    let mut c = r.cmd(".");
+    c.env("AWS_EC2_METADATA_DISABLED", "true");
+    for (k, v) in vars {
+        c.env(k, v);
+    }
+    let started = Instant::now();
+    let o = c.args(["status", "--stage", "dev"]).output().unwrap();
+    let took = started.elapsed();
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    assert_eq!(stdout(&o), "");
+    assert_no_value(&o);
+    let err = stderr(&o);
+    assert!(err.contains("hint:"), "{err}");
+    (err, took)
+}
+
+const KEYS: [(&str, &str); 2] = [
+    ("AWS_ACCESS_KEY_ID", "test"),
+    ("AWS_SECRET_ACCESS_KEY", "test"),
+];
+
+#[test]
+fn no_credentials_is_one_clear_error() {
+    let (err, took) = failing_status(&[("AWS_ENDPOINT_URL", "http://127.0.0.1:9")]);
+    assert!(err.contains("no AWS credentials"), "{err}");
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+}
+
+#[test]
+fn unreachable_endpoint_fails_fast() {
+    let (err, took) = failing_status(&[
+        KEYS[0],
+        KEYS[1],
+        ("AWS_ENDPOINT_URL_CLOUDFORMATION", "http://127.0.0.1:9"),
+    ]);
+    assert!(err.contains("can't reach http://127.0.0.1:9"), "{err}");
+    assert!(err.contains("AWS_ENDPOINT_URL_CLOUDFORMATION"), "{err}");
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+}
+
+#[test]
+fn silent_endpoint_times_out_in_bounded_time() {
+    // Accepts connections (the backlog) and never answers.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (err, took) = failing_status(&[KEYS[0], KEYS[1], ("AWS_ENDPOINT_URL", &url)]);
+    assert!(err.contains("ListStackResources timed out"), "{err}");
+    assert!(took < Duration::from_secs(17), "took {took:?}");
+    drop(listener);
+}
+
+#[test]
+fn sealed_delivery_is_refused_with_a_hint() {
+    let r = repo("svc");
+    r.write(
+        "serverless.yml",
+        "service: svc\nprovider:\n  name: aws\nfunctions:\n  hello:\n    handler: h.h\ncustom:\n  slsSecrets:\n    delivery: sealed\n    kmsKeyArn: arn:aws:kms:us-east-1:111122223333:key/k\n",
+    );
+    let o = r.run(&["status", "--stage", "dev"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("delivery is `sealed`"),
+        "{}",
+        stderr(&o)
+    );
+}
