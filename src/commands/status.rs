@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use sls_secrets::deployed::{self, StageStatus, State, aws::Aws};
+use sls_secrets::deployed::{self, DeployedError, StageStatus, State, StatusError, aws::Aws};
 use sls_secrets::render::{self, ServiceFile};
 use sls_secrets::text::escape_control;
 use sls_secrets::yaml::Text;
@@ -55,21 +55,18 @@ pub(crate) fn run(args: &StatusArgs, ctx: &Context) -> Result<u8, Failure> {
         .ok()
         .and_then(|p| p.parent().map(Path::to_owned))
         .unwrap_or_else(|| ".".into());
-    let mut aws: Option<Aws> = None;
+    let mut run = Run {
+        args,
+        ctx,
+        file: &file,
+        config: &config,
+        service_dir: &service_dir,
+        region: &region,
+        aws: None,
+    };
     let mut reports = Vec::new();
     for stage in &stages {
-        let report = stage_report(
-            args,
-            ctx,
-            &file,
-            &config,
-            &service_dir,
-            stage,
-            &region,
-            &mut aws,
-        )
-        .map_err(|f| f.in_stage(stage))?;
-        reports.push(report);
+        reports.push(run.stage(stage).map_err(|f| f.in_stage(stage))?);
     }
     let out = if args.json {
         to_json(&reports, &region)
@@ -83,60 +80,58 @@ pub(crate) fn run(args: &StatusArgs, ctx: &Context) -> Result<u8, Failure> {
     Ok(if behind { EXIT_CHANGES } else { EXIT_OK })
 }
 
-#[allow(clippy::too_many_arguments)]
-fn stage_report(
-    args: &StatusArgs,
-    ctx: &Context,
-    file: &ServiceFile,
-    config: &Path,
-    service_dir: &Path,
-    stage: &str,
-    region: &str,
-    aws: &mut Option<Aws>,
-) -> Result<Report, Failure> {
-    let stack = deployed::stack_name(file, stage).ok_or_else(|| {
-        Failure::new(format!("{}: no `service` name", config.display()))
-            .hint("status finds the stack as <service>-<stage> or provider.stackName")
-    })?;
-    if stack.contains("${") {
-        return Err(Failure::new(format!(
-            "{}: the stack name `{}` holds a variable, which status does not resolve",
-            config.display(),
-            escape_control(&stack)
-        ))
-        .hint("write `service` (or provider.stackName) literally"));
-    }
-    // With seed.yml's opt-out nothing is delivered, so nothing is expected.
-    let mut secrets: Vec<(String, Text)> = Vec::new();
-    if seed_set_env(service_dir)? {
-        let (_, sourced) = ctx.stage_secrets_for(service_dir, stage)?;
-        secrets.extend(sourced.into_iter().map(|s| (s.name, s.value)));
-    }
-    if aws.is_none() {
-        let profile = args.aws_profile.as_deref().unwrap_or("");
-        *aws = Some(
-            Aws::new(region, profile).map_err(|e| Failure::with_hint(e.to_string(), e.hint()))?,
-        );
-    }
-    let Some(client) = aws.as_ref() else {
-        unreachable!("set above");
-    };
-    match deployed::stage_status(file, &stack, &secrets, client) {
-        Ok(status) => Ok(Report {
+/// What every stage's comparison shares; the AWS client is made for the first stage.
+struct Run<'a> {
+    args: &'a StatusArgs,
+    ctx: &'a Context,
+    file: &'a ServiceFile,
+    config: &'a Path,
+    service_dir: &'a Path,
+    region: &'a str,
+    aws: Option<Aws>,
+}
+
+impl Run<'_> {
+    fn stage(&mut self, stage: &str) -> Result<Report, Failure> {
+        let (file, config) = (self.file, self.config);
+        let stack = deployed::stack_name(file, stage).ok_or_else(|| {
+            Failure::new(format!("{}: no `service` name", config.display()))
+                .hint("status finds the stack as <service>-<stage> or provider.stackName")
+        })?;
+        if stack.contains("${") {
+            return Err(Failure::new(format!(
+                "{}: the stack name `{}` holds a variable, which status does not resolve",
+                config.display(),
+                escape_control(&stack)
+            ))
+            .hint("write `service` (or provider.stackName) literally"));
+        }
+        // With seed.yml's opt-out nothing is delivered, so nothing is expected.
+        let mut secrets: Vec<(String, Text)> = Vec::new();
+        if seed_set_env(self.service_dir)? {
+            let (_, sourced) = self.ctx.stage_secrets_for(self.service_dir, stage)?;
+            secrets.extend(sourced.into_iter().map(|s| (s.name, s.value)));
+        }
+        let client = match self.aws.take() {
+            Some(c) => c,
+            None => {
+                let profile = self.args.aws_profile.as_deref().unwrap_or("");
+                Aws::new(self.region, profile)
+                    .map_err(|e| Failure::with_hint(e.to_string(), e.hint()))?
+            }
+        };
+        let result = deployed::stage_status(file, &stack, &secrets, &client);
+        self.aws = Some(client);
+        let status = match result {
+            Ok(status) => Some(status),
+            Err(StatusError::Deployed(DeployedError::NoStack { .. })) if self.args.all => None,
+            Err(e) => return Err(Failure::with_hint(e.to_string(), e.hint())),
+        };
+        Ok(Report {
             stage: stage.to_owned(),
             stack,
-            status: Some(status),
-        }),
-        Err(deployed::StatusError::Deployed(deployed::DeployedError::NoStack { .. }))
-            if args.all =>
-        {
-            Ok(Report {
-                stage: stage.to_owned(),
-                stack,
-                status: None,
-            })
-        }
-        Err(e) => Err(Failure::with_hint(e.to_string(), e.hint())),
+            status,
+        })
     }
 }
 

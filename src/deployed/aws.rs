@@ -5,7 +5,7 @@
 //! - CloudFormation `ListStackResources` (Query API: form POST, XML answer), every page;
 //! - Lambda `GetFunctionConfiguration` (REST-JSON `GET /2015-03-31/functions/NAME/configuration`).
 //!
-//! Credentials and region come from the KMS client's chain ([`kms::sdk_config`]), resolved once.
+//! Credentials and region come from the KMS client's chain (`kms::sdk_config`), resolved once.
 //! Bounded as KMS calls: connect 2 s, each attempt 5 s, 2 attempts, 15 s per call.
 //! `AWS_ENDPOINT_URL_CLOUDFORMATION` / `AWS_ENDPOINT_URL_LAMBDA` / `AWS_ENDPOINT_URL` are
 //! honoured. A function's environment values are held zeroized and never shown: errors carry
@@ -405,15 +405,25 @@ fn rest_error(
             _ => String::new(),
         }
     };
-    let code = [field("__type"), field("Type"), field("code")]
-        .into_iter()
-        .find(|c| !c.is_empty() && c != "User")
-        .unwrap_or_default();
-    let message = [field("message"), field("Message")]
-        .into_iter()
-        .find(|m| !m.is_empty())
-        .unwrap_or_default();
+    let xml = std::str::from_utf8(body)
+        .ok()
+        .filter(|t| t.trim_start().starts_with('<'))
+        .and_then(super::xml::error);
+    let (code, message) = xml.unwrap_or_else(|| {
+        let code = [field("__type"), field("Type"), field("code")]
+            .into_iter()
+            .find(|c| !c.is_empty() && c != "User")
+            .unwrap_or_default();
+        let message = [field("message"), field("Message")]
+            .into_iter()
+            .find(|m| !m.is_empty())
+            .unwrap_or_default();
+        (code, message)
+    });
     let code = code.rsplit('#').next().unwrap_or("").to_owned();
+    if is_credentials_code(&code) {
+        return service_error("GetFunctionConfiguration", &code, &message, identity);
+    }
     match (status, code.as_str()) {
         (404, _) | (_, "ResourceNotFoundException") => DeployedError::NoFunction {
             name: name.to_owned(),
@@ -433,14 +443,22 @@ fn rest_error(
     }
 }
 
+/// Codes that say the credentials (or the signature made with them) were refused.
+fn is_credentials_code(code: &str) -> bool {
+    matches!(
+        code,
+        "UnrecognizedClientException"
+            | "InvalidClientTokenId"
+            | "ExpiredToken"
+            | "ExpiredTokenException"
+            | "SignatureDoesNotMatch"
+            | "InvalidSignatureException"
+    )
+}
+
 fn service_error(op: &'static str, code: &str, message: &str, identity: &str) -> DeployedError {
     match code {
-        "UnrecognizedClientException"
-        | "InvalidClientTokenId"
-        | "ExpiredToken"
-        | "ExpiredTokenException"
-        | "SignatureDoesNotMatch"
-        | "InvalidSignatureException" => DeployedError::NoCredentials {
+        _ if is_credentials_code(code) => DeployedError::NoCredentials {
             via: String::new(),
             chain: format!("{code}: {message} ({identity})"),
         },

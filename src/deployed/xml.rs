@@ -61,24 +61,40 @@ fn text(tag: &mut ScopedDecoder<'_, '_>) -> Result<String, String> {
         .map_err(|e| e.to_string())
 }
 
-/// `<ErrorResponse><Error><Code>…</Code><Message>…</Message></Error>`: (code, message).
+/// `<ErrorResponse><Error><Code>…</Code><Message>…</Message></Error>` (CloudFormation), also
+/// with `<Errors>` around the `<Error>` (what moto's signature check answers): (code, message).
 pub fn error(body: &str) -> Option<(String, String)> {
     let mut doc = Document::new(body);
     let mut root = doc.root_element().ok()?;
     let (mut code, mut message) = (String::new(), String::new());
-    while let Some(mut err) = root.next_tag() {
-        if !err.start_el().matches("Error") {
-            continue;
-        }
-        while let Some(mut field) = err.next_tag() {
-            match field.start_el().local() {
-                "Code" => code = text(&mut field).ok()?,
-                "Message" => message = text(&mut field).ok()?,
-                _ => {}
+    while let Some(mut tag) = root.next_tag() {
+        if tag.start_el().matches("Errors") {
+            while let Some(mut err) = tag.next_tag() {
+                error_fields(&mut err, &mut code, &mut message)?;
             }
+        } else {
+            error_fields(&mut tag, &mut code, &mut message)?;
         }
     }
     (!code.is_empty()).then_some((code, message))
+}
+
+fn error_fields(
+    err: &mut ScopedDecoder<'_, '_>,
+    code: &mut String,
+    message: &mut String,
+) -> Option<()> {
+    if !err.start_el().matches("Error") {
+        return Some(());
+    }
+    while let Some(mut field) = err.next_tag() {
+        match field.start_el().local() {
+            "Code" => *code = text(&mut field).ok()?,
+            "Message" => *message = text(&mut field).ok()?,
+            _ => {}
+        }
+    }
+    Some(())
 }
 
 #[cfg(test)]
@@ -112,5 +128,10 @@ mod tests {
             ))
         );
         assert_eq!(error("<html/>"), None);
+        let wrapped = "<ErrorResponse><Errors><Error><Code>SignatureDoesNotMatch</Code><Message>m</Message></Error></Errors></ErrorResponse>";
+        assert_eq!(
+            error(wrapped),
+            Some(("SignatureDoesNotMatch".into(), "m".into()))
+        );
     }
 }
