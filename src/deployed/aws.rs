@@ -29,6 +29,8 @@ use crate::keys::kms::{self, ATTEMPT_TIMEOUT, CALL_DEADLINE, CONNECT_TIMEOUT, MA
 use crate::yaml::{MapItem, Text, Value};
 
 type Https = hyper_rustls::HttpsConnector<HttpConnector>;
+/// An HTTP status and the body (zeroized: a configuration holds values).
+type Answer = (u16, Zeroizing<Vec<u8>>);
 
 /// A response body is at most this big (a function's configuration is a few KB; a page of
 /// stack resources at most 100 entries).
@@ -182,18 +184,20 @@ impl Aws {
     }
 
     /// Signs and sends `req`: up to [`MAX_ATTEMPTS`] attempts of [`ATTEMPT_TIMEOUT`] each
-    /// (retrying a timeout, a connection failure or a 5xx), within [`CALL_DEADLINE`].
-    fn send(
-        &self,
-        req: &Request,
-        endpoint: &str,
-    ) -> Result<(u16, Zeroizing<Vec<u8>>), DeployedError> {
+    /// (retrying a timeout, a connection failure, a 5xx or throttling, the latter after
+    /// [`THROTTLE_PAUSE`]), within [`CALL_DEADLINE`].
+    fn send(&self, req: &Request, endpoint: &str) -> Result<Answer, DeployedError> {
         let call = async {
-            let mut last = None;
+            let mut last: Option<Result<Answer, DeployedError>> = None;
             for _ in 0..MAX_ATTEMPTS {
+                if matches!(&last, Some(Ok((status, body))) if throttled(*status, body)) {
+                    tokio::time::sleep(THROTTLE_PAUSE).await;
+                }
                 let http_req = self.signed(req)?;
                 match tokio::time::timeout(ATTEMPT_TIMEOUT, self.attempt(http_req)).await {
-                    Ok(Ok((status, body))) if status < 500 => return Ok((status, body)),
+                    Ok(Ok((status, body))) if status < 500 && !throttled(status, &body) => {
+                        return Ok((status, body));
+                    }
                     Ok(Ok((status, body))) => last = Some(Ok((status, body))),
                     Ok(Err(why)) => {
                         last = Some(Err(DeployedError::Unreachable {
@@ -211,10 +215,7 @@ impl Aws {
             .unwrap_or_else(|_| Err(timeout(req.op, endpoint, CALL_DEADLINE)))
     }
 
-    async fn attempt(
-        &self,
-        req: http::Request<Full<Bytes>>,
-    ) -> Result<(u16, Zeroizing<Vec<u8>>), String> {
+    async fn attempt(&self, req: http::Request<Full<Bytes>>) -> Result<Answer, String> {
         let resp = self
             .http
             .request(req)
@@ -263,6 +264,18 @@ impl Aws {
         instructions.apply_to_request_http1x(&mut http_req);
         Ok(http_req)
     }
+}
+
+/// The wait before retrying a throttled call (a stack of many functions reads one
+/// configuration after another; Lambda's control plane limits the rate per account).
+const THROTTLE_PAUSE: Duration = Duration::from_millis(1500);
+
+/// Lambda's 429 (`TooManyRequestsException`), CloudFormation's 400 `Throttling`.
+fn throttled(status: u16, body: &[u8]) -> bool {
+    status == 429
+        || (status == 400
+            && body.len() < 4096
+            && String::from_utf8_lossy(body).contains("<Code>Throttling</Code>"))
 }
 
 struct Request {
@@ -476,6 +489,20 @@ fn service_error(op: &'static str, code: &str, message: &str, identity: &str) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn throttling_is_told() {
+        assert!(throttled(429, b"{}"));
+        assert!(throttled(
+            400,
+            b"<ErrorResponse><Error><Code>Throttling</Code></Error></ErrorResponse>"
+        ));
+        assert!(!throttled(
+            400,
+            b"<ErrorResponse><Error><Code>ValidationError</Code></Error></ErrorResponse>"
+        ));
+        assert!(!throttled(200, b""));
+    }
 
     #[test]
     fn form_encoding() {

@@ -329,6 +329,69 @@ mod tests {
         assert_eq!(other.with(State::Missing).count(), 3);
     }
 
+    /// Which names each function is expected to have, by `status` (names in order).
+    fn expected(yml: &str, names: &[&str]) -> Vec<(String, Vec<String>)> {
+        struct Nothing;
+        impl Deployed for Nothing {
+            fn stack_resources(&self, _: &str) -> Result<Vec<StackResource>, DeployedError> {
+                Ok(Vec::new())
+            }
+            fn function_env(&self, _: &str) -> Result<FunctionEnv, DeployedError> {
+                unreachable!("no function is deployed")
+            }
+        }
+        let file = crate::render::read_service_file(yml).unwrap();
+        let pairs: Vec<(&str, &str)> = names.iter().map(|n| (*n, "v")).collect();
+        let status = stage_status(&file, "s", &secrets(&pairs), &Nothing).unwrap();
+        status
+            .functions
+            .iter()
+            .map(|f| {
+                let missing = f.with(State::Missing).map(str::to_owned).collect();
+                (f.function.clone(), missing)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn stack_names_as_serverless() {
+        let file = |y: &str| crate::render::read_service_file(y).unwrap();
+        let named = file("service:\n  name: old-form\nprovider:\n  region: eu-west-1\n");
+        assert_eq!(stack_name(&named, "prod").as_deref(), Some("old-form-prod"));
+        assert_eq!(named.region.as_deref(), Some("eu-west-1"));
+        let custom = file("service: s\nprovider:\n  stackName: my-stack\n");
+        assert_eq!(stack_name(&custom, "prod").as_deref(), Some("my-stack"));
+        assert_eq!(stack_name(&file("provider: {}\n"), "prod"), None);
+    }
+
+    #[test]
+    fn placed_as_render_places() {
+        // Scoped to one function: only that one is expected to have it.
+        let yml = "service: s\nfunctions:\n  a:\n    handler: h\n  b:\n    handler: h\ncustom:\n  slsSecrets:\n    functions:\n      b: [ONLY_B]\n";
+        assert_eq!(
+            expected(yml, &["ALL", "ONLY_B"]),
+            [
+                ("a".to_owned(), vec!["ALL".to_owned()]),
+                ("b".to_owned(), vec!["ALL".to_owned(), "ONLY_B".to_owned()]),
+            ]
+        );
+        // A variable provider environment: every function gets them, `extra` not checked.
+        let yml = "service: s\nprovider:\n  environment: ${file(env.yml)}\nfunctions:\n  a:\n    handler: h\n";
+        assert_eq!(
+            expected(yml, &["X"]),
+            [("a".to_owned(), vec!["X".to_owned()])]
+        );
+        let file = crate::render::read_service_file(yml).unwrap();
+        let (_, unknown) = defined_keys(&file.shape.provider, &Env::Absent);
+        assert!(unknown);
+        // Excluded names are expected nowhere.
+        let yml = "service: s\nfunctions:\n  a:\n    handler: h\ncustom:\n  slsSecrets:\n    exclude: [NOT_*]\n";
+        assert_eq!(
+            expected(yml, &["NOT_ME", "ME"]),
+            [("a".to_owned(), vec!["ME".to_owned()])]
+        );
+    }
+
     #[test]
     fn current_is_not_behind() {
         let file = crate::render::read_service_file(YML).unwrap();
