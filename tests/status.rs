@@ -125,6 +125,18 @@ fn service_name(test: &str) -> String {
     format!("{test}{}x{n}", std::process::id())
 }
 
+/// `status ARGS` exits with `code` and prints every one of `parts`; its stdout.
+fn status_prints(r: &Repo, url: &str, args: &[&str], code: i32, parts: &[&str]) -> String {
+    let o = status(r, url, args);
+    assert_eq!(o.status.code(), Some(code), "{}{}", stdout(&o), stderr(&o));
+    assert_no_value(&o);
+    let out = stdout(&o);
+    for part in parts {
+        assert!(out.contains(part), "no {part:?} in:\n{out}");
+    }
+    out
+}
+
 fn assert_no_value(o: &Output) {
     let all = format!("{}{}", stdout(o), stderr(o));
     for v in [NEW, OLD, TOKEN, GONE] {
@@ -144,25 +156,23 @@ fn stale_until_updated_then_current() {
         &format!(r#"{{"API_KEY":"{OLD}","PLAIN":"x","GONE":"{GONE}"}}"#),
     );
 
-    let o = status(&r, &m.url, &["--stage", "dev"]);
-    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
-    let out = stdout(&o);
-    assert!(
-        out.contains(&format!("dev: stack {service}-dev (us-east-1): redeploy")),
-        "{out}"
+    let out = status_prints(
+        &r,
+        &m.url,
+        &["--stage", "dev"],
+        1,
+        &[
+            &format!("dev: stack {service}-dev (us-east-1): redeploy\n"),
+            &format!("  hello ({service}-dev-hello)\n"),
+            "    stale    API_KEY\n",
+            "    missing  TOKEN\n",
+            "    extra    GONE\n",
+        ],
     );
-    assert!(
-        out.contains(&format!("  hello ({service}-dev-hello)")),
-        "{out}"
-    );
-    assert!(out.contains("    stale    API_KEY\n"), "{out}");
-    assert!(out.contains("    missing  TOKEN\n"), "{out}");
-    assert!(out.contains("    extra    GONE\n"), "{out}");
     assert!(
         !out.contains("PLAIN"),
         "serverless.yml's own variable is not ours: {out}"
     );
-    assert_no_value(&o);
 
     let o = status(&r, &m.url, &["--stage", "dev", "--json"]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
@@ -184,12 +194,13 @@ fn stale_until_updated_then_current() {
         &format!("{service}-dev-hello"),
         &format!(r#"{{"API_KEY":"{NEW}","TOKEN":"{TOKEN}","PLAIN":"x"}}"#),
     );
-    let o = status(&r, &m.url, &["--stage", "dev"]);
-    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
-    let out = stdout(&o);
-    assert!(out.contains("(us-east-1): current\n"), "{out}");
-    assert!(out.contains("    current  API_KEY, TOKEN\n"), "{out}");
-    assert_no_value(&o);
+    status_prints(
+        &r,
+        &m.url,
+        &["--stage", "dev"],
+        0,
+        &["(us-east-1): current\n", "    current  API_KEY, TOKEN\n"],
+    );
 }
 
 #[test]
@@ -241,30 +252,17 @@ fn all_stages_and_a_scoped_function() {
         &[("hello", &format!("{{{shared}}}")), ("b", &b_env)],
     );
 
-    let o = status(&r, &m.url, &["--all"]);
-    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
-    let out = stdout(&o);
-    assert!(
-        out.contains(&format!("dev: stack {stack} (us-east-1): current\n")),
-        "{out}"
-    );
-    assert!(
-        out.contains(&format!(
-            "  b ({stack}-b)\n    current  API_KEY, ONLY_B, TOKEN\n"
-        )),
-        "{out}"
-    );
-    assert!(
-        out.contains(&format!(
-            "  hello ({stack}-hello)\n    current  API_KEY, TOKEN\n"
-        )),
-        "{out}"
-    );
-    assert!(
-        out.contains(&format!(
-            "prod: stack {service}-prod (us-east-1): not deployed\n"
-        )),
-        "{out}"
+    status_prints(
+        &r,
+        &m.url,
+        &["--all"],
+        0,
+        &[
+            &format!("dev: stack {stack} (us-east-1): current\n"),
+            &format!("  b ({stack}-b)\n    current  API_KEY, ONLY_B, TOKEN\n"),
+            &format!("  hello ({stack}-hello)\n    current  API_KEY, TOKEN\n"),
+            &format!("prod: stack {service}-prod (us-east-1): not deployed\n"),
+        ],
     );
     let j: serde_json::Value =
         serde_json::from_str(&stdout(&status(&r, &m.url, &["--all", "--json"]))).unwrap();
