@@ -16,6 +16,8 @@ use common::{Repo, moto, pass_aws_env, stderr, stdout, tool};
 const NEW: &str = "n3w-s3cret-value";
 const OLD: &str = "0ld-s3cret-value";
 const TOKEN: &str = "t0ken-s3cret";
+/// Non-ASCII, astral too: moto answers it as `\u` escapes and surrogate pairs.
+const UNI: &str = "ünïcödé ✓ 😀 \"q\" \\ /";
 const GONE: &str = "g0ne-s3cret";
 
 /// A service `svc` (stage dev) with one function and a provider variable of its own.
@@ -139,7 +141,7 @@ fn status_prints(r: &Repo, url: &str, args: &[&str], code: i32, parts: &[&str]) 
 
 fn assert_no_value(o: &Output) {
     let all = format!("{}{}", stdout(o), stderr(o));
-    for v in [NEW, OLD, TOKEN, GONE] {
+    for v in [NEW, OLD, TOKEN, GONE, UNI] {
         assert!(!all.contains(v), "a value was printed:\n{all}");
     }
 }
@@ -150,6 +152,7 @@ fn stale_until_updated_then_current() {
     let m = moto();
     let service = service_name("st");
     let r = repo(&service);
+    r.set("dev", "UNI", UNI);
     create_stack(
         &m.url,
         &service,
@@ -165,7 +168,7 @@ fn stale_until_updated_then_current() {
             &format!("dev: stack {service}-dev (us-east-1): redeploy\n"),
             &format!("  hello ({service}-dev-hello)\n"),
             "    stale    API_KEY\n",
-            "    missing  TOKEN\n",
+            "    missing  TOKEN, UNI\n",
             "    extra    GONE\n",
         ],
     );
@@ -185,21 +188,27 @@ fn stale_until_updated_then_current() {
     assert_eq!(f["function"], "hello");
     assert_eq!(f["deployedAs"], format!("{service}-dev-hello"));
     assert_eq!(f["stale"], serde_json::json!(["API_KEY"]));
-    assert_eq!(f["missing"], serde_json::json!(["TOKEN"]));
+    assert_eq!(f["missing"], serde_json::json!(["TOKEN", "UNI"]));
     assert_eq!(f["extra"], serde_json::json!(["GONE"]));
     assert_eq!(f["current"], serde_json::json!([]));
 
     update_env(
         &m.url,
         &format!("{service}-dev-hello"),
-        &format!(r#"{{"API_KEY":"{NEW}","TOKEN":"{TOKEN}","PLAIN":"x"}}"#),
+        &format!(
+            r#"{{"API_KEY":"{NEW}","TOKEN":"{TOKEN}","PLAIN":"x","UNI":{}}}"#,
+            serde_json::Value::from(UNI)
+        ),
     );
     status_prints(
         &r,
         &m.url,
         &["--stage", "dev"],
         0,
-        &["(us-east-1): current\n", "    current  API_KEY, TOKEN\n"],
+        &[
+            "(us-east-1): current\n",
+            "    current  API_KEY, TOKEN, UNI\n",
+        ],
     );
 }
 

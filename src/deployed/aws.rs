@@ -26,7 +26,7 @@ use zeroize::Zeroizing;
 use super::error::DeployedError;
 pub use super::xml::StackResource;
 use crate::keys::kms::{self, ATTEMPT_TIMEOUT, CALL_DEADLINE, CONNECT_TIMEOUT, MAX_ATTEMPTS};
-use crate::yaml::{MapItem, Text, Value};
+use crate::yaml::Text;
 
 type Https = hyper_rustls::HttpsConnector<HttpConnector>;
 /// An HTTP status and the body (zeroized: a configuration holds values).
@@ -337,33 +337,9 @@ fn path_encode(s: &str) -> String {
     form_encode(s)
 }
 
-/// `Environment.Variables` of a GetFunctionConfiguration answer (JSON is YAML 1.2); a
-/// function without an environment has none. `None`: not that shape. Parse errors are not
-/// passed on: their text could quote a value.
+/// `Environment.Variables` of a GetFunctionConfiguration answer ([`super::json::env_vars`]).
 fn env_from_json(body: &[u8]) -> Option<FunctionEnv> {
-    let text = Zeroizing::new(std::str::from_utf8(body).ok()?.to_owned());
-    let docs = crate::yaml::parse(&text).ok()?;
-    let root = &docs.first()?.items;
-    let mut vars = Vec::new();
-    let env = match crate::yaml::value::get(root, "Environment") {
-        None | Some(Value::Null) => return Some(FunctionEnv { vars }),
-        Some(Value::Map(env)) => env,
-        Some(_) => return None,
-    };
-    match crate::yaml::value::get(env, "Variables") {
-        None | Some(Value::Null) => {}
-        Some(Value::Map(items)) => {
-            for item in items {
-                if let MapItem::Entry(k, Value::Str(v)) = item {
-                    vars.push((k.clone(), v.clone()));
-                } else if let MapItem::Entry(..) = item {
-                    return None;
-                }
-            }
-        }
-        Some(_) => return None,
-    }
-    Some(FunctionEnv { vars })
+    super::json::env_vars(body).map(|vars| FunctionEnv { vars })
 }
 
 /// A Query API error (`<ErrorResponse><Error><Code>…`): a missing stack, denied, or other.
@@ -406,18 +382,7 @@ fn rest_error(
     endpoint: &str,
     identity: &str,
 ) -> DeployedError {
-    let parsed = std::str::from_utf8(body)
-        .ok()
-        .and_then(|t| crate::yaml::parse(t).ok());
-    let field = |key: &str| -> String {
-        let Some(root) = parsed.as_ref().and_then(|d| d.first()).map(|d| &d.items) else {
-            return String::new();
-        };
-        match crate::yaml::value::get(root, key) {
-            Some(Value::Str(s)) => kms::short(s),
-            _ => String::new(),
-        }
-    };
+    let field = |key: &str| kms::short(&super::json::error_field(body, key));
     let xml = std::str::from_utf8(body)
         .ok()
         .filter(|t| t.trim_start().starts_with('<'))
@@ -526,6 +491,13 @@ mod tests {
                 .is_empty()
         );
         assert!(env_from_json(b"<html>").is_none());
+        // Python's json.dumps (moto) escapes every non-ASCII character, astral ones as pairs.
+        let env = env_from_json(
+            br#"{"Environment":{"Variables":{"U":"\u00fcn\u00efc\u00f6d\u00e9 \u2713 \ud83d\ude00","Q":"a\"b\\c\/d\n\t"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(env.vars[0].1.as_str(), "ünïcödé ✓ 😀");
+        assert_eq!(env.vars[1].1.as_str(), "a\"b\\c/d\n\t");
     }
 
     #[test]

@@ -11,6 +11,7 @@
 
 pub mod aws;
 mod error;
+mod json;
 mod xml;
 
 use std::collections::{HashMap, HashSet};
