@@ -1,5 +1,5 @@
 //! The two read-only AWS calls `status` makes, signed (SigV4) and sent with crates the KMS
-//! client already builds (aws-config, aws-sigv4, hyper, rustls, aws-smithy-xml) instead of
+//! client already builds (aws-config, aws-sigv4, hyper, rustls, aws-smithy-xml/-json) instead of
 //! aws-sdk-cloudformation and aws-sdk-lambda, whose build cost is in BENCHMARKS.md:
 //!
 //! - CloudFormation `ListStackResources` (Query API: form POST, XML answer), every page;
