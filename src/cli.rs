@@ -86,6 +86,8 @@ pub enum Command {
     /// Seal each function's secrets for one KMS key, for the Serverless plugin (docs/sealed.md)
     #[command(hide = true)]
     Seal(SealArgs),
+    /// Which deployed functions are behind git: names current, stale, missing or extra (never a value); exit 1 when a stage needs a redeploy
+    Status(StatusArgs),
 }
 
 impl Command {
@@ -114,6 +116,7 @@ impl Command {
             Command::Check(a) => &a.store,
             Command::Export(a) => &a.store,
             Command::Seal(a) => &a.store,
+            Command::Status(a) => &a.store,
         };
         store
             .secrets_dir
@@ -437,6 +440,30 @@ pub struct SealArgs {
     /// Folder the payloads are written to, one `<function>.yml` each (created)
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    /// The stage whose stack is compared
+    #[arg(long, short = 's', conflicts_with = "all")]
+    pub stage: Option<String>,
+    /// Every stage with a stage file (a stage with no stack is listed as not deployed)
+    #[arg(long)]
+    pub all: bool,
+    /// Print JSON (names only; shape in the README)
+    #[arg(long)]
+    pub json: bool,
+    /// The Serverless config (default: serverless.yml, then serverless.yaml, in the current folder)
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// AWS region of the stack (default: a literal provider.region, else us-east-1, as Serverless)
+    #[arg(long)]
+    pub region: Option<String>,
+    /// AWS shared-config profile (default: the credential chain, AWS_PROFILE included)
+    #[arg(long, value_name = "PROFILE")]
+    pub aws_profile: Option<String>,
     #[command(flatten)]
     pub store: StoreArgs,
 }

@@ -30,6 +30,7 @@
 //! - [`lambda`]: Lambda's rules for where secrets go (scope, placement, 4 KB), for render and the plugin.
 //! - [`sealed`]: sealed delivery: each function's secrets sealed for one KMS key in its package,
 //!   opened at cold start by the Lambda exec wrapper.
+//! - [`deployed`]: what a stage's stack has deployed against what git holds (`status`).
 //! - [`envname`]: which names Lambda accepts as environment variables.
 //! - [`envpolicy`]: which variables a stage file may not set for `exec` (one table, sourced).
 //! - [`yaml`]: typed YAML tree for SOPS files (parse and emit, go-yaml v3 compatible).
@@ -39,6 +40,7 @@
 pub mod check;
 pub mod config;
 pub mod conformance;
+pub mod deployed;
 pub mod envname;
 pub mod envpolicy;
 pub mod exec;

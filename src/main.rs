@@ -41,6 +41,7 @@ fn dispatch(command: &Command, ctx: &Context) -> Result<u8, Failure> {
         Command::Export(args) => export::run(args, ctx).map_err(in_stage(&args.stage.stage)),
         Command::Seal(args) => seal::run(args, ctx).map_err(in_stage(&args.stage.stage)),
         Command::Wrap(args) => wrap::run(args, ctx),
+        Command::Status(args) => status::run(args, ctx),
     }
 }
 

@@ -36,6 +36,7 @@ pub(crate) mod rm;
 pub(crate) mod rotate;
 pub(crate) mod seal;
 pub(crate) mod set;
+pub(crate) mod status;
 pub(crate) mod wrap;
 
 /// Exit codes (documented in the README).

@@ -16,7 +16,7 @@ use zeroize::Zeroizing;
 use super::{Context, EXIT_CHANGES, EXIT_OK, Failure, print_stdout};
 use crate::cli::{FrameworkArg, RenderArgs};
 
-fn config_path(arg: Option<&Path>) -> Result<PathBuf, Failure> {
+pub(crate) fn config_path(arg: Option<&Path>) -> Result<PathBuf, Failure> {
     // `exists`, not `is_file`: a device or a FIFO is found, then refused by the read with
     // what it is.
     if let Some(p) = arg {

@@ -409,25 +409,8 @@ async fn make_client(arn: &str, ck: &ClientKey) -> Result<Client, KmsError> {
             return Err(KmsError::EmptyEndpoint { var });
         }
     }
-    let timeouts = TimeoutConfig::builder()
-        .connect_timeout(CONNECT_TIMEOUT)
-        .read_timeout(ATTEMPT_TIMEOUT)
-        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
-        .operation_timeout(OPERATION_TIMEOUT)
-        .build();
-    let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new(ck.region.clone()))
-        .timeout_config(timeouts)
-        .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS));
-    if !ck.profile.is_empty() {
-        loader = loader.profile_name(&ck.profile);
-    }
-    let conf = loader.load().await;
-    let via = match (ck.profile.as_str(), std::env::var("AWS_PROFILE")) {
-        ("", Ok(p)) if !p.is_empty() => format!(" (AWS_PROFILE={p})"),
-        ("", _) => String::new(),
-        (p, _) => format!(" (aws_profile {p})"),
-    };
+    let conf = sdk_config(&ck.region, &ck.profile).await;
+    let via = profile_via(&ck.profile);
     let base = conf
         .credentials_provider()
         .ok_or_else(|| KmsError::NoCredentials {
@@ -485,12 +468,41 @@ async fn make_client(arn: &str, ck: &ClientKey) -> Result<Client, KmsError> {
     })
 }
 
+/// The SDK's config for one region and profile: the default credential chain, the bounded
+/// timeouts and retries above (`status` reads CloudFormation and Lambda with the same).
+pub(crate) async fn sdk_config(region: &str, profile: &str) -> aws_config::SdkConfig {
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .read_timeout(ATTEMPT_TIMEOUT)
+        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+        .operation_timeout(OPERATION_TIMEOUT)
+        .build();
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(region.to_owned()))
+        .timeout_config(timeouts)
+        .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS));
+    if !profile.is_empty() {
+        loader = loader.profile_name(profile);
+    }
+    loader.load().await
+}
+
+/// Which profile the credentials came from, for messages: ` (AWS_PROFILE=p)`, ` (aws_profile
+/// p)` or nothing.
+pub(crate) fn profile_via(profile: &str) -> String {
+    match (profile, std::env::var("AWS_PROFILE")) {
+        ("", Ok(p)) if !p.is_empty() => format!(" (AWS_PROFILE={p})"),
+        ("", _) => String::new(),
+        (p, _) => format!(" (aws_profile {p})"),
+    }
+}
+
 fn static_credentials(c: Credentials) -> aws_sdk_kms::config::SharedCredentialsProvider {
     aws_sdk_kms::config::SharedCredentialsProvider::new(c)
 }
 
 /// `AKIA…WXYZ`: enough to tell keys apart, not the whole ID.
-fn mask_key_id(id: &str) -> String {
+pub(crate) fn mask_key_id(id: &str) -> String {
     if id.len() <= 8 || !id.is_ascii() {
         return "****".into();
     }
@@ -499,7 +511,7 @@ fn mask_key_id(id: &str) -> String {
 
 /// The credential chain's "not enabled" noise removed, and its multi-line "Attempted:" list
 /// folded into one line: `tried Environment (environment variable not set); Profile (...)`.
-fn compact_credentials_error(s: &str) -> String {
+pub(crate) fn compact_credentials_error(s: &str) -> String {
     const NOT_ENABLED: &str = "the credential provider was not enabled";
     let strip = |t: &str| -> String {
         let t = t.trim();
@@ -527,7 +539,7 @@ fn compact_credentials_error(s: &str) -> String {
 }
 
 /// The error and its `source()` chain on one line, without the SDK's Debug dump, capped.
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = cur {
@@ -649,7 +661,7 @@ fn bad_response(
     }
 }
 
-fn short(s: &str) -> String {
+pub(crate) fn short(s: &str) -> String {
     let s = s.replace(['\n', '\r'], " ");
     if s.chars().count() > 300 {
         s.chars().take(300).collect::<String>() + "…"

@@ -328,6 +328,35 @@ pub fn render<'s>(
     render_tree(&tree, secrets, &written, opts.env_limit)
 }
 
+/// serverless.yml as `status` reads it: names as written (no variable resolved), the
+/// environments' shape and the scope that [`crate::lambda::decide`] places secrets by (the
+/// render's own reading, so both place them alike).
+#[derive(Debug)]
+pub struct ServiceFile {
+    pub service: Option<String>,
+    pub stack_name: Option<String>,
+    pub region: Option<String>,
+    pub shape: crate::lambda::Service,
+    pub scope: crate::lambda::Scope,
+    /// `custom.slsSecrets.delivery: sealed`.
+    pub sealed: bool,
+}
+
+/// Reads [`ServiceFile`] from serverless.yml's text. Pure: no I/O.
+pub fn read_service_file(source: &str) -> Result<ServiceFile, Error> {
+    let tree = tree::Tree::parse(source).map_err(|e| parse_error(source, &e, &[]))?;
+    let (shape, scope, sealed) = plan::shape(&tree)?;
+    let [service, stack_name, region] = plan::stack_fields(&tree);
+    Ok(ServiceFile {
+        service,
+        stack_name,
+        region,
+        shape,
+        scope,
+        sealed,
+    })
+}
+
 /// The secrets as the render writes them, each name checked. No `Debug`: it holds values.
 struct Written<'a> {
     names: Vec<&'a str>,

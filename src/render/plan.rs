@@ -174,22 +174,8 @@ fn decide(
     functions: &Functions,
     names: &[&str],
 ) -> Result<Decided, Error> {
-    let (scope, scope_node) = scope_of(tree, root)?;
-    let service = Service {
-        provider: provider_env_shape(tree, root),
-        functions: match functions {
-            Functions::None => Some(Vec::new()),
-            Functions::Map(list) => Some(
-                list.iter()
-                    .map(|(name, fmap, _)| {
-                        let env = fmap.map_or(Env::Opaque, |f| env_shape(tree, f));
-                        (name.clone(), env)
-                    })
-                    .collect(),
-            ),
-            Functions::Opaque(..) => None,
-        },
-    };
+    let (scope, scope_node, _) = scope_of(tree, root, false)?;
+    let service = service_shape(tree, root, functions);
     let scope_error = |e: &dyn std::fmt::Display, hint: &str| match scope_node {
         Some(node) => unsupported(tree, node, e.to_string(), hint),
         None => Error::Internal {
@@ -220,6 +206,60 @@ fn decide(
         placement,
         service_wide,
     })
+}
+
+/// The environments' shape [`lambda::decide`] reads: the provider's and each function's.
+fn service_shape(tree: &Tree<'_>, root: Option<NodeId>, functions: &Functions) -> Service {
+    Service {
+        provider: provider_env_shape(tree, root),
+        functions: match functions {
+            Functions::None => Some(Vec::new()),
+            Functions::Map(list) => Some(
+                list.iter()
+                    .map(|(name, fmap, _)| {
+                        let env = fmap.map_or(Env::Opaque, |f| env_shape(tree, f));
+                        (name.clone(), env)
+                    })
+                    .collect(),
+            ),
+            Functions::Opaque(..) => None,
+        },
+    }
+}
+
+/// serverless.yml as `status` reads it (no variable resolved): the environments' shape and
+/// the scope, so [`lambda::decide`] places the stage's secrets as `render` and the plugin do,
+/// and whether delivery is sealed (which `status` reads, where `render` refuses it).
+pub(crate) fn shape(tree: &Tree<'_>) -> Result<(Service, Scope, bool), Error> {
+    let root = document_root(tree)?;
+    let functions = find_functions(tree, root);
+    let (scope, _, sealed) = scope_of(tree, root, true)?;
+    Ok((service_shape(tree, root, &functions), scope, sealed))
+}
+
+/// `service` (or the older `service.name`), `provider.stackName` and `provider.region`, as
+/// written (a `${...}` variable comes back as its text).
+pub(crate) fn stack_fields(tree: &Tree<'_>) -> [Option<String>; 3] {
+    let root = document_root(tree).ok().flatten();
+    let get = |map: Option<NodeId>, key: &str| {
+        let (_, _, v) = tree.lookup(map?, key, 0)?;
+        Some(tree.deref(v))
+    };
+    let text = |node: Option<NodeId>| {
+        let n = tree.node(node?);
+        n.scalar().filter(|_| !n.is_null()).map(str::to_owned)
+    };
+    let service = get(root, "service");
+    let provider = get(root, "provider").filter(|&p| matches!(tree.node(p).kind, Kind::Map { .. }));
+    let service_name = match service.map(|s| &tree.node(s).kind) {
+        Some(Kind::Map { .. }) => text(get(service, "name")),
+        _ => text(service),
+    };
+    [
+        service_name,
+        text(get(provider, "stackName")),
+        text(get(provider, "region")),
+    ]
 }
 
 /// The provider environment's shape: absent (also for no provider, a null one or the `aws`
@@ -255,20 +295,26 @@ fn env_shape(tree: &Tree<'_>, holder: NodeId) -> Env {
 }
 
 /// `custom.slsSecrets` read off the tree (names as written: the render resolves no variable),
-/// with the node errors point at.
-fn scope_of(tree: &Tree<'_>, root: Option<NodeId>) -> Result<(Scope, Option<NodeId>), Error> {
+/// with the node errors point at, and whether `delivery` is `sealed` (refused unless
+/// `sealed_ok`).
+fn scope_of(
+    tree: &Tree<'_>,
+    root: Option<NodeId>,
+    sealed_ok: bool,
+) -> Result<(Scope, Option<NodeId>, bool), Error> {
     let mut scope = Scope::default();
+    let mut sealed = false;
     let found = root
         .and_then(|r| tree.lookup(r, "custom", 0))
         .map(|(_, _, custom)| tree.deref(custom))
         .filter(|&custom| matches!(tree.node(custom).kind, Kind::Map { .. }))
         .and_then(|custom| tree.lookup(custom, "slsSecrets", 0));
     let Some((_, key, value)) = found else {
-        return Ok((scope, None));
+        return Ok((scope, None, false));
     };
     let settings = tree.deref(value);
     if tree.node(settings).is_null() {
-        return Ok((scope, Some(key)));
+        return Ok((scope, Some(key), false));
     }
     if !matches!(tree.node(settings).kind, Kind::Map { .. }) {
         return Err(scope_shape(
@@ -284,6 +330,9 @@ fn scope_of(tree: &Tree<'_>, root: Option<NodeId>) -> Result<(Scope, Option<Node
             "functions" => scope.functions = function_lists(tree, v)?,
             // Read by the plugin; the render leaves `enabled` to `--no-set-env` and seed.yml.
             "enabled" | "kmsKeyArn" => {}
+            "delivery" if sealed_ok && tree.node(tree.deref(v)).scalar() == Some("sealed") => {
+                sealed = true;
+            }
             "delivery" => environment_delivery(tree, v)?,
             other => {
                 return Err(scope_shape(
@@ -296,7 +345,7 @@ fn scope_of(tree: &Tree<'_>, root: Option<NodeId>) -> Result<(Scope, Option<Node
             }
         }
     }
-    Ok((scope, Some(key)))
+    Ok((scope, Some(key), sealed))
 }
 
 /// `custom.slsSecrets.delivery`: the render writes values into the environment, so it goes on
