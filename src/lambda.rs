@@ -426,6 +426,48 @@ fn read_scope(settings: &[MapItem]) -> Result<Scope, String> {
     Ok(scope)
 }
 
+/// serverless.yml's own entries of an environment, sized.
+fn sized(env: &Env) -> Vec<SizedEntry<'static>> {
+    match env {
+        Env::Map(entries) => entries
+            .iter()
+            .map(|(k, size, est)| (Cow::Owned(k.clone()), *size, *est))
+            .collect(),
+        Env::Absent | Env::Opaque => Vec::new(),
+    }
+}
+
+/// Sealed delivery's 4 KB check (docs/sealed.md): each sealed function's environment holds
+/// serverless.yml's own entries (the provider's and its own) and, instead of the secrets, the
+/// plugin's variables `added` (function → name and value bytes).
+pub fn check_sealed_sizes(
+    service: &Service,
+    added: &[(String, Vec<(String, usize)>)],
+) -> Result<(), TooLarge> {
+    let functions: Vec<(String, Vec<SizedEntry<'static>>)> = service
+        .functions
+        .as_deref()
+        .unwrap_or(&[])
+        .iter()
+        .filter_map(|(name, env)| {
+            let (_, vars) = added.iter().find(|(f, _)| f == name)?;
+            let mut out = sized(env);
+            for (k, size) in vars {
+                out.retain(|e| e.0 != *k);
+                out.push((Cow::Owned(k.clone()), *size, false));
+            }
+            Some((name.clone(), out))
+        })
+        .collect();
+    let unknown = matches!(service.provider, Env::Opaque);
+    check_merged_sizes(
+        sized(&service.provider),
+        unknown,
+        functions.into_iter(),
+        ENV_LIMIT,
+    )
+}
+
 /// The 4 KB check on the environments `placement` produces.
 fn check_placed_sizes(
     service: &Service,
@@ -434,13 +476,7 @@ fn check_placed_sizes(
     placement: &Placement,
 ) -> Result<(), TooLarge> {
     let with = |env: &Env, added: &[usize]| -> Vec<SizedEntry<'static>> {
-        let mut out: Vec<SizedEntry<'static>> = match env {
-            Env::Map(entries) => entries
-                .iter()
-                .map(|(k, size, est)| (Cow::Owned(k.clone()), *size, *est))
-                .collect(),
-            Env::Absent | Env::Opaque => Vec::new(),
-        };
+        let mut out = sized(env);
         for &i in added {
             match out.iter_mut().find(|e| e.0 == names[i]) {
                 Some(e) => *e = (Cow::Owned(names[i].to_owned()), value_len[i], false),
@@ -731,5 +767,20 @@ mod tests {
         );
         let p = place(&s2, NAMES, &[10, 2000, 10], &scope).unwrap();
         assert!(p.provider.is_empty());
+    }
+
+    #[test]
+    fn sealed_variables_count_against_4_kb() {
+        let s = service(
+            Env::Map(vec![("BIG".into(), 3000, false)]),
+            &[("api", Env::Absent), ("cron", Env::Absent)],
+        );
+        let vars = |mac: usize| vec![("SLS_SECRETS_SEALED_MAC".to_owned(), mac)];
+        assert!(check_sealed_sizes(&s, &[("api".into(), vars(600))]).is_ok());
+        let e = check_sealed_sizes(&s, &[("api".into(), vars(1100))]).unwrap_err();
+        assert_eq!(e.function, "api");
+        // Only the function given the variables is counted with them.
+        let e = check_sealed_sizes(&s, &[("cron".into(), vars(1100))]).unwrap_err();
+        assert_eq!(e.function, "cron");
     }
 }

@@ -19,6 +19,11 @@ use crate::yaml::{MapItem, Text, Value};
 
 /// The function's variable naming its payload, relative to `LAMBDA_TASK_ROOT`.
 pub const PAYLOAD_VAR: &str = "SLS_SECRETS_SEALED";
+/// The plugin's other variables on a sealed function (npm/sls-secrets/lib/sealed.js): Lambda's
+/// exec wrapper, and the folder of the payloads in the package.
+pub const WRAPPER_VAR: &str = "AWS_LAMBDA_EXEC_WRAPPER";
+pub const WRAPPER_PATH: &str = "/opt/sls-secrets-wrapper";
+pub const PAYLOAD_DIR: &str = ".serverless/sls-secrets/sealed";
 /// Where Lambda unpacks the function's package.
 pub const TASK_ROOT_VAR: &str = "LAMBDA_TASK_ROOT";
 /// The KMS encryption context keys a payload is bound to. The plugin's IAM statement requires
@@ -69,6 +74,8 @@ pub enum SealError {
     },
     #[error("the sealed payload {path}: {why}")]
     BadEntry { path: PathBuf, why: String },
+    #[error("{MAC_VAR}: {0}")]
+    MacVar(SopsError),
 }
 
 impl SealError {
@@ -86,7 +93,7 @@ impl SealError {
                 "package and deploy the service again with the sls-secrets plugin (delivery: sealed)"
                     .into()
             }
-            SealError::NotSealed { .. } | SealError::Tampered { .. } => {
+            SealError::NotSealed { .. } | SealError::Tampered { .. } | SealError::MacVar(_) => {
                 "deploy the service again from its repository".into()
             }
             _ => return None,
@@ -120,11 +127,46 @@ pub fn context(service: &str, stage: &str) -> Result<Vec<(String, String)>, Seal
     ])
 }
 
-/// One function's payload: the names it holds (for the log) and the sops text.
+/// One function's payload: the names it holds (for the log), the sops text and its
+/// [`MAC_VAR`] value (ciphertext and public data only).
 pub struct Payload {
     pub function: String,
     pub names: Vec<String>,
     pub text: String,
+    pub mac_var: String,
+}
+
+/// The function's variable that lets `status` compare a sealed function without its package:
+/// the payload's KMS-wrapped data key, its encrypted MAC and `lastmodified` (the MAC's AAD),
+/// and a digest of its names (the sops MAC covers values only).
+pub const MAC_VAR: &str = "SLS_SECRETS_SEALED_MAC";
+/// [`MAC_VAR`]'s format version, its first field.
+const MAC_VAR_VERSION: &str = "1";
+
+/// Which stage secrets (indices into the stage's secrets, in stage-file order) function
+/// `function` gets under `placement`: the provider's and its own. `seal` seals exactly these
+/// and `status` compares exactly these.
+pub fn share(placement: &Placement, function: &str) -> Vec<usize> {
+    let mut indices = placement.provider.clone();
+    for f in placement.functions.iter().filter(|f| f.name == function) {
+        indices.extend(f.all());
+    }
+    indices.sort_unstable();
+    indices.dedup();
+    indices
+}
+
+/// The payload's plaintext file: `entries` in order, as `seal` writes them (the MAC is over
+/// the values in this order).
+fn payload_file(key: DataKey, meta: Metadata, entries: &[(&str, &Text)]) -> PlainFile {
+    let mut file = PlainFile::new(key, meta);
+    for (name, value) in entries {
+        file.top_mut().push(MapItem::Entry(
+            (*name).to_owned(),
+            Value::Str((*value).clone()),
+        ));
+    }
+    file
 }
 
 /// The payload of every function of `functions` that gets secrets under `placement` (the
@@ -138,12 +180,7 @@ pub fn seal(
 ) -> Result<Vec<Payload>, SealError> {
     let mut wanted: Vec<(&str, Vec<usize>)> = Vec::new();
     for &function in functions {
-        let mut indices = placement.provider.clone();
-        for f in placement.functions.iter().filter(|f| f.name == function) {
-            indices.extend(f.all());
-        }
-        indices.sort_unstable();
-        indices.dedup();
+        let indices = share(placement, function);
         if indices.is_empty() {
             continue;
         }
@@ -161,25 +198,157 @@ pub fn seal(
     }
     let key = DataKey::generate().map_err(|_| SealError::Random)?;
     let wrapped = kms::wrap(&key, spec)?;
-    let meta = Metadata::with_keys(vec![KeyEntry::Kms(wrapped)]);
+    let meta = Metadata::with_keys(vec![KeyEntry::Kms(wrapped.clone())]);
     let now = crate::timefmt::now_utc();
     wanted
         .into_iter()
         .map(|(function, indices)| {
             let copy = DataKey::from_bytes(key.expose()).ok_or(SealError::Random)?;
-            let mut file = PlainFile::new(copy, meta.clone());
-            for &i in &indices {
-                let (name, value) = &env[i];
-                file.top_mut()
-                    .push(MapItem::Entry(name.clone(), Value::Str(value.clone())));
+            let entries: Vec<(&str, &Text)> = indices
+                .iter()
+                .map(|&i| (env[i].0.as_str(), &env[i].1))
+                .collect();
+            let mut file = payload_file(copy, meta.clone(), &entries);
+            let text = file.encrypt(&now)?;
+            let names: Vec<&str> = entries.iter().map(|(n, _)| *n).collect();
+            let mac_var = SealedMac {
+                arn: wrapped.arn.clone(),
+                enc: wrapped.enc.clone(),
+                lastmodified: file.meta.lastmodified.clone(),
+                mac: file.meta.mac.clone(),
+                names: names_digest(&names),
             }
+            .to_var();
             Ok(Payload {
                 function: function.to_owned(),
-                names: indices.iter().map(|&i| env[i].0.clone()).collect(),
-                text: file.encrypt(&now)?,
+                names: names.iter().map(|n| (*n).to_owned()).collect(),
+                text,
+                mac_var,
             })
         })
         .collect()
+}
+
+impl Payload {
+    /// The variables the plugin sets on this payload's function, by name and value bytes (for
+    /// the 4 KB check: they take the secrets' place in its environment).
+    pub fn variables(&self) -> Vec<(String, usize)> {
+        vec![
+            (WRAPPER_VAR.to_owned(), WRAPPER_PATH.len()),
+            (
+                PAYLOAD_VAR.to_owned(),
+                format!("{PAYLOAD_DIR}/{}.yml", self.function).len(),
+            ),
+            (MAC_VAR.to_owned(), self.mac_var.len()),
+        ]
+    }
+}
+
+/// [`MAC_VAR`]'s fields: `1 ARN WRAPPED-KEY LASTMODIFIED MAC NAMES` (space-separated: none of
+/// the fields holds a space). All ciphertext or public: the payload in the zip holds them too.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SealedMac {
+    pub arn: String,
+    pub enc: String,
+    pub lastmodified: String,
+    pub mac: String,
+    pub names: String,
+}
+
+/// Why a [`MAC_VAR`] value can't be read (no value in it is secret, but none is echoed either).
+#[derive(Debug, thiserror::Error)]
+pub enum MacVarError {
+    #[error(
+        "{MAC_VAR} is not in the format sls-secrets writes (version {MAC_VAR_VERSION}, six fields)"
+    )]
+    Format,
+    #[error("{MAC_VAR}'s key is not a KMS key ARN")]
+    Key,
+    #[error("the sealed payload's MAC in {MAC_VAR} can't be decrypted (the variable was altered)")]
+    Mac,
+}
+
+impl SealedMac {
+    pub fn to_var(&self) -> String {
+        [
+            MAC_VAR_VERSION,
+            &self.arn,
+            &self.enc,
+            &self.lastmodified,
+            &self.mac,
+            &self.names,
+        ]
+        .join(" ")
+    }
+
+    pub fn parse(var: &str) -> Result<SealedMac, MacVarError> {
+        let fields: Vec<&str> = var.split(' ').collect();
+        let [version, arn, enc, lastmodified, mac, names] = fields[..] else {
+            return Err(MacVarError::Format);
+        };
+        let plain = |f: &str| !f.is_empty() && f.bytes().all(|b| b.is_ascii_graphic());
+        if version != MAC_VAR_VERSION || !fields.iter().all(|f| plain(f)) {
+            return Err(MacVarError::Format);
+        }
+        if !crate::sops::cipher::is_encrypted(mac) {
+            return Err(MacVarError::Format);
+        }
+        key_spec(arn).map_err(|_| MacVarError::Key)?;
+        Ok(SealedMac {
+            arn: arn.to_owned(),
+            enc: enc.to_owned(),
+            lastmodified: lastmodified.to_owned(),
+            mac: mac.to_owned(),
+            names: names.to_owned(),
+        })
+    }
+
+    /// Whether the payload it was made from holds exactly `entries` (names and values, in
+    /// order): one KMS `Decrypt` of its data key under the service's and stage's `context`,
+    /// then its MAC against the MAC of the payload `seal` would write now.
+    pub fn matches(
+        &self,
+        context: Vec<(String, String)>,
+        profile: &str,
+        entries: &[(&str, &Text)],
+    ) -> Result<bool, SealError> {
+        let names: Vec<&str> = entries.iter().map(|(n, _)| *n).collect();
+        let mut spec = key_spec(&self.arn)?;
+        spec.context = context;
+        spec.aws_profile = profile.to_owned();
+        spec.enc = self.enc.clone();
+        let key = kms::unwrap(&spec)?;
+        let copy = DataKey::from_bytes(key.expose()).ok_or(SealError::Random)?;
+        let file = payload_file(
+            copy,
+            Metadata::with_keys(vec![KeyEntry::Kms(spec)]),
+            entries,
+        );
+        let same_values = file
+            .mac_matches(&self.mac, &self.lastmodified)
+            .map_err(|e| match e {
+                SopsError::MacMismatch => None,
+                e => Some(e),
+            });
+        match same_values {
+            Ok(()) => Ok(self.names == names_digest(&names)),
+            Err(None) => Ok(false),
+            Err(Some(e)) => Err(SealError::MacVar(e)),
+        }
+    }
+}
+
+/// The names' digest for [`MAC_VAR`] (names are not secret; the MAC does not cover them):
+/// base64 of SHA-256 over each name and a NUL.
+fn names_digest(names: &[&str]) -> String {
+    use base64::Engine;
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for n in names {
+        h.update(n.as_bytes());
+        h.update([0]);
+    }
+    base64::engine::general_purpose::STANDARD_NO_PAD.encode(h.finalize())
 }
 
 /// The payload's path from the function's environment: `LAMBDA_TASK_ROOT` joined with the
@@ -352,6 +521,87 @@ mod tests {
         assert!(matches!(
             seal(&env, &placement, &["../x"], &spec),
             Err(SealError::BadFunction(_))
+        ));
+    }
+
+    const MAC: &str = "ENC[AES256_GCM,data:AAAA,iv:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=,tag:AAAAAAAAAAAAAAAAAAAAAA==,type:str]";
+
+    fn sample() -> SealedMac {
+        SealedMac {
+            arn: "arn:aws:kms:eu-west-1:111122223333:key/abc".into(),
+            enc: "AQID".into(),
+            lastmodified: "2026-12-07T02:00:00Z".into(),
+            mac: MAC.into(),
+            names: names_digest(&["A", "B"]),
+        }
+    }
+
+    #[test]
+    fn the_mac_variable_round_trips() {
+        let mac = sample();
+        let var = mac.to_var();
+        assert!(var.starts_with(
+            "1 arn:aws:kms:eu-west-1:111122223333:key/abc AQID 2026-12-07T02:00:00Z ENC["
+        ));
+        assert_eq!(SealedMac::parse(&var).unwrap(), mac);
+    }
+
+    #[test]
+    fn a_bad_mac_variable_is_refused() {
+        let var = sample().to_var();
+        let fields: Vec<&str> = var.split(' ').collect();
+        let with = |i: usize, v: &str| {
+            let mut f = fields.clone();
+            f[i] = v;
+            f.join(" ")
+        };
+        for bad in [
+            String::new(),
+            "x".into(),
+            with(0, "2"),
+            with(3, ""),
+            with(4, "not-encrypted"),
+            format!("{var} extra"),
+            var.replace(' ', "  "),
+            with(2, "A\u{7}B"),
+        ] {
+            assert!(
+                matches!(SealedMac::parse(&bad), Err(MacVarError::Format)),
+                "{bad}"
+            );
+        }
+        assert!(matches!(
+            SealedMac::parse(&with(1, "arn:aws:kms:eu-west-1:111122223333:alias/x")),
+            Err(MacVarError::Key)
+        ));
+    }
+
+    #[test]
+    fn the_names_digest_tells_order_and_boundaries() {
+        assert_ne!(names_digest(&["A", "B"]), names_digest(&["B", "A"]));
+        assert_ne!(names_digest(&["AB"]), names_digest(&["A", "B"]));
+        assert_eq!(names_digest(&["A", "B"]).len(), 43);
+    }
+
+    #[test]
+    fn the_mac_of_the_same_values_matches_and_of_others_not() {
+        let key = DataKey::generate().unwrap();
+        let meta = Metadata::with_keys(Vec::new());
+        let (a, b) = (Text::new("one".into()), Text::new("two".into()));
+        let copy = || DataKey::from_bytes(key.expose()).unwrap();
+        let mut file = payload_file(copy(), meta.clone(), &[("A", &a), ("B", &b)]);
+        file.encrypt("2026-12-07T02:00:00Z").unwrap();
+        let (mac, when) = (file.meta.mac.clone(), file.meta.lastmodified.clone());
+        let same = payload_file(copy(), meta.clone(), &[("A", &a), ("B", &b)]);
+        assert!(same.mac_matches(&mac, &when).is_ok());
+        let other = payload_file(copy(), meta.clone(), &[("A", &b), ("B", &a)]);
+        assert!(matches!(
+            other.mac_matches(&mac, &when),
+            Err(SopsError::MacMismatch)
+        ));
+        assert!(matches!(
+            same.mac_matches(&mac, "2026-12-07T02:00:01Z"),
+            Err(SopsError::MacUnreadable)
         ));
     }
 }

@@ -139,6 +139,15 @@ fn status_prints(r: &Repo, url: &str, args: &[&str], code: i32, parts: &[&str]) 
     out
 }
 
+/// `status --stage dev` prints [`repo`]'s three names current, exit 0.
+fn all_current(r: &Repo, url: &str) {
+    let parts = [
+        "(us-east-1): current\n",
+        "    current  API_KEY, TOKEN, UNI\n",
+    ];
+    status_prints(r, url, &["--stage", "dev"], 0, &parts);
+}
+
 fn assert_no_value(o: &Output) {
     let all = format!("{}{}", stdout(o), stderr(o));
     for v in [NEW, OLD, TOKEN, GONE, UNI] {
@@ -200,16 +209,7 @@ fn stale_until_updated_then_current() {
             serde_json::Value::from(UNI)
         ),
     );
-    status_prints(
-        &r,
-        &m.url,
-        &["--stage", "dev"],
-        0,
-        &[
-            "(us-east-1): current\n",
-            "    current  API_KEY, TOKEN, UNI\n",
-        ],
-    );
+    all_current(&r, &m.url);
 }
 
 #[test]
@@ -346,20 +346,152 @@ fn silent_endpoint_times_out_in_bounded_time() {
     drop(listener);
 }
 
-#[test]
-fn sealed_delivery_is_refused_with_a_hint() {
-    let r = repo("svc");
+/// A sealed service `service` (stage dev, KMS key `arn`) with [`repo`]'s secrets.
+fn sealed_repo(service: &str, arn: &str) -> Repo {
+    let r = repo(service);
     r.write(
         "serverless.yml",
-        "service: svc\nprovider:\n  name: aws\nfunctions:\n  hello:\n    handler: h.h\ncustom:\n  slsSecrets:\n    delivery: sealed\n    kmsKeyArn: arn:aws:kms:us-east-1:111122223333:key/k\n",
+        &format!(
+            "service: {service}\nprovider:\n  name: aws\n  runtime: python3.12\n  environment:\n    PLAIN: x\nfunctions:\n  hello:\n    handler: h.h\ncustom:\n  slsSecrets:\n    delivery: sealed\n    kmsKeyArn: {arn}\n"
+        ),
     );
-    let o = r.run(&["status", "--stage", "dev"]);
-    assert_eq!(o.status.code(), Some(2));
+    r
+}
+
+/// `seal` run as the plugin runs it at `package` for [`sealed_repo`]'s service: the
+/// environment it gives function `hello` (JSON), with its SLS_SECRETS_SEALED_MAC.
+fn sealed_env(r: &Repo, service: &str, arn: &str) -> String {
+    let shape = r#"{"provider":{"environment":{"PLAIN":[1,false]}},"functions":{"hello":{"environment":null}},"slsSecrets":{"delivery":"sealed","kmsKeyArn":"(the plugin's)"}}"#;
+    let mut c = r.cmd(".");
+    pass_aws_env(&mut c).args([
+        "seal",
+        "--stage",
+        "dev",
+        "--service",
+        service,
+        "--kms-key",
+        arn,
+        "--out",
+        "out",
+    ]);
+    let o = common::output_with_stdin(&mut c, shape);
+    common::assert_ok(&o);
+    let j: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let mac = j["functions"]["hello"]["mac"]
+        .as_str()
+        .expect("seal gives the MAC variable");
+    assert!(mac.len() < 1024, "{} bytes", mac.len());
+    serde_json::json!({
+        "PLAIN": "x",
+        "AWS_LAMBDA_EXEC_WRAPPER": "/opt/sls-secrets-wrapper",
+        "SLS_SECRETS_SEALED": ".serverless/sls-secrets/sealed/hello.yml",
+        "SLS_SECRETS_SEALED_MAC": mac,
+    })
+    .to_string()
+}
+
+#[test]
+#[ignore = "needs a moto server with CloudFormation, Lambda and KMS (scripts/test starts one)"]
+fn sealed_functions_are_compared_by_their_payloads_mac() {
+    let m = moto();
+    let service = service_name("se");
+    let r = sealed_repo(&service, &m.arn);
+    r.set("dev", "UNI", UNI);
+    let env = sealed_env(&r, &service, &m.arn);
+    create_stack(&m.url, &service, &env);
+    let function = format!("{service}-dev-hello");
+    all_current(&r, &m.url);
+
+    // A secret changed in git: the function as a whole is stale, with what it should have.
+    r.set("dev", "TOKEN", OLD);
+    let out = status_prints(
+        &r,
+        &m.url,
+        &["--stage", "dev"],
+        1,
+        &[
+            "(us-east-1): redeploy\n",
+            "    stale    API_KEY, TOKEN, UNI\n",
+            "which names, its MAC can't tell",
+        ],
+    );
     assert!(
-        stderr(&o).contains("delivery is `sealed`"),
-        "{}",
-        stderr(&o)
+        !out.contains("SLS_SECRETS_SEALED"),
+        "plumbing is not extra: {out}"
     );
+    let o = status(&r, &m.url, &["--stage", "dev", "--json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let j: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let f = &j["stages"][0]["functions"][0];
+    assert_eq!(f["stale"], serde_json::json!(["API_KEY", "TOKEN", "UNI"]));
+    assert!(f["note"].as_str().unwrap().contains("redeploy"));
+    r.set("dev", "TOKEN", TOKEN);
+    status_prints(
+        &r,
+        &m.url,
+        &["--stage", "dev"],
+        0,
+        &["current  API_KEY, TOKEN, UNI\n"],
+    );
+
+    // Another name with the same values: the MAC (values only) is equal, the names are not.
+    let renamed = sealed_repo(&service, &m.arn);
+    renamed.set("dev", "UNI2", UNI);
+    status_prints(
+        &renamed,
+        &m.url,
+        &["--stage", "dev"],
+        1,
+        &["stale    API_KEY, TOKEN, UNI2\n"],
+    );
+
+    // Deployed before the variable existed: stale, and how to make it comparable.
+    let j: serde_json::Value = serde_json::from_str(&env).unwrap();
+    let mut old = j.clone();
+    old.as_object_mut()
+        .unwrap()
+        .remove("SLS_SECRETS_SEALED_MAC");
+    update_env(&m.url, &function, &old.to_string());
+    status_prints(
+        &r,
+        &m.url,
+        &["--stage", "dev"],
+        1,
+        &[
+            "    stale    API_KEY, TOKEN, UNI\n",
+            "redeploy to make it comparable",
+        ],
+    );
+
+    // An altered variable: one clear error, exit 2, naming the function and the variable.
+    let mac = j["SLS_SECRETS_SEALED_MAC"].as_str().unwrap().to_owned();
+    let fields: Vec<&str> = mac.split(' ').collect();
+    let later = mac.replace(fields[3], "2001-01-01T00:00:00Z");
+    let mut bad_key = fields.clone();
+    let flipped = format!("B{}", &fields[2][1..]);
+    bad_key[2] = if fields[2].starts_with('B') {
+        "AAAA"
+    } else {
+        &flipped
+    };
+    for (tampered, says) in [
+        ("1 garbage".to_owned(), "not in the format"),
+        (later, "can't be decrypted"),
+        (bad_key.join(" "), "KMS"),
+    ] {
+        let mut env = j.clone();
+        env["SLS_SECRETS_SEALED_MAC"] = tampered.into();
+        update_env(&m.url, &function, &env.to_string());
+        let o = status(&r, &m.url, &["--stage", "dev"]);
+        assert_eq!(o.status.code(), Some(2), "{}{}", stdout(&o), stderr(&o));
+        assert_no_value(&o);
+        let err = stderr(&o);
+        assert!(
+            err.contains(&format!("function `hello` ({function})")),
+            "{err}"
+        );
+        assert!(err.contains(says), "{says}: {err}");
+    }
 }
 
 /// A moto server of its own that checks every request's SigV4 signature with botocore's

@@ -3,7 +3,8 @@
 //! `export --place`), places the stage's secrets by Lambda's rules (`lambda::place`: scope,
 //! shadowing, 4 KB, as environment delivery would), and writes each function's share to
 //! `DIR/<function>.yml` as a sops file wrapped for that one KMS key. Prints which function got
-//! which names as JSON (never a value); no plaintext reaches stdout or the disk.
+//! which names as JSON (never a value), with each function's `SLS_SECRETS_SEALED_MAC` (ciphertext
+//! and public data, for `status`); no plaintext reaches stdout or the disk.
 
 use std::path::Path;
 
@@ -47,6 +48,14 @@ pub(crate) fn run(args: &SealArgs, ctx: &Context) -> Result<u8, Failure> {
         .map(|(name, _)| name.as_str())
         .collect();
     let payloads = sealed::seal(&env, &placement, &functions, &spec).map_err(failure)?;
+    let added: Vec<(String, Vec<(String, usize)>)> = payloads
+        .iter()
+        .map(|p| (p.function.clone(), p.variables()))
+        .collect();
+    sls_secrets::lambda::check_sealed_sizes(&service, &added).map_err(|e| {
+        let e = sls_secrets::lambda::PlaceError::from(e);
+        Failure::with_hint(format!("sealed delivery: {e}"), Some(e.hint().to_owned()))
+    })?;
     write_payloads(&args.out, &payloads)?;
     if let Some(from) = resolution.describe(rules.as_ref()) {
         o.push_str(",\"from\":");
@@ -62,6 +71,8 @@ pub(crate) fn run(args: &SealArgs, ctx: &Context) -> Result<u8, Failure> {
         json::push_string(&mut o, &format!("{}.yml", p.function));
         o.push_str(",\"names\":");
         o.push_str(&json::string_array(p.names.iter().map(String::as_str)));
+        o.push_str(",\"mac\":");
+        json::push_string(&mut o, &p.mac_var);
         o.push('}');
     }
     let names: Vec<&str> = env.iter().map(|(n, _)| n.as_str()).collect();

@@ -8,6 +8,7 @@ use std::path::Path;
 
 use sls_secrets::deployed::{self, DeployedError, StageStatus, State, StatusError, aws::Aws};
 use sls_secrets::render::{self, ServiceFile};
+use sls_secrets::sealed::{self, SealedMac};
 use sls_secrets::text::escape_control;
 use sls_secrets::yaml::Text;
 use sls_secrets::{json, store};
@@ -43,12 +44,12 @@ pub(crate) fn run(args: &StatusArgs, ctx: &Context) -> Result<u8, Failure> {
         .map_err(|e| Failure::new(format!("{}: {e}", config.display())))?;
     let file = render::read_service_file(&source)
         .map_err(|e| Failure::new(format!("{}:{e}", config.display())))?;
-    if file.sealed {
+    if file.sealed && file.service.as_deref().is_none_or(|s| s.contains("${")) {
         return Err(Failure::new(format!(
-            "{}: custom.slsSecrets.delivery is `sealed`; status compares environment delivery only",
+            "{}: a sealed service's `service` name must be written literally (its payloads' KMS encryption context)",
             config.display()
         ))
-        .hint("a sealed function's secrets are in its package, not in its configuration (docs/sealed.md: status)"));
+        .hint("write `service` literally (docs/sealed.md: status)"));
     }
     let region = region(args, &file, &config)?;
     let service_dir = std::path::absolute(&config)
@@ -120,7 +121,13 @@ impl Run<'_> {
                     .map_err(|e| Failure::with_hint(e.to_string(), e.hint()))?
             }
         };
-        let result = deployed::stage_status(file, &stack, &secrets, &client);
+        let profile = self.args.aws_profile.as_deref().unwrap_or("");
+        let service = file.service.as_deref().unwrap_or("");
+        let check = |mac: &SealedMac, want: &[(&str, &Text)]| {
+            mac.matches(sealed::context(service, stage)?, profile, want)
+        };
+        let sealed_check: Option<deployed::SealedCheck> = file.sealed.then_some(&check);
+        let result = deployed::stage_status(file, &stack, &secrets, &client, sealed_check);
         self.aws = Some(client);
         let status = match result {
             Ok(status) => Some(status),
@@ -185,6 +192,9 @@ fn to_text(reports: &[Report], region: &str) -> String {
             if f.extra_unknown {
                 o.push_str("    (its environment in serverless.yml is a variable: extra names not checked)\n");
             }
+            if let Some(note) = f.note {
+                o.push_str(&format!("    ({note})\n"));
+            }
         }
     }
     o
@@ -225,7 +235,13 @@ fn to_json(reports: &[Report], region: &str) -> String {
                 o.push_str(&format!(",\"{}\":", state.name()));
                 o.push_str(&json::string_array(f.with(state)));
             }
-            o.push_str(&format!(",\"extraChecked\":{}}}", !f.extra_unknown));
+            o.push_str(&format!(",\"extraChecked\":{}", !f.extra_unknown));
+            o.push_str(",\"note\":");
+            match f.note {
+                Some(n) => json::push_string(&mut o, n),
+                None => o.push_str("null"),
+            }
+            o.push('}');
         }
         o.push_str("]}");
     }

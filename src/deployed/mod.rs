@@ -21,10 +21,25 @@ pub use error::DeployedError;
 
 use crate::lambda::{self, Env, PlaceError};
 use crate::render::ServiceFile;
+use crate::sealed::{MacVarError, SealError, SealedMac};
 use crate::yaml::Text;
 
 /// Variables the plugin sets for sealed delivery: ours, never `extra`.
-const PLUMBING: [&str; 2] = [crate::sealed::PAYLOAD_VAR, "AWS_LAMBDA_EXEC_WRAPPER"];
+const PLUMBING: [&str; 3] = [
+    crate::sealed::PAYLOAD_VAR,
+    crate::sealed::MAC_VAR,
+    crate::sealed::WRAPPER_VAR,
+];
+
+/// Why a sealed function's names are all `stale` (its MAC can't tell which name differs).
+pub const SEALED_DIFFERS: &str =
+    "sealed: the deployed payload differs from git (which names, its MAC can't tell): redeploy";
+/// A sealed function deployed without [`crate::sealed::MAC_VAR`].
+pub const SEALED_UNCOMPARABLE: &str = "sealed: deployed without SLS_SECRETS_SEALED_MAC, so it can't be compared: redeploy to make it comparable";
+
+/// Compares a sealed function's [`SealedMac`] with the names and values git gives it
+/// (`status` opens the MAC with KMS; tests fake it).
+pub type SealedCheck<'a> = &'a dyn Fn(&SealedMac, &[(&str, &Text)]) -> Result<bool, SealError>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum State {
@@ -58,6 +73,8 @@ pub struct FunctionStatus {
     pub names: Vec<(String, State)>,
     /// serverless.yml's environment is a variable here: `extra` can't be told.
     pub extra_unknown: bool,
+    /// Why its names are stale as a whole (sealed delivery).
+    pub note: Option<&'static str>,
 }
 
 impl FunctionStatus {
@@ -93,6 +110,20 @@ pub enum StatusError {
     Deployed(#[from] DeployedError),
     #[error("`functions` in serverless.yml is not a mapping, so its functions can't be named")]
     NoFunctions,
+    #[error("function `{function}` ({deployed_as}): {source}")]
+    MacVar {
+        function: String,
+        deployed_as: String,
+        #[source]
+        source: MacVarError,
+    },
+    #[error("function `{function}` ({deployed_as}): {source}")]
+    Sealed {
+        function: String,
+        deployed_as: String,
+        #[source]
+        source: Box<SealError>,
+    },
 }
 
 impl StatusError {
@@ -103,6 +134,10 @@ impl StatusError {
             StatusError::NoFunctions => {
                 Some("write `functions:` as a mapping of name to function".into())
             }
+            StatusError::MacVar { .. } => {
+                Some("deploy the service again from its repository (the plugin sets it)".into())
+            }
+            StatusError::Sealed { source, .. } => source.hint(),
         }
     }
 }
@@ -145,12 +180,14 @@ pub fn stack_name(file: &ServiceFile, stage: &str) -> Option<String> {
 }
 
 /// Compares every function of `file` with what `stack` has deployed, for the stage's
-/// `secrets` (names and values, in stage-file order).
+/// `secrets` (names and values, in stage-file order). `sealed`: the service's delivery is
+/// sealed, and this compares a function's payload (its names all one state).
 pub fn stage_status(
     file: &ServiceFile,
     stack: &str,
     secrets: &[(String, Text)],
     deployed: &dyn Deployed,
+    sealed: Option<SealedCheck>,
 ) -> Result<StageStatus, StatusError> {
     let functions = file
         .shape
@@ -167,12 +204,7 @@ pub fn stage_status(
         .collect();
     let mut out = Vec::with_capacity(functions.len());
     for (function, env) in functions {
-        let mut expected: Vec<usize> = placement.provider.clone();
-        if let Some(f) = placement.functions.iter().find(|f| &f.name == function) {
-            expected.extend(f.all());
-        }
-        expected.sort_unstable();
-        expected.dedup();
+        let expected = crate::sealed::share(&placement, function);
         let (defined, extra_unknown) = defined_keys(&file.shape.provider, env);
         let deployed_as = physical.get(logical_id(function).as_str()).copied();
         let deployed_env = match deployed_as {
@@ -184,12 +216,27 @@ pub fn stage_status(
             deployed_as: deployed_as.map(str::to_owned),
             names: Vec::new(),
             extra_unknown,
+            note: None,
         };
         let want: Vec<(&str, &Text)> = expected
             .iter()
             .map(|&i| (names[i], &secrets[i].1))
             .collect();
-        compare(&want, deployed_env.as_ref(), &defined, &mut status);
+        let whole = match (sealed, &deployed_env) {
+            (Some(check), Some(env)) if !want.is_empty() => {
+                let state = sealed_state(check, env, &want, &status)?;
+                status.note = match state {
+                    State::Current => None,
+                    _ if env.vars.iter().any(|(k, _)| k == crate::sealed::MAC_VAR) => {
+                        Some(SEALED_DIFFERS)
+                    }
+                    _ => Some(SEALED_UNCOMPARABLE),
+                };
+                Some(state)
+            }
+            _ => None,
+        };
+        compare(&want, deployed_env.as_ref(), &defined, whole, &mut status);
         out.push(status);
     }
     Ok(StageStatus { functions: out })
@@ -210,22 +257,50 @@ fn defined_keys<'a>(provider: &'a Env, own: &'a Env) -> (HashSet<&'a str>, bool)
     (keys, unknown)
 }
 
+/// A deployed sealed function's state as a whole: `current` when its
+/// [`crate::sealed::MAC_VAR`] matches `want`, else `stale` (also when it has none).
+fn sealed_state(
+    check: SealedCheck,
+    env: &FunctionEnv,
+    want: &[(&str, &Text)],
+    status: &FunctionStatus,
+) -> Result<State, StatusError> {
+    let Some((_, var)) = env.vars.iter().find(|(k, _)| k == crate::sealed::MAC_VAR) else {
+        return Ok(State::Stale);
+    };
+    let deployed_as = status.deployed_as.clone().unwrap_or_default();
+    let mac = SealedMac::parse(var.as_str()).map_err(|source| StatusError::MacVar {
+        function: status.function.clone(),
+        deployed_as: deployed_as.clone(),
+        source,
+    })?;
+    let same = check(&mac, want).map_err(|source| StatusError::Sealed {
+        function: status.function.clone(),
+        deployed_as,
+        source: Box::new(source),
+    })?;
+    Ok(if same { State::Current } else { State::Stale })
+}
+
 /// Each wanted name's state in the deployed environment (all `missing` when the function is
-/// not deployed), then the deployed names nothing accounts for (`extra`).
+/// not deployed; all `whole` when given: a sealed function), then the deployed names nothing
+/// accounts for (`extra`).
 fn compare(
     want: &[(&str, &Text)],
     deployed: Option<&FunctionEnv>,
     defined: &HashSet<&str>,
+    whole: Option<State>,
     status: &mut FunctionStatus,
 ) {
     let have: HashMap<&str, &Text> = deployed
         .map(|d| d.vars.iter().map(|(k, v)| (k.as_str(), v)).collect())
         .unwrap_or_default();
     for (name, value) in want {
-        let state = match have.get(name) {
-            None => State::Missing,
-            Some(v) if v.as_bytes() == value.as_bytes() => State::Current,
-            Some(_) => State::Stale,
+        let state = match (whole, have.get(name)) {
+            (Some(state), _) => state,
+            (None, None) => State::Missing,
+            (None, Some(v)) if v.as_bytes() == value.as_bytes() => State::Current,
+            (None, Some(_)) => State::Stale,
         };
         status.names.push(((*name).to_owned(), state));
     }
@@ -306,7 +381,7 @@ mod tests {
             ("NEW", "n"),
             ("SKIPPED", "s"),
         ]);
-        let status = stage_status(&file, "svc-dev", &s, &fake).unwrap();
+        let status = stage_status(&file, "svc-dev", &s, &fake, None).unwrap();
         assert!(status.behind());
         let hello = &status.functions[0];
         assert_eq!(hello.deployed_as.as_deref(), Some("svc-dev-hello"));
@@ -343,7 +418,7 @@ mod tests {
         }
         let file = crate::render::read_service_file(yml).unwrap();
         let pairs: Vec<(&str, &str)> = names.iter().map(|n| (*n, "v")).collect();
-        let status = stage_status(&file, "s", &secrets(&pairs), &Nothing).unwrap();
+        let status = stage_status(&file, "s", &secrets(&pairs), &Nothing, None).unwrap();
         status
             .functions
             .iter()
@@ -401,12 +476,65 @@ mod tests {
         };
         let yml_one = YML.replace("  other:\n    handler: h.h\n", "");
         let file_one = crate::render::read_service_file(&yml_one).unwrap();
-        let status = stage_status(&file_one, "svc-dev", &secrets(&[("A", "1")]), &fake).unwrap();
+        let status =
+            stage_status(&file_one, "svc-dev", &secrets(&[("A", "1")]), &fake, None).unwrap();
         assert!(!status.behind(), "{status:?}");
         assert!(
-            stage_status(&file, "svc-dev", &secrets(&[("A", "1")]), &fake)
+            stage_status(&file, "svc-dev", &secrets(&[("A", "1")]), &fake, None)
                 .unwrap()
                 .behind()
         );
+    }
+
+    #[test]
+    fn sealed_functions_are_compared_as_a_whole() {
+        let yml = YML.replace("  other:\n    handler: h.h\n", "");
+        let file = crate::render::read_service_file(&yml).unwrap();
+        let s = secrets(&[("A", "1"), ("B", "2")]);
+        let var = "1 arn:aws:kms:eu-west-1:111122223333:key/abc AQID 2026-12-07T02:00:00Z ENC[AES256_GCM,data:AAAA,iv:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=,tag:AAAAAAAAAAAAAAAAAAAAAA==,type:str] x";
+        let run = |env: Vec<(&'static str, &'static str)>, same: bool| {
+            let check = move |_: &SealedMac, want: &[(&str, &Text)]| {
+                assert_eq!(want.len(), 2);
+                Ok(same)
+            };
+            stage_status(&file, "svc-dev", &s, &Fake { env }, Some(&check))
+        };
+        let states = |st: &StageStatus| -> Vec<(String, &'static str)> {
+            st.functions[0]
+                .names
+                .iter()
+                .map(|(n, s)| (n.clone(), s.name()))
+                .collect()
+        };
+        let plumbing = vec![
+            ("PLAIN", "x"),
+            ("SLS_SECRETS_SEALED", "p"),
+            ("AWS_LAMBDA_EXEC_WRAPPER", "/opt/w"),
+            ("SLS_SECRETS_SEALED_MAC", var),
+        ];
+        let current = run(plumbing.clone(), true).unwrap();
+        assert!(!current.behind());
+        assert_eq!(
+            states(&current),
+            [("A".into(), "current"), ("B".into(), "current")]
+        );
+        assert_eq!(current.functions[0].note, None);
+        let stale = run(plumbing.clone(), false).unwrap();
+        assert!(stale.behind());
+        assert_eq!(
+            states(&stale),
+            [("A".into(), "stale"), ("B".into(), "stale")]
+        );
+        assert_eq!(stale.functions[0].note, Some(SEALED_DIFFERS));
+        // Deployed before the variable existed: stale, with the redeploy hint.
+        let old = run(plumbing[..3].to_vec(), true).unwrap();
+        assert_eq!(states(&old), [("A".into(), "stale"), ("B".into(), "stale")]);
+        assert_eq!(old.functions[0].note, Some(SEALED_UNCOMPARABLE));
+        // An altered variable is an error naming the function, not a state.
+        let mut bad = plumbing.clone();
+        bad[3].1 = "1 garbage";
+        let e = run(bad, true).unwrap_err();
+        assert!(matches!(&e, StatusError::MacVar { function, .. } if function == "hello"));
+        assert!(e.to_string().contains("SLS_SECRETS_SEALED_MAC"), "{e}");
     }
 }

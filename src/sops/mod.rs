@@ -100,7 +100,7 @@ impl EncryptedFile {
             self.meta.mac_only_encrypted,
             tree::Mode::Decrypt { stash: &mut stash },
         )?;
-        verify_mac(&key, &self.meta, &computed)?;
+        verify_mac(&key, &self.meta.mac, &self.meta.lastmodified, &computed)?;
         Ok(PlainFile {
             docs: self.docs,
             meta: self.meta,
@@ -110,14 +110,19 @@ impl EncryptedFile {
     }
 }
 
-fn verify_mac(key: &DataKey, meta: &Metadata, computed: &str) -> Result<(), SopsError> {
-    if meta.mac.is_empty() {
+/// Checks `computed` against the encrypted MAC `mac`, whose AAD is `lastmodified`.
+fn verify_mac(
+    key: &DataKey,
+    mac: &str,
+    lastmodified: &str,
+    computed: &str,
+) -> Result<(), SopsError> {
+    if mac.is_empty() {
         return Err(SopsError::NoMac);
     }
-    let aad =
-        crate::timefmt::canonical_rfc3339(&meta.lastmodified).ok_or(SopsError::BadLastModified)?;
+    let aad = crate::timefmt::canonical_rfc3339(lastmodified).ok_or(SopsError::BadLastModified)?;
     let (stored, _, _) =
-        cipher::decrypt(key, &meta.mac, aad.as_bytes()).map_err(|_| SopsError::MacUnreadable)?;
+        cipher::decrypt(key, mac, aad.as_bytes()).map_err(|_| SopsError::MacUnreadable)?;
     if bool::from(stored.as_slice().ct_eq(computed.as_bytes())) {
         Ok(())
     } else {
@@ -146,14 +151,7 @@ impl PlainFile {
     /// Encrypts into sops YAML text with `lastmodified` = `now` (RFC 3339 UTC). Unchanged
     /// values keep their ciphertext.
     pub fn encrypt(&mut self, now: &str) -> Result<String, SopsError> {
-        let mut docs = self.docs.clone();
-        let mac = tree::walk(
-            &mut docs,
-            &self.key,
-            &self.meta.rule,
-            self.meta.mac_only_encrypted,
-            tree::Mode::Encrypt { stash: &self.stash },
-        )?;
+        let (mut docs, mac) = self.encrypted_docs()?;
         self.meta.lastmodified = now.to_owned();
         let iv = cipher::random_iv().map_err(|_| SopsError::Random)?;
         self.meta.mac = cipher::encrypt(&self.key, mac.as_bytes(), &iv, now.as_bytes(), "str");
@@ -164,6 +162,27 @@ impl PlainFile {
                 .push(MapItem::Entry("sops".to_owned(), block.clone()));
         }
         Ok(yaml::emit(&docs, SOPS_INDENT))
+    }
+
+    /// Checks that this file's values have the MAC `mac` (encrypted with this file's key, AAD
+    /// `lastmodified`), as [`EncryptedFile::decrypt`] checks a file's own: `MacMismatch` when
+    /// the values differ. Nothing is encrypted or written.
+    pub fn mac_matches(&self, mac: &str, lastmodified: &str) -> Result<(), SopsError> {
+        let (_, computed) = self.encrypted_docs()?;
+        verify_mac(&self.key, mac, lastmodified, &computed)
+    }
+
+    /// The documents with every value encrypted, and the MAC of the values (hex).
+    fn encrypted_docs(&self) -> Result<(Vec<Document>, String), SopsError> {
+        let mut docs = self.docs.clone();
+        let mac = tree::walk(
+            &mut docs,
+            &self.key,
+            &self.meta.rule,
+            self.meta.mac_only_encrypted,
+            tree::Mode::Encrypt { stash: &self.stash },
+        )?;
+        Ok((docs, mac))
     }
 
     /// The plaintext documents as YAML, as `sops decrypt` prints them.
