@@ -1228,6 +1228,22 @@ fn judge_sealed(framework: &Path, framework_version: &str) {
             env.get("DB_PASSWORD").map(|v| v == "old"),
             id.starts_with("Shadowing").then_some(true)
         );
+        // For `status`: the payload's wrapped key, lastmodified and encrypted MAC, as in the
+        // payload itself (ciphertext), and a names digest.
+        let mac = env["SLS_SECRETS_SEALED_MAC"].as_str().unwrap();
+        let fields: Vec<&str> = mac.split(' ').collect();
+        assert_eq!(fields.len(), 6, "{id}: {mac}");
+        assert_eq!((fields[0], fields[1]), ("1", m.arn.as_str()), "{id}");
+        assert!(fields[4].starts_with("ENC[AES256_GCM,"), "{id}: {mac}");
+        let payload =
+            std::fs::read_to_string(task.join(env["SLS_SECRETS_SEALED"].as_str().unwrap()))
+                .unwrap();
+        for field in &fields[2..5] {
+            assert!(
+                payload.replace(['\n', ' '], "").contains(field),
+                "{id}: {field} not in its payload"
+            );
+        }
         let seen = run_wrapper(&opt, &task, env);
         for (k, v) in PLUGIN_SECRETS {
             assert_eq!(seen.get(*k).map(String::as_str), Some(*v), "{id}: {k}");

@@ -221,7 +221,7 @@ class SlsSecretsPlugin {
   }
 
   // Sealed delivery (lib/sealed.js, docs/sealed.md): the binary seals each function's secrets
-  // for the KMS key into the package; the service gets the layer, two variables per function
+  // for the KMS key into the package; the service gets the layer, three variables per function
   // (no value) and the role's kms:Decrypt.
   seal(service, custom, stage) {
     const fail = (m) => this.fail(m);

@@ -4,7 +4,8 @@
 // stage's secrets (placed by the same rules as environment delivery) as a sops file wrapped for
 // `custom.slsSecrets.kmsKeyArn` only, into .serverless/sls-secrets/sealed/, which the package
 // includes. This adds a layer holding a Linux sls-secrets binary and the exec-wrapper script,
-// sets AWS_LAMBDA_EXEC_WRAPPER and SLS_SECRETS_SEALED (a path, not a secret) on each function
+// sets AWS_LAMBDA_EXEC_WRAPPER, SLS_SECRETS_SEALED (a path, not a secret) and SLS_SECRETS_SEALED_MAC
+// (the payload's wrapped key and encrypted MAC, for `status`) on each function
 // that gets secrets, and lets the role `kms:Decrypt` with that key only. At cold start the
 // wrapper decrypts once and execs the runtime with the secrets (`sls-secrets wrap`).
 
@@ -142,8 +143,8 @@ function layerRef(serverless) {
   return { Ref: id };
 }
 
-// Sets what sealing needs in the service: the layer, each sealed function's two variables and
-// layer, the payloads in the package, the role's statement. `sealed`: function → {file, names}.
+// Sets what sealing needs in the service: the layer, each sealed function's three variables and
+// layer, the payloads in the package, the role's statement. `sealed`: function → {file, names, mac}.
 function apply({ serverless, service, stage, arn, sealed, warn, fail }) {
   const provider = service.provider;
   for (const env of [provider.environment, ...Object.keys(sealed).map((f) => service.functions[f].environment)]) {
@@ -161,14 +162,16 @@ function apply({ serverless, service, stage, arn, sealed, warn, fail }) {
     description: 'sls-secrets sealed delivery: the exec wrapper that decrypts the secrets at cold start',
   };
   const ref = layerRef(serverless);
-  for (const [name, { file }] of Object.entries(sealed)) {
+  for (const [name, { file, mac }] of Object.entries(sealed)) {
     const fn = service.functions[name];
     if (fn.environment !== undefined && fn.environment !== null && !isMap(fn.environment)) {
-      throw fail(`sls-secrets: function \`${name}\`'s environment is not a mapping; sealed delivery sets two variables there`);
+      throw fail(`sls-secrets: function \`${name}\`'s environment is not a mapping; sealed delivery sets three variables there`);
     }
     fn.environment = Object.assign({}, fn.environment, {
       AWS_LAMBDA_EXEC_WRAPPER: WRAPPER_PATH,
       SLS_SECRETS_SEALED: `${PAYLOADS}/${file}`,
+      // The payload's wrapped key and encrypted MAC (ciphertext, in the zip too), for `status`.
+      SLS_SECRETS_SEALED_MAC: mac,
     });
     const inherited = Array.isArray(fn.layers) ? fn.layers : Array.isArray(provider.layers) ? provider.layers : [];
     if (inherited.length >= MAX_LAYERS) {
