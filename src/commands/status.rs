@@ -1,8 +1,9 @@
 //! `status [--stage S | --all] [--json]`: what each stage's stack has deployed against what
 //! git holds, by name only (`sls_secrets::deployed`). Reads serverless.yml as `render` does,
 //! the stage's secrets as every command does, then CloudFormation `ListStackResources` and
-//! Lambda `GetFunctionConfiguration` (read-only). Exit 0: every stage current; 1: a name is
-//! stale or missing somewhere (redeploy); 2: an error.
+//! Lambda `GetFunctionConfiguration` (read-only); for a sealed service, one KMS `Decrypt` per
+//! sealed function to compare its payload's MAC (docs/sealed.md, "status"). Exit 0: every stage
+//! current; 1: a name is stale or missing somewhere (redeploy); 2: an error.
 
 use std::path::Path;
 
