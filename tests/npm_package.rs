@@ -28,6 +28,11 @@ fn host_package() -> &'static str {
     "@sls-secrets/cli-linux-x64-gnu"
 }
 
+/// Sealed delivery's layer binary for this CPU (scripts/npm-pack packs it with the host build).
+fn layer_package() -> &'static str {
+    "@sls-secrets/lambda-layer-x64"
+}
+
 /// The local registry scripts/test starts, with this run's packages published (once).
 fn registry() -> &'static Registry {
     static REG: OnceLock<Registry> = OnceLock::new();
@@ -66,7 +71,7 @@ fn publish() -> Registry {
     )
     .unwrap();
     let reg = Registry { url, npm_home };
-    for name in ["sls-secrets", host_package()] {
+    for name in ["sls-secrets", host_package(), layer_package()] {
         // A rerun against the same registry: the version may be there already.
         let _ = reg
             .npm(reg.npm_home.path())
@@ -89,8 +94,8 @@ fn publish() -> Registry {
     }
     assert_eq!(
         published,
-        2,
-        "expected the main and the host package in {}",
+        3,
+        "expected the main, the host and the layer package in {}",
         tarballs.display()
     );
     reg
@@ -113,7 +118,8 @@ impl Registry {
         c
     }
 
-    /// A fresh Node project in `repo` with `sls-secrets` installed as a dev dependency.
+    /// A fresh Node project in `repo` with `sls-secrets` and sealed delivery's layer package
+    /// installed as dev dependencies, as docs/sealed.md says.
     fn project(&self, repo: &Repo, extra: &[&str]) {
         repo.write(
             "package.json",
@@ -121,7 +127,7 @@ impl Registry {
         );
         let o = self
             .npm(repo.path())
-            .args(["install", "--save-dev", "sls-secrets"])
+            .args(["install", "--save-dev", "sls-secrets", layer_package()])
             .args(extra)
             .output()
             .unwrap();
@@ -453,14 +459,8 @@ fn framework_cmd(framework: &Path, r: &Repo) -> Command {
         .env("SLS_TELEMETRY_DISABLED", "1")
         .env("SLS_NOTIFICATIONS_MODE", "off")
         .env_remove("SLS_SECRETS_BINARY")
-        // Sealed delivery's layer binary: the host build, from the platform package.
-        .env(
-            "SLS_SECRETS_LAYER_BINARY",
-            r.path()
-                .join("node_modules")
-                .join(host_package())
-                .join("bin/sls-secrets"),
-        )
+        // Sealed delivery's layer binary comes from the installed layer package.
+        .env_remove("SLS_SECRETS_LAYER_BINARY")
         .stdin(Stdio::null());
     c
 }
@@ -1439,6 +1439,30 @@ fn sealed_delivery_refusals_and_local_runs_in_serverless_v3() {
             "{setting}"
         );
     }
+    // Without the layer package (and no SLS_SECRETS_LAYER_BINARY): refused, naming what to install.
+    let layer_dir = r.path().join("node_modules").join(layer_package());
+    let kept = r.path().join("layer-package-aside");
+    std::fs::rename(&layer_dir, &kept).unwrap();
+    r.write(
+        "serverless.yml",
+        &format!(
+            "service: app\nframeworkVersion: '3'\nplugins:\n  - sls-secrets\n\
+             custom:\n  slsSecrets:\n    delivery: sealed\n{key}provider:\n  name: aws\n  runtime: nodejs20.x\n\
+             functions:\n  api:\n    handler: handler.handler\n",
+        ),
+    );
+    let o = framework_cmd(&sls, &r)
+        .args(["package", "--stage", "prod"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "{}", both(&o));
+    assert!(
+        both(&o).contains(&format!("{} is not installed", layer_package()))
+            && both(&o).contains(&format!("npm i -D {}", layer_package())),
+        "{}",
+        both(&o)
+    );
+    std::fs::rename(&kept, &layer_dir).unwrap();
     // `deploy function` updates code and configuration only: it can't bring a new layer or the
     // role's statement, so it is refused before anything reaches AWS.
     r.write(

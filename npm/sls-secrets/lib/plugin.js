@@ -232,8 +232,8 @@ class SlsSecretsPlugin {
     if (typeof arn !== 'string' || !arn) {
       throw fail('sls-secrets: custom.slsSecrets.delivery is sealed but custom.slsSecrets.kmsKeyArn is not set\nhint: the ARN of the KMS key the functions\' role may decrypt with (docs/sealed.md)');
     }
-    const binary = sealed.layerBinary(fail, sealed.checkService(service, fail));
     const dir = this.serviceDir();
+    const binary = sealed.layerBinary(fail, sealed.checkService(service, fail), dir);
     fs.rmSync(path.join(dir, sealed.BASE), { recursive: true, force: true });
     if (typeof service.service !== 'string' || !service.service) {
       throw fail('sls-secrets: sealed delivery needs the service\'s name (`service:` in serverless.yml) for its KMS encryption context');

@@ -32,15 +32,29 @@ const ELF_MACHINES = { x86_64: 0x3e, arm64: 0xb7 };
 
 const isMap = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
 
-// The Linux binary for the layer: the functions run on Lambda, not on this machine.
-function layerBinary(fail, architecture) {
-  const bin = process.env.SLS_SECRETS_LAYER_BINARY;
+// The npm package holding the static Linux build for the functions' architecture: no os/cpu
+// fields, so it installs on the machine that packages whatever that machine is.
+const LAYER_PACKAGES = { x86_64: '@sls-secrets/lambda-layer-x64', arm64: '@sls-secrets/lambda-layer-arm64' };
+
+// The Linux binary for the layer (the functions run on Lambda, not on this machine):
+// SLS_SECRETS_LAYER_BINARY, else the layer package installed in the service.
+function layerBinary(fail, architecture, serviceDir) {
+  const pkg = LAYER_PACKAGES[architecture];
   const hint =
-    `hint: set SLS_SECRETS_LAYER_BINARY to the absolute path of a Linux ${architecture} build of ` +
-    'sls-secrets (static musl builds come with each release; docs/sealed.md)';
-  if (!bin) throw fail(`sls-secrets: sealed delivery needs a Linux sls-secrets binary for the Lambda layer\n${hint}`);
+    `hint: \`npm i -D ${pkg}\` (the static Linux ${architecture} build each release ships), or set ` +
+    `SLS_SECRETS_LAYER_BINARY to the absolute path of a Linux ${architecture} build of sls-secrets (docs/sealed.md)`;
+  const override = process.env.SLS_SECRETS_LAYER_BINARY;
+  const name = override ? `SLS_SECRETS_LAYER_BINARY=${override}` : pkg;
+  let bin = override;
+  if (!bin) {
+    try {
+      bin = require.resolve(`${pkg}/bin/sls-secrets`, { paths: [serviceDir, __dirname] });
+    } catch {
+      throw fail(`sls-secrets: sealed delivery needs a Linux sls-secrets binary for the Lambda layer, and ${pkg} is not installed\n${hint}`);
+    }
+  }
   if (!path.isAbsolute(bin) || !fs.existsSync(bin) || !fs.statSync(bin).isFile()) {
-    throw fail(`sls-secrets: SLS_SECRETS_LAYER_BINARY=${bin} is not an absolute path to a file\n${hint}`);
+    throw fail(`sls-secrets: ${name} is not an absolute path to a file\n${hint}`);
   }
   const head = Buffer.alloc(20);
   const fd = fs.openSync(bin, 'r');
@@ -51,7 +65,7 @@ function layerBinary(fail, architecture) {
   }
   const elf = head.readUInt32BE(0) === 0x7f454c46;
   if (!elf || head.readUInt16LE(18) !== ELF_MACHINES[architecture]) {
-    throw fail(`sls-secrets: SLS_SECRETS_LAYER_BINARY=${bin} is not a Linux ${architecture} executable\n${hint}`);
+    throw fail(`sls-secrets: ${name} (${bin}) is not a Linux ${architecture} executable\n${hint}`);
   }
   return bin;
 }
