@@ -54,14 +54,12 @@ pub struct FunctionEnv {
 impl Aws {
     /// Loads the config for `region` (and `profile`) and resolves credentials once.
     pub fn new(region: &str, profile: &str) -> Result<Aws, DeployedError> {
-        for var in [
+        if let Some(var) = kms::empty_endpoint(&[
             "AWS_ENDPOINT_URL_CLOUDFORMATION",
             "AWS_ENDPOINT_URL_LAMBDA",
             "AWS_ENDPOINT_URL",
-        ] {
-            if std::env::var_os(var).is_some_and(|v| v.is_empty()) {
-                return Err(DeployedError::EmptyEndpoint { var });
-            }
+        ]) {
+            return Err(DeployedError::EmptyEndpoint { var });
         }
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_io()

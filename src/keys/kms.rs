@@ -404,10 +404,8 @@ fn timeout(arn: &str, endpoint: &str) -> KmsError {
 /// Loads the SDK config for one (region, profile, role), resolves credentials once (assuming
 /// the role when asked), and builds a KMS client that uses them.
 async fn make_client(arn: &str, ck: &ClientKey) -> Result<Client, KmsError> {
-    for var in ["AWS_ENDPOINT_URL_KMS", "AWS_ENDPOINT_URL"] {
-        if std::env::var_os(var).is_some_and(|v| v.is_empty()) {
-            return Err(KmsError::EmptyEndpoint { var });
-        }
+    if let Some(var) = empty_endpoint(&["AWS_ENDPOINT_URL_KMS", "AWS_ENDPOINT_URL"]) {
+        return Err(KmsError::EmptyEndpoint { var });
     }
     let conf = sdk_config(&ck.region, &ck.profile).await;
     let via = profile_via(&ck.profile);
@@ -489,6 +487,14 @@ pub(crate) async fn sdk_config(region: &str, profile: &str) -> aws_config::SdkCo
 
 /// Which profile the credentials came from, for messages: ` (AWS_PROFILE=p)`, ` (aws_profile
 /// p)` or nothing.
+/// The first of `vars` set but empty: the SDK panics on an empty endpoint override, so callers
+/// refuse it before building a client.
+pub(crate) fn empty_endpoint(vars: &[&'static str]) -> Option<&'static str> {
+    vars.iter()
+        .copied()
+        .find(|var| std::env::var_os(var).is_some_and(|v| v.is_empty()))
+}
+
 pub(crate) fn profile_via(profile: &str) -> String {
     match (profile, std::env::var("AWS_PROFILE")) {
         ("", Ok(p)) if !p.is_empty() => format!(" (AWS_PROFILE={p})"),
